@@ -1,0 +1,56 @@
+import type { ByteSource } from '../io/byte-source.js';
+import type { Limits } from '../io/limits.js';
+import type { Probe } from '../probe.js';
+import type { ProblemCode } from '../errors.js';
+
+export type Confidence = 'high' | 'medium' | 'low';
+
+/** A file packed inside a model (e.g. TFLite associated files in an appended zip). */
+export interface AssociatedFile {
+  name: string;
+  size: number;
+  sha256: string;
+  /** Format-specific kind, e.g. TFLite `TENSOR_AXIS_LABELS`. */
+  type?: string;
+  description?: string;
+}
+
+/** A finding about the model itself that is not fatal to it (e.g. missing external data). */
+export interface ModelWarning {
+  severity: 'error' | 'warning' | 'info';
+  code: ProblemCode;
+  message: string;
+}
+
+export interface ModelInfo {
+  confidence: Confidence;
+  /** Format-specific metadata: plain JSON values only (no bigint, no typed arrays), described by the format's schema. */
+  metadata: Record<string, unknown>;
+  associatedFiles?: AssociatedFile[];
+  /**
+   * Paths of external data files the model refers to, relative to the model's folder, as recorded.
+   * The orchestrator checks that each stays inside the folder and exists beside the model.
+   */
+  externalData?: string[];
+  warnings?: ModelWarning[];
+}
+
+export interface InspectContext {
+  readonly limits: Readonly<Limits>;
+}
+
+/**
+ * A model format: one module per format, registered in `formats/index.ts` in priority order.
+ * `match` is cheap and reads only `probe.head`; `inspect` validates structurally through bounded
+ * reads of `src` and never loads weights. `inspect` throws FormatError when the bytes are not a valid
+ * model; that error's message is what a user sees for a file that only claims to be one.
+ */
+export interface ModelFormat {
+  /** Equals the module's file name; also the `format` field of reported models. */
+  readonly id: string;
+  readonly description: string;
+  /** Extensions (with dot, lower case) whose files claim to be this format. */
+  readonly extensions: readonly string[];
+  match(probe: Probe): boolean;
+  inspect(src: ByteSource, probe: Probe, ctx: InspectContext): Promise<ModelInfo>;
+}
