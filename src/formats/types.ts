@@ -51,6 +51,12 @@ export interface ModelFormat {
   readonly description: string;
   /** Extensions (with dot, lower case) whose files claim to be this format. */
   readonly extensions: readonly string[];
+  /**
+   * True when `match` checks a real magic (TFLite's 'TFL3' at offset 4): a matched item that then
+   * fails `inspect` is a corrupt model and is reported. False for structural guesses (ONNX has no
+   * magic): a failed inspect there is a quiet no-match unless the file's name claims the format.
+   */
+  readonly hasMagic?: boolean;
   match(probe: Probe): boolean;
   inspect(src: ByteSource, probe: Probe, ctx: InspectContext): Promise<ModelInfo>;
 }

@@ -1,0 +1,167 @@
+import fs from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_LIMITS, type Limits } from './io/limits.js';
+import type { Inventory } from './inventory.js';
+import { modelDetail } from './report/detail.js';
+import { encoderById, encoders } from './report/index.js';
+import { bytes } from './report/text.js';
+import { scan, type ScanProgress } from './scan.js';
+import { toolVersion } from './version.js';
+
+/** Exit codes: 0 the scan ran (problems are in the report), 1 a policy failed (later issues), 2 usage or fatal error. */
+const EXIT_USAGE = 2;
+
+class UsageError extends Error {}
+
+function parseCount(v: string): number {
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError('expected a whole number.');
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('number too large.');
+  return n;
+}
+
+/** `512M`, `64G`, `1048576`: binary units. */
+function parseSize(v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(v.trim());
+  if (!m) throw new InvalidArgumentError('expected a size such as 4096, 512M or 64G.');
+  const mult = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[m[2]!.toUpperCase() as '' | 'K' | 'M' | 'G' | 'T'];
+  const n = Math.floor(Number(m[1]) * mult);
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('size too large.');
+  return n;
+}
+
+function checkInputs(inputs: string[]): void {
+  for (const input of inputs) {
+    try {
+      fs.statSync(input);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      const why = code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : code;
+      throw new UsageError(`cannot read '${input}': ${why}`);
+    }
+  }
+}
+
+/** A one-line progress bar on stderr, redrawn at most ten times a second; only on a TTY. */
+function progressBar(enabled: boolean): { update: (p: ScanProgress) => void; clear: () => void } {
+  if (!enabled) return { update: () => undefined, clear: () => undefined };
+  let drawn = false;
+  return {
+    update(p) {
+      const width = process.stderr.columns ?? 80;
+      const frac = p.bytesTotal > 0 ? Math.min(1, p.bytesDone / p.bytesTotal) : 0;
+      const bar = `${'#'.repeat(Math.round(frac * 20)).padEnd(20, '.')}`;
+      const head = `[${bar}] ${bytes(p.bytesDone)}/${bytes(p.bytesTotal)} · ${p.models} model${p.models === 1 ? '' : 's'} · `;
+      const room = Math.max(10, width - head.length - 1);
+      const loc = p.location.length > room ? `…${p.location.slice(-(room - 1))}` : p.location;
+      process.stderr.write(`\r${head}${loc}`.padEnd(width - 1).slice(0, width - 1));
+      drawn = true;
+    },
+    clear() {
+      if (drawn) process.stderr.write(`\r${' '.repeat((process.stderr.columns ?? 80) - 1)}\r`);
+    },
+  };
+}
+
+function write(text: string, output: string | undefined): void {
+  if (output === undefined) process.stdout.write(text);
+  else fs.writeFileSync(output, text);
+}
+
+function limitOptions(cmd: Command): Command {
+  return cmd
+    .option('--max-depth <n>', `container nesting depth (default ${DEFAULT_LIMITS.maxDepth})`, parseCount)
+    .option('--max-entries <n>', `entries read in the whole scan (default ${DEFAULT_LIMITS.maxEntries})`, parseCount)
+    .option('--max-entries-per-container <n>', `entries read from one container (default ${DEFAULT_LIMITS.maxEntriesPerContainer})`, parseCount)
+    .option('--max-decompressed <size>', `bytes decompressed in the whole scan (default ${bytes(DEFAULT_LIMITS.maxDecompressedBytes)})`, parseSize)
+    .option('--max-ratio <n>', `compression ratio of one entry (default ${DEFAULT_LIMITS.maxRatio})`, parseCount)
+    .option('--memory-budget <size>', `decoded bytes kept in memory before spilling to a temp file (default ${bytes(DEFAULT_LIMITS.memoryBudget)})`, parseSize);
+}
+
+interface LimitFlags {
+  maxDepth?: number;
+  maxEntries?: number;
+  maxEntriesPerContainer?: number;
+  maxDecompressed?: number;
+  maxRatio?: number;
+  memoryBudget?: number;
+}
+
+function limitsFrom(o: LimitFlags): Partial<Limits> {
+  const l: Partial<Limits> = {};
+  if (o.maxDepth !== undefined) l.maxDepth = o.maxDepth;
+  if (o.maxEntries !== undefined) l.maxEntries = o.maxEntries;
+  if (o.maxEntriesPerContainer !== undefined) l.maxEntriesPerContainer = o.maxEntriesPerContainer;
+  if (o.maxDecompressed !== undefined) l.maxDecompressedBytes = o.maxDecompressed;
+  if (o.maxRatio !== undefined) l.maxRatio = o.maxRatio;
+  if (o.memoryBudget !== undefined) l.memoryBudget = o.memoryBudget;
+  return l;
+}
+
+async function runScan(inputs: string[], limits: Partial<Limits>, quiet: boolean, timestamp: boolean): Promise<Inventory> {
+  checkInputs(inputs);
+  const bar = progressBar(!quiet && process.stderr.isTTY === true);
+  try {
+    return await scan(inputs, { limits, onProgress: bar.update, timestamp });
+  } finally {
+    bar.clear();
+  }
+}
+
+const program = new Command()
+  .name('aibom')
+  .description('Finds the AI inside firmware images and app bundles and writes an AI bill of materials.')
+  .version(toolVersion())
+  .exitOverride()
+  .configureOutput({ outputError: (s, w) => w(s) });
+
+limitOptions(
+  program
+    .command('scan')
+    .description('scan files and directories, recursively through archives and images')
+    .argument('<inputs...>', 'files or directories')
+    .addOption(new Option('-f, --format <format>', 'report format').choices(encoders.map((e) => e.id)).default('summary'))
+    .option('-o, --output <file>', 'write the report to a file instead of stdout')
+    .option('-q, --quiet', 'no progress bar')
+    .option('--timestamp', 'record the scan time in the report (makes it non-reproducible)'),
+).action(async (inputs: string[], o: LimitFlags & { format: string; output?: string; quiet?: boolean; timestamp?: boolean }) => {
+  const inv = await runScan(inputs, limitsFrom(o), o.quiet === true, o.timestamp === true);
+  write(encoderById(o.format)!.encode(inv), o.output);
+});
+
+limitOptions(
+  program
+    .command('inspect')
+    .description('everything aibom knows about the model(s) in one file')
+    .argument('<file>', 'a model file, or any file holding models')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option('-o, --output <file>', 'write to a file instead of stdout'),
+).action(async (file: string, o: LimitFlags & { format: string; output?: string }) => {
+  const inv = await runScan([file], limitsFrom(o), true, false);
+  if (o.format === 'json') {
+    write(`${JSON.stringify({ models: inv.models, problems: inv.problems }, null, 2)}\n`, o.output);
+  } else {
+    const parts = inv.models.map(modelDetail);
+    if (inv.problems.length > 0) parts.push(`problems:\n${inv.problems.map((p) => `  ${p.severity} ${p.location}: ${p.code}: ${p.message}`).join('\n')}\n`);
+    write(parts.join('\n'), o.output);
+  }
+  if (inv.models.length === 0) {
+    process.stderr.write(`aibom: no model found in '${file}'\n`);
+    process.exitCode = EXIT_USAGE;
+  }
+});
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else if (err instanceof UsageError) {
+    process.stderr.write(`aibom: ${err.message}\n`);
+    process.exitCode = EXIT_USAGE;
+  } else {
+    const msg = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`aibom: fatal: ${msg}\n`);
+    process.exitCode = EXIT_USAGE;
+  }
+}
