@@ -68,6 +68,7 @@ export class FlatBufferReader {
   private readonly pages = new Map<number, Page>();
   private readonly budget: Budget;
   private readonly options: FlatBufferReaderOptions;
+  private highWater = 0;
 
   constructor(src: ByteSource, options: FlatBufferReaderOptions = {}, budget?: Budget) {
     this.source = src;
@@ -150,6 +151,15 @@ export class FlatBufferReader {
         'truncated',
       );
     }
+    if (pos + length > this.highWater) this.highWater = pos + length;
+  }
+
+  /**
+   * One past the last byte any accessor has read so far: where the structure walked so far ends (the
+   * contents of vectors whose bytes were never read do not count).
+   */
+  get extent(): number {
+    return this.highWater;
   }
 
   /** `length` bytes at `pos`, checked; the result may be a view into the cache: copy to keep it. */
