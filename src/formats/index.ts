@@ -1,4 +1,9 @@
+import { onnx } from './onnx.js';
+import { tflite } from './tflite.js';
 import type { ModelFormat } from './types.js';
 
-/** Model formats in priority order: the first whose `match` accepts an item inspects it. */
-export const formats: readonly ModelFormat[] = [];
+/**
+ * Model formats in priority order: the first whose `match` accepts an item inspects it. Formats with
+ * a real magic come first; ONNX, found by structure only, comes after them.
+ */
+export const formats: readonly ModelFormat[] = [tflite, onnx];

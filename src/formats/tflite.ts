@@ -692,6 +692,8 @@ export const tflite: ModelFormat = {
   id: 'tflite',
   description: 'TensorFlow Lite FlatBuffer model (file identifier TFL3)',
   extensions: ['.tflite', '.lite', '.tfl'],
+  // 'TFL3' at offset 4 is a real file identifier: a matched file that fails to parse is a corrupt model.
+  hasMagic: true,
   match(probe: Probe): boolean {
     return probe.memo('tflite.match', () => looksLikeTflite(probe.head, probe.size));
   },
