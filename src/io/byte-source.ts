@@ -12,7 +12,8 @@ export interface ByteSource {
   readonly size: number;
   /**
    * Returns exactly `min(length, size - offset)` bytes at `offset`. The result may be a view of
-   * internal memory: callers must not modify it and must copy it to keep it past the next read.
+   * internal memory: callers must not modify it. It stays valid after later reads (no source reuses
+   * a returned buffer), so a probe's head can be shared by every detector.
    * Throws FormatError (code `truncated`) when `offset` is outside [0, size].
    */
   read(offset: number, length: number): Uint8Array;
