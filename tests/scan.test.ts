@@ -9,7 +9,9 @@ import { json } from '../src/report/json.js';
 import { corpusFiles, hasTool } from './helpers/corpus.js';
 
 const tflites = corpusFiles('tflite', '.tflite');
-const onnxes = corpusFiles('onnx', '.onnx');
+// The corpus's LICENSE.onnx is the licence text: a file that only claims to be a model.
+const onnxes = corpusFiles('onnx', '.onnx').filter((f) => !path.basename(f).startsWith('LICENSE'));
+const licence = corpusFiles('onnx', '.onnx').find((f) => path.basename(f).startsWith('LICENSE'));
 const haveTools = hasTool('zip') && hasTool('tar') && hasTool('xz') && hasTool('python3');
 
 // Every scan in this file runs with TMPDIR pointed at a folder of its own, so the test can prove that
@@ -53,8 +55,16 @@ describe.skipIf(tflites.length === 0 || onnxes.length === 0)('scan over the real
       expect(m.size).toBe(fs.statSync(m.location).size);
     }
     // The appended zip of a TFLite model belongs to the model: no separate finding, no zip member problems.
-    expect(inv.problems.filter((p) => p.severity === 'error')).toEqual([]);
+    expect(inv.problems).toEqual([]);
     expect(inv.subjects).toEqual([{ location: d, kind: 'directory', size: expect.any(Number) }]);
+  });
+
+  it.skipIf(licence === undefined)('reports the corpus licence text named LICENSE.onnx as a claimed model that is not valid', async () => {
+    const inv = await scan([licence!]);
+    expect(inv.models).toEqual([]);
+    expect(inv.problems).toEqual([
+      expect.objectContaining({ location: licence, severity: 'error', code: 'claimed-model', message: expect.stringMatching(/^Claimed onnx model is not valid: Invalid ONNX/) }),
+    ]);
   });
 
   it.skipIf(!haveTools)('finds a model in an APK in a zip in a tar.xz, stored and deflated, with its full location', async () => {
@@ -92,7 +102,7 @@ describe.skipIf(tflites.length === 0 || onnxes.length === 0)('scan over the real
       const t = new Date('2026-01-01T00:00:00Z');
       fs.utimesSync(path.join(d, p, 'assets', 'seg.tflite'), t, t);
       fs.utimesSync(path.join(d, p, 'assets'), t, t);
-      run('zip', ['-q', '-X', '-r', '../app.apk', 'assets'], path.join(d, p));
+      run('zip', ['-q', '-X', '-r', 'app.apk', 'assets'], path.join(d, p));
     }
     run('tar', ['-cf', 'img.tar', 'a/app.apk', 'b/app.apk', 'c/app.apk'], d);
     const input = path.join(d, 'img.tar');
