@@ -52,6 +52,7 @@ function render(v: unknown, depth: number, out: string[]): void {
     for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
       if (isScalar(val)) out.push(`${pad}${k}: ${scalar(val)}`);
       else if (Array.isArray(val) && (val.length === 0 || val.every(isScalar))) out.push(`${pad}${k}: [${val.map(scalar).join(', ')}]`);
+      else if (!Array.isArray(val) && Object.keys(val as object).length === 0) out.push(`${pad}${k}: {}`);
       else {
         out.push(`${pad}${k}:`);
         render(val, depth + 1, out);

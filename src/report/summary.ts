@@ -54,9 +54,18 @@ function modelLines(m: Model): string[] {
   if (opsets.length > 0) lines.push(`    opsets: ${opsets.join(', ')}`);
   const io = ioOf(md);
   if (io) lines.push(`    in: ${io.inputs.map(tensor).join(', ') || '-'}`, `    out: ${io.outputs.map(tensor).join(', ') || '-'}`);
-  const ops = arr(field(md, 'operators'))
-    .map((o) => ({ name: str(field(o, 'opType')) ?? str(field(o, 'name')) ?? '?', domain: str(field(o, 'domain')), kind: str(field(o, 'kind')), n: Number(field(o, 'count') ?? 0) }))
-    .sort((a, b) => b.n - a.n || (a.name < b.name ? -1 : 1));
+  // One line per operator name: versions of the same operator (TFLite lists them apart) are summed.
+  const byName = new Map<string, { name: string; domain: string | undefined; kind: string | undefined; n: number }>();
+  for (const o of arr(field(md, 'operators'))) {
+    const name = str(field(o, 'opType')) ?? str(field(o, 'name')) ?? '?';
+    const domain = str(field(o, 'domain'));
+    const key = `${domain ?? ''}\u0000${name}`;
+    const prev = byName.get(key);
+    const n = Number(field(o, 'count') ?? 0);
+    if (prev) prev.n += n;
+    else byName.set(key, { name, domain, kind: str(field(o, 'kind')), n });
+  }
+  const ops = [...byName.values()].filter((o) => o.n > 0).sort((a, b) => b.n - a.n || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   if (ops.length > 0) {
     const total = ops.reduce((s, o) => s + o.n, 0);
     const shown = ops.slice(0, 8).map((o) => `${o.name}×${o.n}`);
