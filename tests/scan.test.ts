@@ -6,6 +6,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inventorySchema, scan } from '../src/index.js';
 import { json } from '../src/report/json.js';
+import { OnnxBuilder } from './builders/onnx-builder.js';
+import { buildZip } from './builders/tflite-builder.js';
 import { corpusFiles, hasTool } from './helpers/corpus.js';
 
 const tflites = corpusFiles('tflite', '.tflite');
@@ -252,5 +254,40 @@ describe('inputs', () => {
     fs.symlinkSync('.', path.join(d, 'loop'));
     const inv = await scan([d]);
     expect(inv.problems.map((p) => [p.location, p.code])).toEqual([[`${d}/out`, 'symlink']]);
+  });
+});
+
+describe('ONNX external data', () => {
+  const withExternal = (loc: string): Uint8Array =>
+    new OnnxBuilder().producer('aibom-test', '1.0').opset('', 17).input('x', 'float32', [4]).externalInitializer('w', 'float32', [4], loc, 0, 16).node('Add', ['x', 'w'], ['y']).output('y', 'float32', [4]).build();
+  const cases: [string, string][] = [
+    ['ok.onnx', 'weights/ok.bin'],
+    ['missing.onnx', 'gone.bin'],
+    ['escape.onnx', '../../etc/passwd'],
+  ];
+  const expected = (loc: string): [string, string][] => [
+    [`${loc}escape.onnx`, "External data '../../etc/passwd' points outside the model's folder; it was not read."],
+    [`${loc}missing.onnx`, "External data file 'gone.bin' is missing beside the model."],
+  ];
+
+  it('checks each reference beside a model on disk', async () => {
+    const d = dir('external');
+    fs.mkdirSync(path.join(d, 'weights'));
+    fs.writeFileSync(path.join(d, 'weights', 'ok.bin'), Buffer.alloc(16));
+    for (const [name, loc] of cases) fs.writeFileSync(path.join(d, name), withExternal(loc));
+    const inv = await scan([d]);
+    expect(inv.models).toHaveLength(3);
+    expect(inv.problems.map((p) => [p.location, p.message])).toEqual(expected(`${d}/`));
+    expect(inv.problems.every((p) => p.code === 'external-data')).toBe(true);
+  });
+
+  it('checks each reference against the members of the model\'s container, listed after it or before', async () => {
+    const d = dir('external-zip');
+    const files: [string, Uint8Array][] = cases.map(([name, loc]) => [`m/${name}`, withExternal(loc)]);
+    files.push(['m/weights/ok.bin', new Uint8Array(16)]); // listed after the model that needs it
+    fs.writeFileSync(path.join(d, 'app.zip'), buildZip(files, 0));
+    const inv = await scan([path.join(d, 'app.zip')]);
+    expect(inv.models).toHaveLength(3);
+    expect(inv.problems.map((p) => [p.location, p.message])).toEqual(expected(`${path.join(d, 'app.zip')}!/m/`));
   });
 });
