@@ -46,19 +46,21 @@ function checkInputs(inputs: string[]): void {
 function progressBar(enabled: boolean): { update: (p: ScanProgress) => void; clear: () => void } {
   if (!enabled) return { update: () => undefined, clear: () => undefined };
   let drawn = false;
+  // A pseudo-terminal may report 0 columns: fall back to 80.
+  const columns = (): number => (process.stderr.columns !== undefined && process.stderr.columns >= 40 ? process.stderr.columns : 80);
   return {
     update(p) {
-      const width = process.stderr.columns ?? 80;
+      const width = columns();
       const frac = p.bytesTotal > 0 ? Math.min(1, p.bytesDone / p.bytesTotal) : 0;
       const bar = `${'#'.repeat(Math.round(frac * 20)).padEnd(20, '.')}`;
       const head = `[${bar}] ${bytes(p.bytesDone)}/${bytes(p.bytesTotal)} · ${p.models} model${p.models === 1 ? '' : 's'} · `;
       const room = Math.max(10, width - head.length - 1);
       const loc = p.location.length > room ? `…${p.location.slice(-(room - 1))}` : p.location;
-      process.stderr.write(`\r${head}${loc}`.padEnd(width - 1).slice(0, width - 1));
+      process.stderr.write(`\r${`${head}${loc}`.padEnd(width - 1).slice(0, width - 1)}`);
       drawn = true;
     },
     clear() {
-      if (drawn) process.stderr.write(`\r${' '.repeat((process.stderr.columns ?? 80) - 1)}\r`);
+      if (drawn) process.stderr.write(`\r${' '.repeat(columns() - 1)}\r`);
     },
   };
 }
