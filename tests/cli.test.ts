@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inventorySchema } from '../src/inventory.js';
-import { corpusFiles } from './helpers/corpus.js';
+import { corpusFiles, hasTool } from './helpers/corpus.js';
 
 // These run the built CLI (`npm test` compiles first), exactly as a user does.
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -78,5 +78,19 @@ describe('aibom CLI', () => {
     const n = aibom('inspect', 'notes.txt');
     expect(n.code).toBe(2);
     expect(n.err).toBe("aibom: no model found in 'notes.txt'\n");
+  });
+
+  it.skipIf(tflites.length === 0 || !hasTool('script'))('draws a progress bar on a terminal (even one that reports no width) and clears it', () => {
+    const d = path.join(tmp, 'tty');
+    fs.mkdirSync(d);
+    for (const f of tflites) fs.copyFileSync(f, path.join(d, path.basename(f)));
+    // `script` runs the CLI on a pseudo-terminal; its log holds what the terminal received.
+    const log = path.join(tmp, 'tty.log');
+    const r = spawnSync('script', ['-qc', `${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} scan tty -o tty.txt`, log], { cwd: tmp, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    const screen = fs.readFileSync(log, 'utf8');
+    expect(screen).toMatch(/\r\[[#.]{20}\] [\d.]+ (B|KiB|MiB)\/8\.\d MiB · \d+ models? · /);
+    expect(screen).not.toContain('fatal');
+    expect(fs.readFileSync(path.join(tmp, 'tty.txt'), 'utf8')).toContain(`: 1 input, ${tflites.length} models`);
   });
 });
