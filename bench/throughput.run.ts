@@ -16,7 +16,10 @@ const ONNX_BYTES = Number(process.env.AIBOM_BENCH_ONNX_BYTES ?? 1.1e9);
 const SMALL_FILES = Number(process.env.AIBOM_BENCH_SMALL_FILES ?? 5000);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'aibom-bench-'));
-afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+// AIBOM_BENCH_KEEP=1 keeps the generated inputs (for profiling a scan of them by hand).
+afterAll(() => {
+  if (process.env.AIBOM_BENCH_KEEP !== '1') fs.rmSync(tmp, { recursive: true, force: true });
+});
 
 function time(fn: () => void): number {
   const t0 = performance.now();

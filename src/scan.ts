@@ -8,6 +8,7 @@ import type { ModelFormat, ModelInfo } from './formats/types.js';
 import { FileSource, type ByteSource } from './io/byte-source.js';
 import { DecodeBudget, TempArea } from './io/decode-budget.js';
 import { sha256Of } from './io/hash.js';
+import { hashFileInWorker, WORKER_HASH_MIN_SIZE } from './io/hash-worker.js';
 import { DEFAULT_LIMITS, type Limits } from './io/limits.js';
 import { INVENTORY_SCHEMA, type Inventory, type Model, type Problem, type Stats, type Subject } from './inventory.js';
 import { createProbe, extensionOf } from './probe.js';
@@ -98,6 +99,11 @@ class CountingSource implements ByteSource {
     this.read_ += b.length;
     return b;
   }
+  readInto(offset: number, target: Uint8Array): number {
+    const n = this.inner.readInto(offset, target);
+    this.read_ += n;
+    return n;
+  }
 }
 
 class Scanner {
@@ -181,11 +187,17 @@ class Scanner {
     const src = FileSource.open(input);
     const counted = new CountingSource(src);
     this.current = counted;
+    // A large input's own hash runs on a worker thread while this thread walks its contents.
+    const background = st.size >= WORKER_HASH_MIN_SIZE ? hashFileInWorker(input).catch(() => undefined) : undefined;
     try {
       const child = await this.processItem(counted, path.basename(input), input, 0);
       adopt(found, child, '');
       this.checkExternalOnDisk(found, '', path.dirname(input), path.dirname(input));
-      subject.sha256 = this.hashOf(counted);
+      const fromWorker = await background;
+      if (fromWorker !== undefined && fromWorker.size !== counted.size) {
+        addProblem(found, '', 'error', 'io', `The file changed while it was scanned (${counted.size} bytes at open, ${fromWorker.size} when hashed).`);
+      }
+      subject.sha256 = fromWorker?.sha256 ?? this.hashOf(counted);
     } catch (err) {
       addError(found, '', err);
     } finally {

@@ -33,7 +33,25 @@ export function* sourceChunks(src: ByteSource, start = 0, end = src.size, size =
  * where a gzip trailer starts. Input that ends first is a FormatError (`truncated`). Returning early
  * destroys the zlib stream, so a bomb stops where its consumer stops.
  */
-export async function* inflateRaw(input: Iterable<Uint8Array>, what: string, done?: { consumed: number }): AsyncGenerator<Uint8Array> {
+export async function* inflateRaw(input: Iterable<Uint8Array>, what: string, done?: { consumed: number }, smallOutput?: number): AsyncGenerator<Uint8Array> {
+  if (smallOutput !== undefined && done === undefined) {
+    // Small members (most of an APK) inflate synchronously: an asynchronous zlib stream costs a round
+    // trip to the thread pool per member, which dominated scans of archives with thousands of files.
+    // `maxOutputLength` bounds the output; past it, or on any error, the streaming path below decides.
+    const pieces = [...input];
+    const whole = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
+    let out: Buffer | undefined;
+    try {
+      out = zlib.inflateRawSync(whole, { maxOutputLength: Math.max(1, smallOutput) });
+    } catch {
+      out = undefined;
+    }
+    if (out !== undefined) {
+      for (let off = 0; off < out.length; off += 1024 * 1024) yield out.subarray(off, off + 1024 * 1024);
+      return;
+    }
+    input = pieces;
+  }
   const source = Readable.from(input, { highWaterMark: 1 });
   const inflate = zlib.createInflateRaw({ chunkSize: 256 * 1024 });
   // Errors of either stream surface through `inflate`'s iterator; the callback only keeps

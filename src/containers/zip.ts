@@ -447,6 +447,10 @@ async function* zipEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerat
   }
 }
 
+/** Members up to these sizes inflate synchronously (see inflateRaw). */
+const SMALL_COMPRESSED = 1024 * 1024;
+const SMALL_OUTPUT = 8 * 1024 * 1024;
+
 async function openMember(zipSrc: ByteSource, m: Member, path: string, ctx: ContainerContext): Promise<ByteSource> {
   const method = METHODS[m.method] ?? `method ${m.method}`;
   if (m.flags & 0x01 || m.method === 99) {
@@ -460,7 +464,9 @@ async function openMember(zipSrc: ByteSource, m: Member, path: string, ctx: Cont
   if (m.method === 0) return new SliceSource(zipSrc, start, m.compressedSize);
   if (m.method === 8) {
     const what = `zip member ${JSON.stringify(path)} (deflate)`;
-    return ctx.decode(inflateRaw(sourceChunks(zipSrc, start, start + m.compressedSize), what), {
+    // Small members take the synchronous path, bounded by their declared size (checked by decode).
+    const small = m.compressedSize <= SMALL_COMPRESSED && m.uncompressedSize <= SMALL_OUTPUT ? m.uncompressedSize : undefined;
+    return ctx.decode(inflateRaw(sourceChunks(zipSrc, start, start + m.compressedSize), what, undefined, small), {
       what,
       compressedSize: m.compressedSize,
       declaredSize: m.uncompressedSize,

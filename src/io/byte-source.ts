@@ -24,6 +24,11 @@ export interface ByteSource {
   readonly identity?: string | undefined;
   /** sha256 (hex) computed while the bytes were produced, e.g. during decompression. */
   readonly sha256?: string | undefined;
+  /**
+   * Optional fast path for bulk reads (hashing): copies `min(target.length, size - offset)` bytes at
+   * `offset` into `target` and returns the count, so one buffer serves a whole pass without garbage.
+   */
+  readInto?(offset: number, target: Uint8Array): number;
 }
 
 /** Largest single read any parser may ask for; bigger structures are walked in pieces. */
@@ -86,13 +91,21 @@ export class FileSource implements ByteSource {
   read(offset: number, length: number): Uint8Array {
     const n = checkRange(this.size, offset, length);
     const buf = Buffer.allocUnsafe(n);
+    this.fill(offset, buf, n);
+    return buf;
+  }
+  readInto(offset: number, target: Uint8Array): number {
+    const n = checkRange(this.size, offset, target.length);
+    this.fill(offset, target, n);
+    return n;
+  }
+  private fill(offset: number, buf: Uint8Array, n: number): void {
     let done = 0;
     while (done < n) {
       const got = fs.readSync(this.fd, buf, done, n - done, offset + done);
       if (got === 0) throw new FormatError(`File ended at ${offset + done} while reading ${n} bytes at ${offset}.`, 'truncated');
       done += got;
     }
-    return buf;
   }
   close(): void {
     if (!this.closed) {
@@ -121,6 +134,13 @@ export class SliceSource implements ByteSource {
   read(offset: number, length: number): Uint8Array {
     const n = checkRange(this.size, offset, length);
     return this.parent.read(this.start + offset, n);
+  }
+  readInto(offset: number, target: Uint8Array): number {
+    const n = checkRange(this.size, offset, target.length);
+    const view = n === target.length ? target : target.subarray(0, n);
+    if (this.parent.readInto) return this.parent.readInto(this.start + offset, view);
+    view.set(this.parent.read(this.start + offset, n));
+    return n;
   }
 }
 
