@@ -291,3 +291,14 @@ describe('ONNX external data', () => {
     expect(inv.problems.map((p) => [p.location, p.message])).toEqual(expected(`${path.join(d, 'app.zip')}!/m/`));
   });
 });
+
+describe('input hashing', () => {
+  it('hashes a large input on a worker thread, with the same digest as node:crypto', async () => {
+    const d = dir('large-input');
+    const file = path.join(d, 'blob.bin');
+    const bytes = crypto.randomBytes(20 * 1024 * 1024 + 123); // above WORKER_HASH_MIN_SIZE
+    fs.writeFileSync(file, bytes);
+    const inv = await scan([file]);
+    expect(inv.subjects).toEqual([{ location: file, kind: 'file', size: bytes.length, sha256: crypto.createHash('sha256').update(bytes).digest('hex') }]);
+  });
+});
