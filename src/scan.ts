@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { containers as defaultContainers } from './containers/index.js';
-import type { ContainerContext, ContainerReader, EntryProblem } from './containers/types.js';
+import type { ContainerContext, ContainerEntry, ContainerReader, EntryProblem } from './containers/types.js';
 import { describeError, FormatError, LimitError, type ProblemCode } from './errors.js';
 import { formats as defaultFormats } from './formats/index.js';
 import type { ModelFormat, ModelInfo } from './formats/types.js';
@@ -59,6 +59,34 @@ interface Findings {
 }
 
 const newFindings = (): Findings => ({ models: [], problems: [], cacheable: true });
+
+/** Opens a sibling of an item by name (see ContainerContext.sibling); sources it opens are closed by its owner. */
+type SiblingResolver = (name: string) => Promise<ByteSource | undefined>;
+
+/**
+ * Thrown through a reader when it asks for a sibling its container has not listed yet: the item is
+ * processed again once the whole container is listed. Never reaches a report.
+ */
+class SiblingPending extends Error {}
+
+const noSiblings: SiblingResolver = () => Promise.resolve(undefined);
+
+/** Only plain names: a reader cannot reach outside the item's own folder through `sibling`. */
+function plainName(name: string): boolean {
+  return name.length > 0 && name.length <= 255 && !name.includes('/') && !name.includes('\\') && name !== '.' && name !== '..';
+}
+
+/** A resolver over a folder on disk; returns the files it opened so the caller can close them. */
+function diskSiblings(dirAbs: string, opened: FileSource[]): SiblingResolver {
+  return (name) => {
+    if (!plainName(name)) return Promise.resolve(undefined);
+    const p = path.join(dirAbs, name);
+    if (!isFile(p)) return Promise.resolve(undefined);
+    const f = FileSource.open(p);
+    opened.push(f);
+    return Promise.resolve(f);
+  };
+}
 
 function addProblem(f: Findings, suffix: string, severity: Problem['severity'], code: ProblemCode, message: string): void {
   f.problems.push({ suffix, body: { severity, code, message } });
@@ -189,8 +217,9 @@ class Scanner {
     this.current = counted;
     // A large input's own hash runs on a worker thread while this thread walks its contents.
     const background = st.size >= WORKER_HASH_MIN_SIZE ? hashFileInWorker(input).catch(() => undefined) : undefined;
+    const opened: FileSource[] = [];
     try {
-      const child = await this.processItem(counted, path.basename(input), input, 0);
+      const child = await this.processItem(counted, path.basename(input), input, 0, diskSiblings(path.dirname(input), opened));
       adopt(found, child, '');
       this.checkExternalOnDisk(found, '', path.dirname(input), path.dirname(input));
       const fromWorker = await background;
@@ -204,6 +233,7 @@ class Scanner {
       this.doneBefore += st.size;
       this.current = undefined;
       src.close();
+      for (const f of opened) f.close();
     }
     return subject;
   }
@@ -259,8 +289,9 @@ class Scanner {
           }
           const counted = new CountingSource(src);
           this.current = counted;
+          const opened: FileSource[] = [];
           try {
-            const child = await this.processItem(counted, name, base + suffix, 0);
+            const child = await this.processItem(counted, name, base + suffix, 0, diskSiblings(abs, opened));
             const before = found.models.length;
             adopt(found, child, suffix);
             this.checkExternalOnDisk(found, suffix, abs, rootAbs, before);
@@ -270,6 +301,7 @@ class Scanner {
             this.doneBefore += counted.read_;
             this.current = undefined;
             src.close();
+            for (const f of opened) f.close();
           }
         }
       }
@@ -313,7 +345,7 @@ class Scanner {
    * appended zip is a model, not a zip), then names that claim a model format, then containers.
    * Identical content met before is not parsed again: its findings are replayed.
    */
-  private async processItem(src: ByteSource, name: string, location: string, depth: number): Promise<Findings> {
+  private async processItem(src: ByteSource, name: string, location: string, depth: number, siblings: SiblingResolver = noSiblings): Promise<Findings> {
     this.stats.files++;
     this.progress.location = location;
     this.tick();
@@ -376,7 +408,7 @@ class Scanner {
       adopt(found, seen, '');
       return found;
     }
-    await this.walkContainer(reader, src, name, location, depth, found);
+    await this.walkContainer(reader, src, name, location, depth, found, siblings);
     this.remember(sha, found);
     return found;
   }
@@ -398,7 +430,15 @@ class Scanner {
   }
 
   /** Opens every member of a container and processes it; member failures become problems. */
-  private async walkContainer(reader: ContainerReader, src: ByteSource, name: string, location: string, depth: number, found: Findings): Promise<void> {
+  private async walkContainer(
+    reader: ContainerReader,
+    src: ByteSource,
+    name: string,
+    location: string,
+    depth: number,
+    found: Findings,
+    siblings: SiblingResolver,
+  ): Promise<void> {
     this.stats.containers++;
     const paths = new Set<string>();
     const ctx: ContainerContext = {
@@ -406,6 +446,45 @@ class Scanner {
       name,
       problem: (p: EntryProblem) => addProblem(found, p.path === undefined ? '' : `!/${p.path}`, p.severity, p.code, p.message),
       decode: (stream, info) => this.budget.decode(stream, info),
+      sibling: siblings,
+    };
+    // Members listed so far, for siblings; members whose reader asked for one not listed yet.
+    const listed = new Map<string, ContainerEntry>();
+    const deferred: ContainerEntry[] = [];
+    let complete = false;
+    const siblingsOf = (memberPath: string, opened: ByteSource[]): SiblingResolver => async (sib) => {
+      if (!plainName(sib)) return undefined;
+      const dir = path.posix.dirname(memberPath);
+      const entry = listed.get(dir === '.' ? sib : `${dir}/${sib}`);
+      if (entry === undefined || entry.type !== 'file') {
+        if (!complete) throw new SiblingPending(sib);
+        return undefined;
+      }
+      const s = await entry.open();
+      opened.push(s);
+      return s;
+    };
+    const member = async (entry: ContainerEntry, suffix: string): Promise<void> => {
+      let child: ByteSource;
+      try {
+        child = await entry.open();
+      } catch (err) {
+        addError(found, suffix, err);
+        return;
+      }
+      const opened: ByteSource[] = [];
+      try {
+        const inner = await this.processItem(child, path.posix.basename(entry.path), `${location}${suffix}`, depth + 1, siblingsOf(entry.path, opened));
+        const before = found.models.length;
+        adopt(found, inner, suffix);
+        this.markExternalPending(found, suffix, entry.path, before);
+      } catch (err) {
+        if (err instanceof SiblingPending && !complete) deferred.push(entry);
+        else addError(found, suffix, err);
+      } finally {
+        this.budget.release(child);
+        for (const o of opened) this.budget.release(o);
+      }
     };
     let count = 0;
     try {
@@ -422,6 +501,7 @@ class Scanner {
           break;
         }
         paths.add(entry.path);
+        listed.set(entry.path, entry);
         const suffix = `!/${entry.path}`;
         if (entry.type === 'symlink' || entry.type === 'hardlink') {
           const target = entry.linkTarget ?? '';
@@ -432,28 +512,17 @@ class Scanner {
           continue;
         }
         if (entry.type !== 'file') continue;
-        let child: ByteSource;
-        try {
-          child = await entry.open();
-        } catch (err) {
-          addError(found, suffix, err);
-          continue;
-        }
-        try {
-          const before = found.models.length;
-          const inner = await this.processItem(child, path.posix.basename(entry.path), `${location}${suffix}`, depth + 1);
-          adopt(found, inner, suffix);
-          this.markExternalPending(found, suffix, entry.path, before);
-        } catch (err) {
-          addError(found, suffix, err);
-        } finally {
-          this.budget.release(child);
-        }
+        await member(entry, suffix);
       }
     } catch (err) {
+      if (err instanceof SiblingPending) throw err; // this container's own reader waits for a sibling
       addError(found, '', err, `${reader.id}: `);
       if (err instanceof LimitError) found.cacheable = false;
     }
+    // Now every member is listed: the deferred ones get their siblings or learn there are none.
+    // (Members of a decoded container, e.g. a .tar.gz, may no longer open here: that is a problem.)
+    complete = true;
+    for (const entry of deferred) await member(entry, `!/${entry.path}`);
     // Members listed after a model may be its external data: check once the listing is complete.
     for (const m of found.models) {
       if (m.pendingCheck !== true) continue;

@@ -4,6 +4,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { containers } from '../src/containers/index.js';
+import type { ContainerReader } from '../src/containers/types.js';
+import { UnsupportedError } from '../src/errors.js';
 import { inventorySchema, scan } from '../src/index.js';
 import { json } from '../src/report/json.js';
 import { OnnxBuilder } from './builders/onnx-builder.js';
@@ -300,5 +303,46 @@ describe('input hashing', () => {
     fs.writeFileSync(file, bytes);
     const inv = await scan([file]);
     expect(inv.subjects).toEqual([{ location: file, kind: 'file', size: bytes.length, sha256: crypto.createHash('sha256').update(bytes).digest('hex') }]);
+  });
+});
+
+describe('siblings (formats that are not self-describing)', () => {
+  // A test-only reader: items starting with 'PAIR' read their sibling '<name>.idx' and report its size.
+  const pair: ContainerReader = {
+    id: 'pair-test',
+    description: 'test reader that needs a sibling',
+    match: (probe) => Buffer.from(probe.head.subarray(0, 4)).toString('latin1') === 'PAIR',
+    async *entries(_src, ctx) {
+      const idx = await ctx.sibling(`${ctx.name}.idx`);
+      throw new UnsupportedError(idx === undefined ? 'no sibling' : `sibling of ${idx.size} bytes`);
+      yield* [];
+    },
+  };
+  const registry = [...containers, pair];
+  const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+  it.each([
+    ['listed after the item (deferred to the end of the container)', [['d/a.dat', enc('PAIR data')], ['d/a.dat.idx', enc('12345')], ['d/z.txt', enc('z')]]],
+    ['listed before the item', [['d/a.dat.idx', enc('12345')], ['d/a.dat', enc('PAIR data')]]],
+  ] as [string, [string, Uint8Array][]][])('a member finds its sibling %s', async (_n, files) => {
+    const d = dir(`sib-${files[0]![0].length}-${files.length}`);
+    fs.writeFileSync(path.join(d, 'x.zip'), buildZip(files, 0));
+    const inv = await scan([path.join(d, 'x.zip')], { containers: registry });
+    expect(inv.problems.map((p) => [p.location, p.message])).toEqual([[`${path.join(d, 'x.zip')}!/d/a.dat`, 'pair-test: sibling of 5 bytes']]);
+  });
+
+  it('a member whose sibling is absent is told so once the container is listed; a path is never a sibling name', async () => {
+    const d = dir('sib-missing');
+    fs.writeFileSync(path.join(d, 'x.zip'), buildZip([['a.dat', enc('PAIR')], ['b/a.dat.idx', enc('1')]], 0));
+    const inv = await scan([path.join(d, 'x.zip')], { containers: registry });
+    expect(inv.problems.map((p) => p.message)).toEqual(['pair-test: no sibling']);
+  });
+
+  it('a file on disk finds its sibling in the same folder', async () => {
+    const d = dir('sib-disk');
+    fs.writeFileSync(path.join(d, 'a.dat'), 'PAIR');
+    fs.writeFileSync(path.join(d, 'a.dat.idx'), '123');
+    const inv = await scan([d], { containers: registry });
+    expect(inv.problems.map((p) => [p.location, p.message])).toEqual([[`${d}/a.dat`, 'pair-test: sibling of 3 bytes']]);
   });
 });

@@ -45,6 +45,13 @@ export interface ContainerContext {
    * Throws LimitError when a limit is reached (the partial output is discarded).
    */
   decode(stream: AsyncIterable<Uint8Array>, info: DecodeInfo): Promise<ByteSource>;
+  /**
+   * Opens a sibling of the item being read: a file of the same folder or container member folder
+   * (`system.transfer.list` beside `system.new.dat.br`). Resolves undefined when there is none.
+   * Only for formats that are not self-describing; the sibling is still scanned on its own. When the
+   * sibling has not been listed yet, the orchestrator defers this item to the end of its container.
+   */
+  sibling(name: string): Promise<ByteSource | undefined>;
 }
 
 export interface DecodeInfo {

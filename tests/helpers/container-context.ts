@@ -22,8 +22,11 @@ export interface TestContext {
   cleanup(): void;
 }
 
-/** Builds a context over a fresh DecodeBudget and TempArea; problems are collected in order. */
-export function makeContext(name: string, limits: Partial<Limits> = {}): TestContext {
+/**
+ * Builds a context over a fresh DecodeBudget and TempArea; problems are collected in order.
+ * `siblings` answers `ctx.sibling(name)` (none by default).
+ */
+export function makeContext(name: string, limits: Partial<Limits> = {}, siblings: Readonly<Record<string, ByteSource>> = {}): TestContext {
   const all: Readonly<Limits> = { ...DEFAULT_LIMITS, ...limits };
   const temp = new TempArea();
   const budget = new DecodeBudget(all, temp);
@@ -33,6 +36,7 @@ export function makeContext(name: string, limits: Partial<Limits> = {}): TestCon
     name: n,
     problem: (p) => problems.push(p),
     decode: (stream, info) => budget.decode(stream, info),
+    sibling: (s) => Promise.resolve(Object.hasOwn(siblings, s) ? siblings[s] : undefined),
   });
   return { ctx: make(name), problems, budget, temp, limits: all, child: make, cleanup: () => temp.cleanup() };
 }
