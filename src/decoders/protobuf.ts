@@ -441,9 +441,11 @@ export class ProtoMessage {
     }
   }
 
-  /** Decodes a varint of at most `maxBytes` bytes at `p` inside this message into lo/hi; returns the offset after it. */
-  private varint(p: number, maxBytes: number, what: string): number {
-    const avail = Math.min(maxBytes, this.end - p);
+  /**
+   * Decodes the varint at `p` from at most `avail` bytes into lo/hi: the offset after it, or -1 when
+   * no terminating byte came within `avail` bytes (the callers word the error).
+   */
+  private decodeVarint(p: number, avail: number): number {
     const r = this.reader;
     const i = r.view(p, avail);
     const b = r.buf;
@@ -463,6 +465,14 @@ export class ProtoMessage {
         return p + k + 1;
       }
     }
+    return -1;
+  }
+
+  /** Decodes a varint of at most `maxBytes` bytes at `p` inside this message into lo/hi; returns the offset after it. */
+  private varint(p: number, maxBytes: number, what: string): number {
+    const avail = Math.min(maxBytes, this.end - p);
+    const next = this.decodeVarint(p, avail);
+    if (next >= 0) return next;
     if (avail < maxBytes) {
       throw this.error(
         `Invalid ${this.reader.format}: a ${what} at offset ${p} in ${this.name} runs past the end of the ${this.end - this.start}-byte message at offset ${this.start}.`,
@@ -474,26 +484,8 @@ export class ProtoMessage {
 
   /** A varint bounded by `end` (inside a packed field) rather than by the message end. */
   private varintIn(p: number, end: number): number {
-    const avail = Math.min(10, end - p);
-    const r = this.reader;
-    const i = r.view(p, avail);
-    const b = r.buf;
-    let lo = 0;
-    let hi = 0;
-    for (let k = 0; k < avail; k++) {
-      const byte = b[i + k]!;
-      const bits = byte & 0x7f;
-      if (k < 4) lo |= bits << (7 * k);
-      else if (k === 4) {
-        lo |= bits << 28;
-        hi = bits >>> 4;
-      } else hi |= bits << (7 * k - 32);
-      if (byte < 0x80) {
-        this.lo = lo >>> 0;
-        this.hi = hi >>> 0;
-        return p + k + 1;
-      }
-    }
+    const next = this.decodeVarint(p, Math.min(10, end - p));
+    if (next >= 0) return next;
     throw this.error(`Invalid ${this.reader.format}: ${this.fieldLabel()} at offset ${this.tagOffset} ends inside a packed varint at offset ${p}.`);
   }
 }
