@@ -1,16 +1,25 @@
 import { androidSparse } from './android-sparse.js';
+import { asar } from './asar.js';
 import { bzip2 } from './bzip2.js';
+import { gpt } from './gpt.js';
 import { gzip } from './gzip.js';
+import { iso9660 } from './iso9660.js';
+import { mbr } from './mbr.js';
+import { rockchip } from './rockchip.js';
 import { superImage } from './super.js';
 import { tar } from './tar.js';
 import type { ContainerReader } from './types.js';
+import { unsupported } from './unsupported.js';
 import { xz } from './xz.js';
 import { zip } from './zip.js';
 import { zstd } from './zstd.js';
 
 /**
  * Container readers in priority order: the first whose `match` accepts an item opens it. Formats with
- * a fixed magic at offset 0 come before those found at other offsets or by structure.
+ * a fixed magic at offset 0 come first; then those found at other offsets (a super image's first
+ * 4096 bytes are zeros; a hybrid ISO also carries an MBR and often a GPT, so ISO comes before both);
+ * then structural matches (tar, GPT before MBR, whose 0x55AA signature is the weakest); last, the
+ * formats recognised only to say they were not scanned.
  */
 export const containers: readonly ContainerReader[] = [
   zip, // 'PK\x03\x04' (or 'PK\x05\x06' empty) at 0
@@ -19,6 +28,12 @@ export const containers: readonly ContainerReader[] = [
   zstd, // 28 B5 2F FD
   bzip2, // 'BZh1'-'BZh9' + block magic 31 41 59 26 53 59
   androidSparse, // 3A FF 26 ED at 0
-  superImage, // LP geometry magic 'gDla' at 4096 (the first 4096 bytes are zeros)
-  tar, // 'ustar' at 257, or a valid v7 header checksum: structure, not a magic at 0
+  rockchip, // 'RKFW' or 'RKAF' at 0
+  asar, // Chromium Pickle header: u32 4, then sizes, then '{"files":'
+  superImage, // LP geometry magic 'gDla' at 4096
+  iso9660, // 'CD001' at 32769
+  tar, // 'ustar' at 257, or a valid v7 header checksum
+  gpt, // 'EFI PART' at LBA 1 (512 or 4096-byte sectors)
+  mbr, // plausible partition entries + 0x55AA at 510
+  unsupported, // UBI, UBIFS, JFFS2, CramFS, RomFS, F2FS, LUKS, vendor packages: a problem, not a walk
 ];
