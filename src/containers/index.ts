@@ -1,6 +1,7 @@
 import { androidSparse } from './android-sparse.js';
 import { asar } from './asar.js';
 import { bzip2 } from './bzip2.js';
+import { ext4 } from './ext4.js';
 import { gpt } from './gpt.js';
 import { gzip } from './gzip.js';
 import { iso9660 } from './iso9660.js';
@@ -31,6 +32,7 @@ export const containers: readonly ContainerReader[] = [
   rockchip, // 'RKFW' or 'RKAF' at 0
   asar, // Chromium Pickle header: u32 4, then sizes, then '{"files":'
   superImage, // LP geometry magic 'gDla' at 4096
+  ext4, // s_magic 0xEF53 at 1080 plus a plausible superblock (before mbr: boot code may end in 0x55AA)
   iso9660, // 'CD001' at 32769
   tar, // 'ustar' at 257, or a valid v7 header checksum
   gpt, // 'EFI PART' at LBA 1 (512 or 4096-byte sectors)
