@@ -1,5 +1,5 @@
 import { FormatError, UnsupportedError } from '../errors.js';
-import type { ByteSource } from '../io/byte-source.js';
+import { BufferSource, type ByteSource } from '../io/byte-source.js';
 import type { Probe } from '../probe.js';
 import { allZero, compressedEntries, memberName } from './compressed.js';
 import type { ContainerContext, ContainerEntry, ContainerReader } from './types.js';
@@ -303,14 +303,13 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
 
 /**
  * Decodes a bzip2 file, all concatenated streams (pbzip2 writes several), checking every block CRC
- * and stream CRC. Zero padding after the last stream is ignored; other bytes end the decode with a
- * warning.
+ * and stream CRC, and yields the output in pieces of at most 1 MiB (each a fresh buffer). Synchronous,
+ * so that one core serves both the streaming reader and `decodeBzip2Sync`. When bytes follow the
+ * last stream and start no other, `onTrailing` gets their offset and the decode ends there.
  */
-async function* bunzip2(src: ByteSource, ctx: ContainerContext, report: boolean): AsyncGenerator<Uint8Array> {
-  const what = `bzip2 stream ${JSON.stringify(ctx.name)}`;
+function* bunzip2Pieces(src: ByteSource, what: string, onTrailing?: (offset: number) => void): Generator<Uint8Array> {
   let offset = 0;
   let tt = new Uint32Array(0);
-  let pieces = 0;
   for (;;) {
     const head = src.read(offset, Math.min(4, src.size - offset));
     if (!isStreamStart(head)) throw new FormatError(`No 'BZh1'-'BZh9' bzip2 stream header at offset ${offset} of ${what}.`, head.length < 4 ? 'truncated' : 'format');
@@ -348,7 +347,6 @@ async function* bunzip2(src: ByteSource, ctx: ContainerContext, report: boolean)
         }
         if (o + copies > OUT_PIECE) {
           yield out.subarray(0, o);
-          if ((++pieces & 15) === 0) await yieldToEventLoop();
           out = new Uint8Array(OUT_PIECE);
           o = 0;
         }
@@ -374,6 +372,18 @@ async function* bunzip2(src: ByteSource, ctx: ContainerContext, report: boolean)
     offset = bits.position;
     if (offset >= src.size) return;
     if (isStreamStart(src.read(offset, Math.min(4, src.size - offset)))) continue;
+    onTrailing?.(offset);
+    return;
+  }
+}
+
+/**
+ * The streaming decoder behind the bzip2 reader: `bunzip2Pieces`, giving the event loop a turn every
+ * 16 pieces. Zero padding after the last stream is ignored; other bytes end the decode with a warning.
+ */
+async function* bunzip2(src: ByteSource, ctx: ContainerContext, report: boolean): AsyncGenerator<Uint8Array> {
+  const what = `bzip2 stream ${JSON.stringify(ctx.name)}`;
+  const onTrailing = (offset: number): void => {
     if (report && !allZero(src, offset)) {
       ctx.problem({
         severity: 'warning',
@@ -381,8 +391,40 @@ async function* bunzip2(src: ByteSource, ctx: ContainerContext, report: boolean)
         message: `The ${src.size - offset} bytes after the bzip2 data (from offset ${offset}) start no bzip2 stream; ignored.`,
       });
     }
-    return;
+  };
+  let pieces = 0;
+  for (const piece of bunzip2Pieces(src, what, onTrailing)) {
+    yield piece;
+    if ((++pieces & 15) === 0) await yieldToEventLoop();
   }
+}
+
+/**
+ * Decodes a whole bzip2 buffer synchronously (all streams, CRCs checked), for callers that decode
+ * small independent pieces on demand, such as an OTA payload's REPLACE_BZ operations read through a
+ * block cache. Output past `maxOutput` bytes is a FormatError naming `what`, thrown within 1 MiB of
+ * the bound, so a bomb costs at most `maxOutput` plus one piece. Bytes after the last stream that
+ * start no stream are ignored. Not for large inputs: the streaming reader is (it yields to the event
+ * loop and counts against the scan's decode budget).
+ */
+export function decodeBzip2Sync(input: Uint8Array, maxOutput: number, what: string): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (const piece of bunzip2Pieces(new BufferSource(input), what)) {
+    total += piece.length;
+    if (total > maxOutput) throw new FormatError(`The bzip2 data of ${what} decodes to more than ${maxOutput} bytes.`);
+    parts.push(piece);
+  }
+  // A lone piece is a view of a 1 MiB buffer: copy it, so a small output does not pin the buffer
+  // (callers keep outputs in a cache that counts their length).
+  if (parts.length === 1) return (parts[0] as Uint8Array).slice();
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 /** bzip2 files, multi-stream; a .tar.bz2 lists the tar's members directly. */
