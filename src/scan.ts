@@ -69,6 +69,11 @@ type SiblingResolver = (name: string) => Promise<ByteSource | undefined>;
  */
 class SiblingPending extends Error {}
 
+/** The dedupe key of findings that depend on the item's name as well as on its content. */
+function nameKey(sha: string, name: string): string {
+  return `${sha}\u0000${name}`;
+}
+
 const noSiblings: SiblingResolver = () => Promise.resolve(undefined);
 
 /** Only plain names: a reader cannot reach outside the item's own folder through `sibling`. */
@@ -349,14 +354,20 @@ class Scanner {
     this.stats.files++;
     this.progress.location = location;
     this.tick();
+    const found = newFindings();
+    // A nested item's size comes from metadata (a partition table, a payload manifest): one that claims
+    // more than the whole scan may decompress is refused, or hashing its zeros would never end.
+    if (depth > 0 && src.size > this.limits.maxDecompressedBytes) {
+      addProblem(found, '', 'warning', 'limit', `This item declares ${src.size} bytes, more than maxDecompressedBytes ${this.limits.maxDecompressedBytes}; it was not read.`);
+      return found;
+    }
     const probe = createProbe(src, name);
     const claimed = this.claims.get(extensionOf(name)) ?? [];
-    const found = newFindings();
 
     for (const format of this.formats) {
       if (!format.match(probe)) continue;
       const sha = this.hashOf(src);
-      const seen = this.byHash.get(sha);
+        const seen = this.byHash.get(sha) ?? this.byHash.get(nameKey(sha, name));
       if (seen) {
         this.stats.duplicates++;
         return seen;
@@ -374,7 +385,8 @@ class Scanner {
         if (format.hasMagic === true || claimed.includes(format)) {
           const code: ProblemCode = claimed.includes(format) ? 'claimed-model' : err.code;
           addProblem(found, '', 'error', code, `Not a valid ${format.id} model: ${err.message}`);
-          this.remember(sha, found);
+          // A claim depends on the name, not only on the content.
+          this.remember(claimed.length > 0 ? nameKey(sha, name) : sha, found);
           return found;
         }
       }
@@ -402,14 +414,14 @@ class Scanner {
       return found;
     }
     const sha = this.hashOf(src);
-    const seen = this.byHash.get(sha);
+    const seen = this.byHash.get(sha) ?? this.byHash.get(nameKey(sha, name));
     if (seen) {
       this.stats.duplicates++;
       adopt(found, seen, '');
       return found;
     }
-    await this.walkContainer(reader, src, name, location, depth, found, siblings);
-    this.remember(sha, found);
+    const usedName = await this.walkContainer(reader, src, name, location, depth, found, siblings);
+    this.remember(usedName ? nameKey(sha, name) : sha, found);
     return found;
   }
 
@@ -438,12 +450,18 @@ class Scanner {
     depth: number,
     found: Findings,
     siblings: SiblingResolver,
-  ): Promise<void> {
+  ): Promise<boolean> {
     this.stats.containers++;
     const paths = new Set<string>();
+    // Readers that name members or word messages after their container (`system.img` -> `system.raw`)
+    // make their findings depend on that name: noticed here, so dedupe keys them by name as well.
+    let usedName = false;
     const ctx: ContainerContext = {
       limits: this.limits,
-      name,
+      get name() {
+        usedName = true;
+        return name;
+      },
       problem: (p: EntryProblem) => addProblem(found, p.path === undefined ? '' : `!/${p.path}`, p.severity, p.code, p.message),
       decode: (stream, info) => this.budget.decode(stream, info),
       sibling: siblings,
@@ -539,6 +557,7 @@ class Scanner {
         }
       }
     }
+    return usedName;
   }
 
   /** Marks the models just found at `suffix` for an external-data check when the listing ends. */

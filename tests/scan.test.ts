@@ -3,6 +3,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { containers } from '../src/containers/index.js';
 import type { ContainerReader } from '../src/containers/types.js';
@@ -11,7 +12,7 @@ import { inventorySchema, scan } from '../src/index.js';
 import { json } from '../src/report/json.js';
 import { OnnxBuilder } from './builders/onnx-builder.js';
 import { buildZip } from './builders/tflite-builder.js';
-import { corpusFiles, hasTool } from './helpers/corpus.js';
+import { CORPUS_DIR, corpusFiles, hasTool } from './helpers/corpus.js';
 
 const tflites = corpusFiles('tflite', '.tflite');
 // The corpus's LICENSE.onnx is the licence text: a file that only claims to be a model.
@@ -344,5 +345,20 @@ describe('siblings (formats that are not self-describing)', () => {
     fs.writeFileSync(path.join(d, 'a.dat.idx'), '123');
     const inv = await scan([d], { containers: registry });
     expect(inv.problems.map((p) => [p.location, p.message])).toEqual([[`${d}/a.dat`, 'pair-test: sibling of 3 bytes']]);
+  });
+});
+
+describe.skipIf(tflites.length === 0)('dedupe and names', () => {
+  it('identical content under different names keeps each name where findings depend on it', async () => {
+    const d = dir('dedupe-names');
+    const model = fs.readFileSync(tflites[0] ?? path.join(CORPUS_DIR, 'missing'));
+    const gz = zlib.gzipSync(model);
+    fs.writeFileSync(path.join(d, 'a.tflite.gz'), gz);
+    fs.writeFileSync(path.join(d, 'b.tflite.gz'), gz); // same bytes: the member is named after its container
+    fs.writeFileSync(path.join(d, 'c.onnx'), 'not a model'); // a claim depends on the name ...
+    fs.writeFileSync(path.join(d, 'd.txt'), 'not a model'); // ... so the same bytes under another name claim nothing
+    const inv = await scan([d]);
+    expect(inv.models.map((m) => m.location)).toEqual([`${d}/a.tflite.gz!/a.tflite`, `${d}/b.tflite.gz!/b.tflite`]);
+    expect(inv.problems.map((p) => p.location)).toEqual([`${d}/c.onnx`]);
   });
 });

@@ -6,6 +6,8 @@ import { gpt } from './gpt.js';
 import { gzip } from './gzip.js';
 import { iso9660 } from './iso9660.js';
 import { mbr } from './mbr.js';
+import { otaBlockImage } from './ota-block-image.js';
+import { otaPayload } from './ota-payload.js';
 import { rockchip } from './rockchip.js';
 import { superImage } from './super.js';
 import { tar } from './tar.js';
@@ -23,7 +25,9 @@ import { zstd } from './zstd.js';
  * formats recognised only to say they were not scanned.
  */
 export const containers: readonly ContainerReader[] = [
+  otaBlockImage, // '<x>.new.dat[.br]' by name, with its sibling '<x>.transfer.list' (raw blocks: no magic of its own)
   zip, // 'PK\x03\x04' (or 'PK\x05\x06' empty) at 0
+  otaPayload, // 'CrAU' + format version 1 or 2
   gzip, // 1f 8b 08
   xz, // FD 37 7A 58 5A 00
   zstd, // 28 B5 2F FD
