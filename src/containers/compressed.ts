@@ -5,6 +5,7 @@ import { BufferSource, type ByteSource } from '../io/byte-source.js';
 import { releaseDecoded } from '../io/decode-budget.js';
 import type { Limits } from '../io/limits.js';
 import { createProbe, HEAD_SIZE } from '../probe.js';
+import { cpio } from './cpio.js';
 import { tar } from './tar.js';
 import type { ContainerContext, ContainerEntry } from './types.js';
 
@@ -169,7 +170,7 @@ export interface CompressedStream {
 
 /**
  * The entries of a compressed file. It peeks at the decoded head (64 KiB, outside the budget): when
- * the tar reader matches it, the whole stream is decoded through `ctx.decode` and the tar's own
+ * the tar or cpio reader matches it, the whole stream is decoded through `ctx.decode` and the tar's own
  * entries are yielded, so `x.tar.gz!/dir/file` is one container level; the decoded tar is released
  * when this walk ends, so those entries must be opened before the walk moves on past its end.
  * Otherwise it yields one lazy member whose `open()` decodes through `ctx.decode`; that source
@@ -190,10 +191,14 @@ export async function* compressedEntries(src: ByteSource, ctx: ContainerContext,
     if (!(err instanceof AibomError)) throw err;
     head = new Uint8Array(0);
   }
-  if (tar.match(createProbe(new BufferSource(head), stream.name))) {
+  // A compressed archive is one level: `x.tar.gz!/dir/file`, and a gzip or LZ4 ramdisk's cpio
+  // `boot.img!/ramdisk!/init`.
+  const probe = createProbe(new BufferSource(head), stream.name);
+  const archive = [tar, cpio].find((r) => r.match(probe));
+  if (archive !== undefined) {
     const decoded = await ctx.decode(stream.open(true), info);
     try {
-      yield* tar.entries(decoded, ctx);
+      yield* archive.entries(decoded, ctx);
     } finally {
       releaseDecoded(decoded);
     }

@@ -1,10 +1,13 @@
+import { androidBoot } from './android-boot.js';
 import { androidSparse } from './android-sparse.js';
 import { asar } from './asar.js';
 import { bzip2 } from './bzip2.js';
+import { cpio } from './cpio.js';
 import { ext4 } from './ext4.js';
 import { gpt } from './gpt.js';
 import { gzip } from './gzip.js';
 import { iso9660 } from './iso9660.js';
+import { lz4 } from './lz4.js';
 import { mbr } from './mbr.js';
 import { otaBlockImage } from './ota-block-image.js';
 import { otaPayload } from './ota-payload.js';
@@ -32,12 +35,15 @@ export const containers: readonly ContainerReader[] = [
   xz, // FD 37 7A 58 5A 00
   zstd, // 28 B5 2F FD
   bzip2, // 'BZh1'-'BZh9' + block magic 31 41 59 26 53 59
+  lz4, // 04 22 4D 18 (frame) or 02 21 4C 18 (legacy, kernel ramdisks)
   androidSparse, // 3A FF 26 ED at 0
+  androidBoot, // 'ANDROID!' or 'VNDRBOOT' at 0
   rockchip, // 'RKFW' or 'RKAF' at 0
   asar, // Chromium Pickle header: u32 4, then sizes, then '{"files":'
   superImage, // LP geometry magic 'gDla' at 4096
   ext4, // s_magic 0xEF53 at 1080 plus a plausible superblock (before mbr: boot code may end in 0x55AA)
   iso9660, // 'CD001' at 32769
+  cpio, // '070701', '070702', '070707' or binary 0x71C7 with a printable name
   tar, // 'ustar' at 257, or a valid v7 header checksum
   gpt, // 'EFI PART' at LBA 1 (512 or 4096-byte sectors)
   mbr, // plausible partition entries + 0x55AA at 510
