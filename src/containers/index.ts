@@ -3,6 +3,7 @@ import { androidSparse } from './android-sparse.js';
 import { asar } from './asar.js';
 import { bzip2 } from './bzip2.js';
 import { cpio } from './cpio.js';
+import { erofs } from './erofs.js';
 import { ext4 } from './ext4.js';
 import { gpt } from './gpt.js';
 import { gzip } from './gzip.js';
@@ -41,6 +42,7 @@ export const containers: readonly ContainerReader[] = [
   rockchip, // 'RKFW' or 'RKAF' at 0
   asar, // Chromium Pickle header: u32 4, then sizes, then '{"files":'
   superImage, // LP geometry magic 'gDla' at 4096
+  erofs, // 0xE0F5E1E2 at 1024 with a plausible block size
   ext4, // s_magic 0xEF53 at 1080 plus a plausible superblock (before mbr: boot code may end in 0x55AA)
   iso9660, // 'CD001' at 32769
   cpio, // '070701', '070702', '070707' or binary 0x71C7 with a printable name
