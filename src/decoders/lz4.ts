@@ -28,7 +28,10 @@ export function decodeLz4Block(input: Uint8Array, out: Uint8Array, what = 'LZ4 b
     }
     if (ip + lit > iend) throw new FormatError(`Invalid ${what}: ${lit} literals at input offset ${ip} run past the ${iend}-byte input.`, 'truncated');
     if (op + lit > oend) throw new FormatError(`Invalid ${what}: ${lit} literals at output offset ${op} overflow the ${oend}-byte output.`);
-    out.set(input.subarray(ip, ip + lit), op);
+    // Short runs are copied byte by byte: a typed-array view per sequence costs more than the copy.
+    if (lit < 32) {
+      for (let k = 0; k < lit; k++) out[op + k] = input[ip + k]!;
+    } else out.set(input.subarray(ip, ip + lit), op);
     ip += lit;
     op += lit;
     if (ip >= iend) break; // the last sequence has literals only
@@ -48,11 +51,11 @@ export function decodeLz4Block(input: Uint8Array, out: Uint8Array, what = 'LZ4 b
     }
     if (op + len > oend) throw new FormatError(`Invalid ${what}: a ${len}-byte match at output offset ${op} overflows the ${oend}-byte output.`);
     let from = op - dist;
-    if (dist >= len) {
+    if (dist >= len && len >= 32) {
       out.copyWithin(op, from, from + len);
       op += len;
     } else {
-      // Overlapping copy (a run): byte by byte, as the format defines.
+      // Short or overlapping copies (a run): byte by byte, as the format defines.
       for (let k = 0; k < len; k++) out[op++] = out[from++]!;
     }
   }
