@@ -13,6 +13,7 @@ import { mbr } from './mbr.js';
 import { otaBlockImage } from './ota-block-image.js';
 import { otaPayload } from './ota-payload.js';
 import { rockchip } from './rockchip.js';
+import { squashfs } from './squashfs.js';
 import { superImage } from './super.js';
 import { tar } from './tar.js';
 import type { ContainerReader } from './types.js';
@@ -39,6 +40,7 @@ export const containers: readonly ContainerReader[] = [
   lz4, // 04 22 4D 18 (frame) or 02 21 4C 18 (legacy, kernel ramdisks)
   androidSparse, // 3A FF 26 ED at 0
   androidBoot, // 'ANDROID!' or 'VNDRBOOT' at 0
+  squashfs, // 'hsqs' (or big-endian 'sqsh', reported unsupported) with a version at 28
   rockchip, // 'RKFW' or 'RKAF' at 0
   asar, // Chromium Pickle header: u32 4, then sizes, then '{"files":'
   superImage, // LP geometry magic 'gDla' at 4096
