@@ -16,6 +16,7 @@ export type ProblemCode =
   | 'encrypted' // encrypted content that cannot be read
   | 'claimed-model' // a file named like a model that is not a valid model
   | 'external-data' // a model's external weights are missing or point outside its folder
+  | 'split-image' // a part of an image split in several files, joined with the others
   | 'io' // the operating system refused a read
   | 'internal'; // a bug in aibom: please report it
 

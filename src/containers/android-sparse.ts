@@ -219,10 +219,11 @@ export function rawImageName(containerName: string): string {
  * is copied or written to disk, whatever the image size. The raw image is then matched again, so a
  * sparse ext4 or a sparse super.img is opened through its own reader.
  *
- * Deliberately not handled: split sparse images (`system_1.img` … `system_N.img` of QFIL and
- * MediaTek packages, each a sparse file for a part of one partition) are read one by one, each
- * expanded on its own, because a reader sees one file; CRC32 chunks and image_checksum are not
- * verified (that would read the whole image before listing it).
+ * Split sparse images (`system_1.img` … `system_N.img`, `system.img_sparsechunk.0` …, simg2simg's
+ * `x.img.0` …: parts of one partition, each with the full geometry and DONT_CARE for the others' blocks)
+ * are joined through `ctx.sibling` and scanned once, at the first part, as `system.raw`.
+ * Deliberately not handled: CRC32 chunks and image_checksum are not verified (that would read the
+ * whole image before listing it).
  */
 export const androidSparse: ContainerReader = {
   id: 'android-sparse',
@@ -238,17 +239,82 @@ export const androidSparse: ContainerReader = {
   async *entries(src: ByteSource, ctx: ContainerContext): AsyncGenerator<ContainerEntry> {
     const layout = sparseLayout(src, ctx);
     const identity = src.identity === undefined ? undefined : `${src.identity}!sparse`;
+    const split = splitName(ctx.name);
+    let name = rawImageName(ctx.name);
+    let extents = layout.extents;
+    if (split !== undefined) {
+      // A part of a split image: the first part joins all of them; the others only say where they went.
+      const previous = split.index > 0 ? await sameGeometry(ctx, split.nameOf(split.index - 1), layout.header) : undefined;
+      if (previous !== undefined) {
+        ctx.problem({
+          severity: 'info',
+          code: 'split-image',
+          message: `Part ${split.index} of the split sparse image ${split.base}: it is joined with the other parts and scanned at the first one.`,
+        });
+        return;
+      }
+      const parts: string[] = [ctx.name];
+      const all: Extent[] = [...layout.extents];
+      for (let i = split.index + 1; parts.length < MAX_SPLIT_PARTS; i++) {
+        const next = await sameGeometry(ctx, split.nameOf(i), layout.header);
+        if (next === undefined) break;
+        all.push(...sparseLayout(next, ctx).extents);
+        parts.push(split.nameOf(i));
+      }
+      if (parts.length > 1) {
+        // Each part covers its own blocks and leaves the others DONT_CARE: their extents interleave.
+        // ExtentSource rejects any overlap, so two parts claiming the same block are an error.
+        extents = all.sort((a, b) => a.offset - b.offset);
+        name = rawImageName(split.base);
+        ctx.problem({ severity: 'info', code: 'split-image', message: `Split sparse image ${split.base}: joined from ${parts.length} parts (${parts.join(', ')}).` });
+      }
+    }
+    const joined = extents;
     yield {
-      path: rawImageName(ctx.name),
+      path: name,
       type: 'file',
       size: layout.size,
       open: () =>
         Promise.resolve(
-          new ExtentSource(layout.size, layout.extents, {
+          new ExtentSource(layout.size, joined, {
             what: 'Android sparse image',
-            ...(identity === undefined ? {} : { identity }),
+            ...(identity === undefined || joined !== layout.extents ? {} : { identity }),
           }),
         ),
     };
   },
 };
+
+/** Most parts a split image may have. */
+const MAX_SPLIT_PARTS = 256;
+
+/**
+ * Recognises the names vendors give the parts of a split sparse image: `system_1.img` … (QFIL and
+ * MediaTek packages), `system.img_sparsechunk.0` … (Motorola/Lenovo fastboot packages), and
+ * `system.img.0` … (libsparse's simg2simg). `base` is the whole image's name.
+ */
+export function splitName(name: string): { base: string; index: number; nameOf: (i: number) => string } | undefined {
+  const forms: [RegExp, (m: RegExpExecArray) => string, (m: RegExpExecArray, i: number) => string][] = [
+    [/^(.+)_(\d{1,3})\.img$/, (m) => `${m[1]}.img`, (m, i) => `${m[1]}_${i}.img`],
+    [/^(.+)_sparsechunk\.(\d{1,3})$/, (m) => m[1]!, (m, i) => `${m[1]}_sparsechunk.${i}`],
+    [/^(.+)\.(\d{1,3})$/, (m) => m[1]!, (m, i) => `${m[1]}.${i}`],
+  ];
+  for (const [re, base, nameOf] of forms) {
+    const m = re.exec(name);
+    if (m) return { base: base(m), index: Number(m[2]), nameOf: (i) => nameOf(m, i) };
+  }
+  return undefined;
+}
+
+/** The sibling `name` when it is a sparse image of the same geometry as this one (another part). */
+async function sameGeometry(ctx: ContainerContext, name: string, header: SparseHeader): Promise<ByteSource | undefined> {
+  const sib = await ctx.sibling(name);
+  if (sib === undefined) return undefined;
+  let other: SparseHeader | undefined;
+  try {
+    other = parseHeader(sib.read(0, Math.min(sib.size, SPARSE_HEADER_LEN)), sib.size);
+  } catch {
+    return undefined;
+  }
+  return other !== undefined && other.blockSize === header.blockSize && other.totalBlocks === header.totalBlocks ? sib : undefined;
+}

@@ -1,10 +1,14 @@
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { androidSparse, MAX_SPARSE_EXTENTS, MAX_SPARSE_OUTPUT, rawImageName } from '../../src/containers/android-sparse.js';
 import { AibomError, FormatError, LimitError, UnsupportedError } from '../../src/errors.js';
-import { BufferSource, chunks, type ByteSource } from '../../src/io/byte-source.js';
+import { BufferSource, chunks, FileSource, type ByteSource } from '../../src/io/byte-source.js';
+import { scan } from '../../src/scan.js';
+import { buildZip, TfliteBuilder } from '../builders/tflite-builder.js';
 import { ExtentSource } from '../../src/io/extent-source.js';
 import { createProbe } from '../../src/probe.js';
 import { hasTool } from '../helpers/corpus.js';
@@ -379,5 +383,55 @@ d('android-sparse reader', () => {
     const secs = (performance.now() - t0) / 1000;
     console.log(`android-sparse: ${raw0!.size / 2 ** 20} MiB expanded and hashed in ${secs.toFixed(2)} s (${(raw0!.size / 2 ** 20 / secs).toFixed(0)} MiB/s), peak RSS ${peakRssMiB().toFixed(0)} MiB (${before.toFixed(0)} MiB before)`);
     t.cleanup();
+  });
+});
+
+describe.skipIf(!hasTool('simg2simg') || !hasTool('simg2img') || !hasTool('mke2fs'))('split sparse images (simg2simg parts) joined through siblings', () => {
+  it('joins the parts exactly as simg2img does, and finds the model in the joined file system', async () => {
+    const work = fs.mkdtempSync(path.join(os.tmpdir(), 'aibom-split-'));
+    try {
+      const root = path.join(work, 'root');
+      fs.mkdirSync(path.join(root, 'etc'), { recursive: true });
+      const model = new TfliteBuilder().subgraph((sg) => sg.name('m').tensor('x', 'float32', [1, 4]).tensor('w', 'float32', [4, 4], { data: crypto.randomBytes(64) }).tensor('y', 'float32', [1, 4]).operator('FULLY_CONNECTED', [0, 1], [2]).inputs([0]).outputs([2])).build();
+      fs.writeFileSync(path.join(root, 'etc', 'm.tflite'), model);
+      fs.writeFileSync(path.join(root, 'etc', 'noise.bin'), crypto.randomBytes(3_000_000));
+      execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', root, path.join(work, 'raw.img'), '16M']);
+      execFileSync('img2simg', [path.join(work, 'raw.img'), path.join(work, 'sparse.img')]);
+      const parts = path.join(work, 'parts');
+      fs.mkdirSync(parts);
+      execFileSync('simg2simg', [path.join(work, 'sparse.img'), path.join(parts, 'p'), '1000000']);
+      const n = fs.readdirSync(parts).length;
+      expect(n).toBeGreaterThan(2);
+      // QFIL naming, 1-based.
+      const pkg = path.join(work, 'pkg');
+      fs.mkdirSync(pkg);
+      for (let i = 0; i < n; i++) fs.copyFileSync(path.join(parts, `p.${i}`), path.join(pkg, `system_${i + 1}.img`));
+      // The oracle: simg2img joins all parts.
+      execFileSync('simg2img', [...Array.from({ length: n }, (_, i) => path.join(parts, `p.${i}`)), path.join(work, 'joined.raw')]);
+      const expected = sha256Bytes(fs.readFileSync(path.join(work, 'joined.raw')));
+
+      const first = FileSource.open(path.join(pkg, 'system_1.img'));
+      const siblings: Record<string, ByteSource> = {};
+      for (let i = 2; i <= n; i++) siblings[`system_${i}.img`] = FileSource.open(path.join(pkg, `system_${i}.img`));
+      const t = makeContext('system_1.img', {}, siblings);
+      const entries = [];
+      for await (const e of androidSparse.entries(first, t.ctx)) entries.push(e);
+      expect(entries.map((e) => e.path)).toEqual(['system.raw']);
+      expect(sha256Source(await entries[0]!.open())).toBe(expected);
+      expect(t.problems.map((p) => p.code)).toEqual(['split-image']);
+
+      const inv = await scan([pkg]);
+      expect(inv.models.map((m) => [m.location, m.sha256])).toEqual([[`${pkg}/system_1.img!/system.raw!/etc/m.tflite`, sha256Bytes(model)]]);
+      expect(inv.problems.filter((p) => p.code === 'split-image').map((p) => p.location)).toEqual(Array.from({ length: n }, (_, i) => `${pkg}/system_${i + 1}.img`));
+      expect(inv.problems.filter((p) => p.code !== 'split-image')).toEqual([]);
+
+      // Motorola naming inside a zip, parts listed last first: the first part waits for its siblings.
+      const zipped = buildZip(Array.from({ length: n }, (_, k) => n - 1 - k).map((i) => [`system.img_sparsechunk.${i}`, fs.readFileSync(path.join(parts, `p.${i}`))] as [string, Uint8Array]), 0);
+      fs.writeFileSync(path.join(work, 'fastboot.zip'), zipped);
+      const inv2 = await scan([path.join(work, 'fastboot.zip')]);
+      expect(inv2.models.map((m) => m.location)).toEqual([`${path.join(work, 'fastboot.zip')}!/system.img_sparsechunk.0!/system.raw!/etc/m.tflite`]);
+    } finally {
+      fs.rmSync(work, { recursive: true, force: true });
+    }
   });
 });
