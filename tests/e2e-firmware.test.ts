@@ -60,6 +60,27 @@ describe.skipIf(!tools)('firmware end to end', () => {
     expect(inv.problems).toEqual([]);
   });
 
+  it('finds a model in an APEX payload image and in a compressed APEX (CAPEX) holding it', async () => {
+    const root = path.join(tmp, 'apex-root');
+    fs.mkdirSync(path.join(root, 'etc/npu'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'etc/npu/kiosk.onnx'), onnx);
+    const payloadImg = path.join(tmp, 'apex_payload.img');
+    execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '4096', '-d', root, payloadImg, '4M']);
+    // An APEX is a zip whose apex_payload.img (ext4 or EROFS) is stored; a CAPEX stores the APEX as original_apex.
+    const apex = buildZip([['apex_manifest.pb', enc('\n\x0ecom.vendor.npu')], ['apex_payload.img', fs.readFileSync(payloadImg)], ['apex_pubkey', enc('key')]], 0);
+    const capex = buildZip([['apex_manifest.pb', enc('\n\x0ecom.vendor.npu')], ['original_apex', apex]], 0);
+    const dir = path.join(tmp, 'apexes');
+    fs.mkdirSync(dir);
+    fs.writeFileSync(path.join(dir, 'com.vendor.npu.apex'), apex);
+    fs.writeFileSync(path.join(dir, 'com.vendor.npu.capex'), capex);
+    const inv = await scan([dir]);
+    expect(inv.models.map((m) => [m.location, m.sha256])).toEqual([
+      [`${dir}/com.vendor.npu.apex!/apex_payload.img!/etc/npu/kiosk.onnx`, sha(onnx)],
+      [`${dir}/com.vendor.npu.capex!/original_apex!/apex_payload.img!/etc/npu/kiosk.onnx`, sha(onnx)],
+    ]);
+    expect(inv.stats.duplicates).toBe(1); // the CAPEX's APEX is the same bytes as the plain one
+  });
+
   it.skipIf(!hasTool('img2simg'))('finds the same models in a sparse system.img inside a factory tar.gz, and reports each location once', async () => {
     const system = ext4System('factory');
     const raw = path.join(tmp, 'factory-system.raw');
