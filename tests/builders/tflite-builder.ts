@@ -635,3 +635,23 @@ export function buildZip(files: [string, Uint8Array][], base: number, opts: ZipO
   e.setUint32(16, origin + at, true);
   return concat([...parts, ...central, eocd]);
 }
+
+/**
+ * A tiny valid model (one FULLY_CONNECTED over a 4x4 float32 weight of ones) for tests that need a
+ * real TFLite file somewhere deep in a container, not its details. `description` tells copies apart.
+ */
+export function tinyTflite(description: string): Uint8Array {
+  return new TfliteBuilder()
+    .description(description)
+    .subgraph((sg) =>
+      sg
+        .name('main')
+        .tensor('in', 'float32', [1, 4])
+        .tensor('w', 'float32', [4, 4], { data: new Uint8Array(64).fill(1) })
+        .tensor('out', 'float32', [1, 4])
+        .operator('FULLY_CONNECTED', [0, 1], [2])
+        .inputs([0])
+        .outputs([2]),
+    )
+    .build();
+}

@@ -10,7 +10,7 @@ import { BufferSource, type ByteSource } from '../../src/io/byte-source.js';
 import { createProbe } from '../../src/probe.js';
 import { scan } from '../../src/scan.js';
 import { buildBlockOta, type BlockOtaOptions } from '../builders/ota-builder.js';
-import { TfliteBuilder } from '../builders/tflite-builder.js';
+import { tinyTflite } from '../builders/tflite-builder.js';
 import { hasTool } from '../helpers/corpus.js';
 import { listEntries, makeContext, run, sha256Bytes, sha256Source, tempDir } from '../helpers/container-context.js';
 
@@ -153,19 +153,7 @@ describe('block OTA reader', () => {
   });
 
   it.skipIf(!haveBrotli)('finds a model in a block OTA inside an OTA zip through scan(), the list after the data', async () => {
-    const model = new TfliteBuilder()
-      .description('in a block OTA')
-      .subgraph((sg) =>
-        sg
-          .name('main')
-          .tensor('in', 'float32', [1, 4])
-          .tensor('w', 'float32', [4, 4], { data: new Uint8Array(64).fill(1) })
-          .tensor('out', 'float32', [1, 4])
-          .operator('FULLY_CONNECTED', [0, 1], [2])
-          .inputs([0])
-          .outputs([2]),
-      )
-      .build();
+    const model = tinyTflite('in a block OTA');
     const padded = Buffer.concat([model, Buffer.alloc(B - (model.length % B))]);
     const ota = buildBlockOta(padded);
     const dir = path.join(tmp.dir, 'zip');

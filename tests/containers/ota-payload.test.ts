@@ -12,7 +12,7 @@ import { BufferSource, type ByteSource } from '../../src/io/byte-source.js';
 import { createProbe } from '../../src/probe.js';
 import { scan } from '../../src/scan.js';
 import { buildPayload, compress, type PartitionSpec, type PayloadOptions } from '../builders/ota-builder.js';
-import { TfliteBuilder } from '../builders/tflite-builder.js';
+import { tinyTflite } from '../builders/tflite-builder.js';
 import { hasTool } from '../helpers/corpus.js';
 import { listEntries, makeContext, openFile, peakRssMiB, run, sha256Bytes, sha256Source, tempDir } from '../helpers/container-context.js';
 
@@ -251,19 +251,7 @@ d('OTA payload reader', () => {
   });
 
   it('reads payload.bin stored in an OTA zip, and finds a model in a partition through scan()', async () => {
-    const model = new TfliteBuilder()
-      .description('in an OTA payload')
-      .subgraph((sg) =>
-        sg
-          .name('main')
-          .tensor('in', 'float32', [1, 4])
-          .tensor('w', 'float32', [4, 4], { data: new Uint8Array(64).fill(1) })
-          .tensor('out', 'float32', [1, 4])
-          .operator('FULLY_CONNECTED', [0, 1], [2])
-          .inputs([0])
-          .outputs([2]),
-      )
-      .build();
+    const model = tinyTflite('in an OTA payload');
     const dir = path.join(tmp.dir, 'otazip');
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, 'payload.bin'), buildPayload({ partitions: [{ name: 'boot', image: model, kinds: ['REPLACE_XZ'] }, { name: 'vendor', image: vendor }] }));

@@ -10,7 +10,7 @@ import { BufferSource, chunks, type ByteSource } from '../../src/io/byte-source.
 import { ExtentSource } from '../../src/io/extent-source.js';
 import { createProbe } from '../../src/probe.js';
 import { LpBuilder, lpOffsets, type LpMetadataModel } from '../builders/lp-builder.js';
-import { TfliteBuilder } from '../builders/tflite-builder.js';
+import { tinyTflite } from '../builders/tflite-builder.js';
 import { hasTool } from '../helpers/corpus.js';
 import { listEntries, listTree, makeContext, openFile, peakRssMiB, python, run, sha256Bytes, tempDir, type Listed } from '../helpers/container-context.js';
 
@@ -207,19 +207,7 @@ d('super (dynamic partitions) reader', () => {
   });
 
   it.skipIf(!hasTool('img2simg'))('reads a sparse super.img by recursion (sparse -> raw -> super) through scan()', async () => {
-    const model = new TfliteBuilder()
-      .description('in super')
-      .subgraph((sg) =>
-        sg
-          .name('main')
-          .tensor('in', 'float32', [1, 4])
-          .tensor('w', 'float32', [4, 4], { data: new Uint8Array(64).fill(1) })
-          .tensor('out', 'float32', [1, 4])
-          .operator('FULLY_CONNECTED', [0, 1], [2])
-          .inputs([0])
-          .outputs([2]),
-      )
-      .build();
+    const model = tinyTflite('in super');
     const b = new LpBuilder({ slotCount: 2 }).partition('system_a').partition('system_b').partition('vendor_a').linear('system_a', model).linear('vendor_a', crypto.randomBytes(8192));
     const raw = path.join(tmp.dir, 'scan-super.img');
     b.write(raw);
