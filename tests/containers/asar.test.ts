@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asar } from '../../src/containers/asar.js';
@@ -210,6 +211,49 @@ d('asar reader', () => {
       } catch (err) {
         expect(err, `flip at ${at}: ${String(err)}`).toBeInstanceOf(AibomError);
       }
+    }
+  });
+});
+
+describe('asar made by the real tool (@electron/asar)', () => {
+  it('lists what @electron/asar packed, with the bytes it extracts, and its unpacked runtimes as outside the archive', async () => {
+    const real = await import('@electron/asar');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aibom-asar-real-'));
+    try {
+      const app = path.join(dir, 'app');
+      fs.mkdirSync(path.join(app, 'models'), { recursive: true });
+      fs.mkdirSync(path.join(app, 'node_modules/onnxruntime-node/bin'), { recursive: true });
+      fs.writeFileSync(path.join(app, 'package.json'), '{"name":"kiosk","main":"main.js"}');
+      fs.writeFileSync(path.join(app, 'main.js'), 'require("./models")\n'.repeat(50));
+      fs.writeFileSync(path.join(app, 'models', 'cls.onnx'), new OnnxBuilder().producer('asar-test', '1').opset('', 17).input('x', 'float32', [1, 2]).node('Relu', ['x'], ['y']).output('y', 'float32', [1, 2]).build());
+      fs.writeFileSync(path.join(app, 'models', 'big.bin'), crypto.randomBytes(300_000));
+      fs.writeFileSync(path.join(app, 'node_modules/onnxruntime-node/bin/onnxruntime_binding.node'), crypto.randomBytes(5000));
+      fs.symlinkSync('cls.onnx', path.join(app, 'models', 'current.onnx'));
+      const archive = path.join(dir, 'app.asar');
+      await real.createPackageWithOptions(app, archive, { unpack: '*.node' });
+
+      const t = makeContext('app.asar');
+      const listed = await listEntries(asar, new BufferSource(fs.readFileSync(archive)), t);
+      const files = listed.filter((e) => e.type === 'file');
+      // The oracle: every file @electron/asar lists (not a dir, not unpacked, not a link) with the bytes it extracts.
+      const expected = real
+        .listPackage(archive, { isPack: false })
+        .map((p) => p.replace(/^\//, ''))
+        .filter((p) => {
+          const st = real.statFile(archive, p, false) as { files?: unknown; unpacked?: boolean; link?: string };
+          return st.files === undefined && st.unpacked !== true && st.link === undefined;
+        })
+        .sort();
+      expect(files.map((e) => e.path).sort()).toEqual(expected);
+      for (const e of files) {
+        expect(e.sha256, e.path).toBe(crypto.createHash('sha256').update(real.extractFile(archive, e.path)).digest('hex'));
+      }
+      expect(listed.find((e) => e.path === 'node_modules/onnxruntime-node/bin/onnxruntime_binding.node')?.type).toBe('other');
+      expect(listed.find((e) => e.path === 'models/current.onnx')).toMatchObject({ type: 'symlink', linkTarget: 'cls.onnx' });
+      expect(t.problems.map((p) => p.severity)).toEqual(['info']);
+      t.cleanup();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });
