@@ -7,6 +7,7 @@ import { formats as defaultFormats } from './formats/index.js';
 import type { ModelFormat, ModelInfo } from './formats/types.js';
 import { FileSource, type ByteSource } from './io/byte-source.js';
 import { DecodeBudget, TempArea } from './io/decode-budget.js';
+import { decodeAccounting } from './io/extent-source.js';
 import { sha256Of } from './io/hash.js';
 import { hashFileInWorker, WORKER_HASH_MIN_SIZE } from './io/hash-worker.js';
 import { DEFAULT_LIMITS, type Limits } from './io/limits.js';
@@ -145,6 +146,10 @@ class Scanner {
   private readonly containers: readonly ContainerReader[];
   private readonly temp = new TempArea();
   private readonly budget: DecodeBudget;
+  /** Charged by every block a virtual image decodes during this scan (see decodeAccounting). */
+  get decodeBudget(): DecodeBudget {
+    return this.budget;
+  }
   /** sha256 -> findings of that content, relative to it. */
   private readonly byHash = new Map<string, Findings>();
   /** Identity of a view (file + range) -> its sha256, so two views of the same bytes are hashed once. */
@@ -629,5 +634,6 @@ function sizeOnDisk(p: string): number {
  * inventory. Never throws for bad input: each failure is a Problem at its location.
  */
 export async function scan(inputs: readonly string[], options: ScanOptions = {}): Promise<Inventory> {
-  return new Scanner(options).run(inputs);
+  const scanner = new Scanner(options);
+  return decodeAccounting.run(scanner.decodeBudget, () => scanner.run(inputs));
 }

@@ -115,4 +115,23 @@ describe('declared sizes', () => {
     expect(Date.now() - t0).toBeLessThan(10_000);
     expect(inv.problems).toEqual([expect.objectContaining({ location: `${img}!/userdata`, code: 'limit' })]);
   });
+
+  it.skipIf(!hasTool('xz'))('counts blocks decoded inside virtual images (payload operations) against maxDecompressedBytes', async () => {
+    const part = (i: number): Uint8Array => {
+      const m = new TfliteBuilder()
+        .description(`part ${i}`)
+        .subgraph((sg) => sg.name('m').tensor('x', 'float32', [1, 4]).tensor('w', 'int8', [1536, 1024], { data: crypto.randomBytes(1536 * 1024) }).tensor('y', 'float32', [1, 4]).operator('FULLY_CONNECTED', [0, 1], [2]).inputs([0]).outputs([2]))
+        .build();
+      const img = new Uint8Array(Math.ceil(m.length / 4096) * 4096);
+      img.set(m);
+      return img;
+    };
+    const payload = path.join(tmp, 'budget-payload.bin');
+    fs.writeFileSync(payload, buildPayload({ partitions: [1, 2, 3].map((i) => ({ name: `p${i}`, image: part(i), kinds: ['REPLACE_XZ'] as const })) }));
+    const inv = await scan([payload], { limits: { maxDecompressedBytes: 4 * 1024 * 1024 } });
+    // Each partition is ~1.5 MiB decoded from xz operations: two fit in 4 MiB, the third does not.
+    expect(inv.models.map((m) => m.location)).toEqual([`${payload}!/p1`, `${payload}!/p2`]);
+    expect(inv.problems).toEqual([expect.objectContaining({ location: `${payload}!/p3`, code: 'limit', message: expect.stringMatching(/maxDecompressedBytes/) })]);
+    expect(inv.stats.decompressedBytes).toBeGreaterThan(3 * 1024 * 1024);
+  });
 });

@@ -331,6 +331,17 @@ export class DecodeBudget {
     return this.total;
   }
 
+  /**
+   * Counts bytes decoded outside `decode` (a block of a virtual image: a payload operation, an EROFS
+   * pcluster, a squashfs block) against the scan-wide total; LimitError once it is passed.
+   */
+  charge(n: number, what: string): void {
+    this.total += n;
+    if (this.total > this.limits.maxDecompressedBytes) {
+      throw new LimitError(`Decoding a block of ${what} passed maxDecompressedBytes ${this.limits.maxDecompressedBytes} for the scan.`, 'maxDecompressedBytes');
+    }
+  }
+
   /** Decoded bytes currently held in memory by live (unreleased) sources and running decodes. */
   get memoryBytes(): number {
     return this.inMemory;

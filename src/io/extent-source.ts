@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { FormatError } from '../errors.js';
 import { MAX_READ, type ByteSource } from './byte-source.js';
 
@@ -50,6 +51,13 @@ export class BlockCache {
   }
 }
 
+/**
+ * Where decoded blocks are charged: the running scan installs its decode budget here, so every block
+ * any reader's ExtentSource decodes counts against `maxDecompressedBytes` without each reader wiring
+ * it. Outside a scan (a reader's own tests) nothing is charged.
+ */
+export const decodeAccounting = new AsyncLocalStorage<{ charge(n: number, what: string): void }>();
+
 /** The scan-wide default: 64 MiB of decoded blocks. */
 export const sharedBlockCache = new BlockCache(64 * 1024 * 1024);
 
@@ -64,6 +72,7 @@ let nextId = 0;
 export class ExtentSource implements ByteSource {
   private readonly starts: Float64Array;
   private readonly id = `x${nextId++}`;
+  private readonly what: string;
   readonly identity?: string | undefined;
 
   constructor(
@@ -72,6 +81,7 @@ export class ExtentSource implements ByteSource {
     options: { what: string; cache?: BlockCache; identity?: string } = { what: 'image' },
   ) {
     this.cache = options.cache ?? sharedBlockCache;
+    this.what = options.what;
     this.identity = options.identity;
     if (!Number.isSafeInteger(size) || size < 0) throw new FormatError(`Invalid ${options.what}: size ${size} is not a byte count.`);
     this.starts = new Float64Array(extents.length);
@@ -158,6 +168,7 @@ export class ExtentSource implements ByteSource {
         const block = this.cache.get(`${this.id}:${e.offset}`, () => {
           const b = e.decode();
           if (b.length !== e.length) throw new FormatError(`A decoded block at offset ${e.offset} has ${b.length} bytes instead of ${e.length}.`);
+          decodeAccounting.getStore()?.charge(b.length, this.what);
           return b;
         });
         out.set(block.subarray(within, within + n), at);
