@@ -13,6 +13,7 @@ import { buildBlockOta, type BlockOtaOptions } from '../builders/ota-builder.js'
 import { tinyTflite } from '../builders/tflite-builder.js';
 import { hasTool } from '../helpers/corpus.js';
 import { listEntries, makeContext, run, sha256Bytes, sha256Source, tempDir } from '../helpers/container-context.js';
+import { survives as survivesWalk } from '../helpers/hostile.js';
 
 const B = 4096;
 const haveBrotli = hasTool('brotli');
@@ -47,23 +48,10 @@ async function list(data: Uint8Array, listText: string | undefined, name = 'syst
 /** Drives the reader over hostile input: only typed errors may come out. */
 async function survives(data: Uint8Array, listText: string, name = 'system.new.dat'): Promise<string> {
   const t = makeContext(name, {}, { 'system.transfer.list': new BufferSource(Buffer.from(listText, 'latin1')) });
-  try {
-    for await (const e of otaBlockImage.entries(new BufferSource(data), t.ctx)) {
-      try {
-        const s = await e.open();
-        if (s.size <= 64 * 1024 * 1024) sha256Source(s);
-        else s.read(s.size - 1024 * 1024, 2 * 1024 * 1024);
-      } catch (err) {
-        if (!(err instanceof AibomError)) throw err;
-      }
-    }
-    return 'ok';
-  } catch (err) {
-    if (!(err instanceof AibomError)) throw err;
-    return err.code;
-  } finally {
-    t.cleanup();
-  }
+  return survivesWalk(otaBlockImage, new BufferSource(data), t, (s) => {
+    if (s.size <= 64 * 1024 * 1024) sha256Source(s);
+    else s.read(s.size - 1024 * 1024, 2 * 1024 * 1024);
+  });
 }
 
 describe('block OTA reader', () => {

@@ -7,7 +7,7 @@ import { otaPayload, readPayloadManifest } from '../../src/containers/ota-payloa
 import { decodeBzip2Sync } from '../../src/containers/bzip2.js';
 import { decodeZstdSync } from '../../src/containers/ota-operations.js';
 import { zip } from '../../src/containers/zip.js';
-import { AibomError, FormatError, UnsupportedError } from '../../src/errors.js';
+import { FormatError, UnsupportedError } from '../../src/errors.js';
 import { BufferSource, type ByteSource } from '../../src/io/byte-source.js';
 import { createProbe } from '../../src/probe.js';
 import { scan } from '../../src/scan.js';
@@ -15,6 +15,7 @@ import { buildPayload, compress, type PartitionSpec, type PayloadOptions } from 
 import { tinyTflite } from '../builders/tflite-builder.js';
 import { hasTool } from '../helpers/corpus.js';
 import { listEntries, makeContext, openFile, peakRssMiB, run, sha256Bytes, sha256Source, tempDir } from '../helpers/container-context.js';
+import { survives as survivesWalk } from '../helpers/hostile.js';
 
 const tools = hasTool('xz') && hasTool('bzip2') && hasTool('zstd');
 const d = describe.skipIf(!tools);
@@ -57,24 +58,10 @@ async function open(bytes: Uint8Array, name: string): Promise<ByteSource> {
 
 /** Drives every path of the reader over hostile bytes: only typed errors may come out. */
 async function survives(bytes: Uint8Array): Promise<string> {
-  const t = makeContext('payload.bin');
-  try {
-    for await (const e of otaPayload.entries(new BufferSource(bytes), t.ctx)) {
-      try {
-        const s = await e.open();
-        sha256Source(s);
-        s.read(Math.floor(s.size / 2), 10000);
-      } catch (err) {
-        if (!(err instanceof AibomError)) throw err;
-      }
-    }
-    return 'ok';
-  } catch (err) {
-    if (!(err instanceof AibomError)) throw err;
-    return err.code;
-  } finally {
-    t.cleanup();
-  }
+  return survivesWalk(otaPayload, new BufferSource(bytes), makeContext('payload.bin'), (s) => {
+    sha256Source(s);
+    s.read(Math.floor(s.size / 2), 10000);
+  });
 }
 
 d('OTA payload reader', () => {
