@@ -2,6 +2,7 @@ import type { ByteSource } from '../io/byte-source.js';
 import type { Limits } from '../io/limits.js';
 import type { Probe } from '../probe.js';
 import type { ProblemCode } from '../errors.js';
+import type { Signature } from '../detect/signature.js';
 
 /** One member of a container. Opening is lazy: nothing is read or decoded until `open()`. */
 export interface ContainerEntry {
@@ -73,6 +74,17 @@ export interface ContainerReader {
   readonly id: string;
   /** One line for the README's format table. */
   readonly description: string;
+  /**
+   * What kind of container this is, for the inventory: `archive` (zip, tar, cpio, asar), `compression`
+   * (a transparent wrapper: gzip, xz...), `filesystem` (ext4, EROFS, squashfs, ISO), `partitions`
+   * (its members are partitions: GPT, MBR, super, payload.bin, Rockchip, sparse and block OTA images,
+   * boot images), `other` (recognised only to be reported).
+   */
+  readonly kind?: ContainerKind;
+  /** Magic bytes as data (empty when recognised by structure only, as tar v7 or MBR are). */
+  readonly signatures?: readonly Signature[];
   match(probe: Probe): boolean;
   entries(src: ByteSource, ctx: ContainerContext): AsyncIterable<ContainerEntry>;
 }
+
+export type ContainerKind = 'archive' | 'compression' | 'filesystem' | 'partitions' | 'other';

@@ -868,6 +868,8 @@ export const onnx: ModelFormat = {
   id: 'onnx',
   description: 'ONNX model (protobuf ModelProto): producer, opsets, graph inputs and outputs, operators, parameters',
   extensions: ['.onnx'],
+  // No magic: a ModelProto is recognised by its first protobuf fields (ir_version, then producer or graph).
+  signatures: [],
   match(probe: Probe): boolean {
     const scan = probeFields(probe);
     if (scan.status === 'invalid' || scan.fields.length < 2) return false;

@@ -694,6 +694,7 @@ export const tflite: ModelFormat = {
   extensions: ['.tflite', '.lite', '.tfl'],
   // 'TFL3' at offset 4 is a real file identifier: a matched file that fails to parse is a corrupt model.
   hasMagic: true,
+  signatures: [{ offset: 4, magic: 'TFL3', note: 'FlatBuffers file identifier' }],
   match(probe: Probe): boolean {
     return probe.memo('tflite.match', () => looksLikeTflite(probe.head, probe.size));
   },

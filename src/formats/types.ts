@@ -2,6 +2,9 @@ import type { ByteSource } from '../io/byte-source.js';
 import type { Limits } from '../io/limits.js';
 import type { Probe } from '../probe.js';
 import type { ProblemCode } from '../errors.js';
+import type { Signature } from '../detect/signature.js';
+import type { ModelCard } from '../inventory/card.js';
+import type { ZodType } from 'zod';
 
 export type Confidence = 'high' | 'medium' | 'low';
 
@@ -57,6 +60,12 @@ export interface ModelFormat {
    * magic): a failed inspect there is a quiet no-match unless the file's name claims the format.
    */
   readonly hasMagic?: boolean;
+  /** Magic bytes as data (empty when the format is recognised by structure only, as ONNX is). */
+  readonly signatures: readonly Signature[];
+  /** The zod schema of this format's `metadata` (exported; the README's JSON contract is generated from it). */
+  readonly metadataSchema?: ZodType;
+  /** Fills the normalized model card from this format's own metadata; never invents a field. */
+  card?(metadata: Record<string, unknown>): ModelCard;
   match(probe: Probe): boolean;
   inspect(src: ByteSource, probe: Probe, ctx: InspectContext): Promise<ModelInfo>;
 }
