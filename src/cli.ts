@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { DEFAULT_LIMITS, type Limits } from './io/limits.js';
-import type { Inventory } from './inventory.js';
+import { LIMIT_SPECS, type Limits } from './io/limits.js';
+import type { Inventory, ModelComponent } from './inventory/schema.js';
 import { modelDetail } from './report/detail.js';
 import { encoderById, encoders } from './report/index.js';
 import { bytes } from './report/text.js';
-import { scan, type ScanProgress } from './scan.js';
+import { scan, type ScanProgress } from './scan/index.js';
 import { toolVersion } from './version.js';
 
 /** Exit codes: 0 the scan ran (problems are in the report), 1 a policy failed (later issues), 2 usage or fatal error. */
@@ -70,33 +70,26 @@ function write(text: string, output: string | undefined): void {
   else fs.writeFileSync(output, text);
 }
 
+/** Adds one option per row of the limits table, with its default in the help text. */
 function limitOptions(cmd: Command): Command {
-  return cmd
-    .option('--max-depth <n>', `container nesting depth (default ${DEFAULT_LIMITS.maxDepth})`, parseCount)
-    .option('--max-entries <n>', `entries read in the whole scan (default ${DEFAULT_LIMITS.maxEntries})`, parseCount)
-    .option('--max-entries-per-container <n>', `entries read from one container (default ${DEFAULT_LIMITS.maxEntriesPerContainer})`, parseCount)
-    .option('--max-decompressed <size>', `bytes decompressed in the whole scan (default ${bytes(DEFAULT_LIMITS.maxDecompressedBytes)})`, parseSize)
-    .option('--max-ratio <n>', `compression ratio of one entry (default ${DEFAULT_LIMITS.maxRatio})`, parseCount)
-    .option('--memory-budget <size>', `decoded bytes kept in memory before spilling to a temp file (default ${bytes(DEFAULT_LIMITS.memoryBudget)})`, parseSize);
+  for (const spec of LIMIT_SPECS) {
+    const shown = spec.unit === 'size' ? bytes(spec.default) : String(spec.default);
+    cmd.option(`--${spec.flag} <${spec.unit === 'size' ? 'size' : 'n'}>`, `${spec.help} (default ${shown})`, spec.unit === 'size' ? parseSize : parseCount);
+  }
+  return cmd;
 }
 
-interface LimitFlags {
-  maxDepth?: number;
-  maxEntries?: number;
-  maxEntriesPerContainer?: number;
-  maxDecompressed?: number;
-  maxRatio?: number;
-  memoryBudget?: number;
-}
+type LimitFlags = Record<string, unknown>;
+
+/** commander's camel-cased option name of a flag: `max-entries-per-container` -> `maxEntriesPerContainer`. */
+const optionKey = (flag: string): string => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 function limitsFrom(o: LimitFlags): Partial<Limits> {
   const l: Partial<Limits> = {};
-  if (o.maxDepth !== undefined) l.maxDepth = o.maxDepth;
-  if (o.maxEntries !== undefined) l.maxEntries = o.maxEntries;
-  if (o.maxEntriesPerContainer !== undefined) l.maxEntriesPerContainer = o.maxEntriesPerContainer;
-  if (o.maxDecompressed !== undefined) l.maxDecompressedBytes = o.maxDecompressed;
-  if (o.maxRatio !== undefined) l.maxRatio = o.maxRatio;
-  if (o.memoryBudget !== undefined) l.memoryBudget = o.memoryBudget;
+  for (const spec of LIMIT_SPECS) {
+    const v = o[optionKey(spec.flag)];
+    if (typeof v === 'number') l[spec.key] = v;
+  }
   return l;
 }
 
@@ -140,14 +133,15 @@ limitOptions(
     .option('-o, --output <file>', 'write to a file instead of stdout'),
 ).action(async (file: string, o: LimitFlags & { format: string; output?: string }) => {
   const inv = await runScan([file], limitsFrom(o), true, false);
+  const models = inv.components.filter((c): c is ModelComponent => c.kind === 'model');
   if (o.format === 'json') {
-    write(`${JSON.stringify({ models: inv.models, problems: inv.problems }, null, 2)}\n`, o.output);
+    write(`${JSON.stringify({ models, problems: inv.problems }, null, 2)}\n`, o.output);
   } else {
-    const parts = inv.models.map(modelDetail);
+    const parts = models.map(modelDetail);
     if (inv.problems.length > 0) parts.push(`problems:\n${inv.problems.map((p) => `  ${p.severity} ${p.location}: ${p.code}: ${p.message}`).join('\n')}\n`);
     write(parts.join('\n'), o.output);
   }
-  if (inv.models.length === 0) {
+  if (models.length === 0) {
     process.stderr.write(`aibom: no model found in '${file}'\n`);
     process.exitCode = EXIT_USAGE;
   }

@@ -1,20 +1,17 @@
 /**
- * aibom as a library: `scan()` returns the inventory; encoders turn it into reports.
+ * aibom as a library: `scan()` returns the inventory (`aibom/inventory@2`); encoders turn it into
+ * reports; the zod schemas let users validate saved inventories.
  *
  *   import { scan, encoders } from 'aibom';
  *   const inv = await scan(['firmware/']);
  */
-export { scan, type ScanOptions, type ScanProgress } from './scan.js';
+export { scan, type ScanOptions, type ScanProgress, type Analyzer, type AnalyzedItem, type AnalyzerOutput, type Listing } from './scan/index.js';
 export { encoders, encoderById } from './report/index.js';
 export type { ReportEncoder } from './report/types.js';
-export { DEFAULT_LIMITS, type Limits } from './io/limits.js';
-export {
-  INVENTORY_SCHEMA,
-  inventorySchema,
-  type Inventory,
-  type Model,
-  type Problem,
-  type Runtime,
-  type Stats,
-  type Subject,
-} from './inventory.js';
+export { DEFAULT_LIMITS, LIMIT_SPECS, type Limits, type LimitSpec } from './io/limits.js';
+export * from './inventory/index.js';
+export { formats } from './formats/index.js';
+export { containers } from './containers/index.js';
+export type { ModelFormat, ModelInfo, InspectContext } from './formats/types.js';
+export type { ContainerReader, ContainerEntry, ContainerContext, ContainerKind } from './containers/types.js';
+export type { Signature } from './detect/signature.js';

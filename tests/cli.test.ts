@@ -4,8 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { inventorySchema } from '../src/inventory.js';
+import { inventorySchema } from '../src/inventory/index.js';
 import { corpusFiles, hasTool } from './helpers/corpus.js';
+import { modelsOf } from './helpers/inventory.js';
 
 // These run the built CLI (`npm test` compiles first), exactly as a user does.
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -59,7 +60,7 @@ describe('aibom CLI', () => {
     expect(j.code).toBe(0);
     expect(j.out).toBe('');
     const inv = inventorySchema.parse(JSON.parse(fs.readFileSync(path.join(tmp, 'inv.json'), 'utf8')));
-    expect(inv.models.map((m) => m.location)).toEqual(['fw/cls.tflite', 'fw/res.onnx']);
+    expect(modelsOf(inv).map((m) => m.location)).toEqual(['fw/cls.tflite', 'fw/res.onnx']);
     // Byte-identical on a second run.
     aibom('scan', 'fw', '--format', 'json', '-o', 'inv2.json');
     expect(fs.readFileSync(path.join(tmp, 'inv2.json'))).toEqual(fs.readFileSync(path.join(tmp, 'inv.json')));

@@ -10,6 +10,7 @@ import { buildPayload } from './builders/ota-builder.js';
 import { OnnxBuilder } from './builders/onnx-builder.js';
 import { buildZip, TfliteBuilder } from './builders/tflite-builder.js';
 import { hasTool } from './helpers/corpus.js';
+import { modelsOf } from './helpers/inventory.js';
 
 // End to end, through the default registries, as a user's scan goes: real firmware nesting built
 // with real tools (mke2fs, img2simg, tar) and our own writers where no Debian tool exists
@@ -52,11 +53,11 @@ describe.skipIf(!tools)('firmware end to end', () => {
     const inv = await scan([ota]);
     expect(inventorySchema.parse(inv)).toBeTruthy();
     const base = `${ota}!/payload.bin!/super!/system_a!/system`;
-    expect(inv.models.map((m) => [m.location, m.format, m.sha256])).toEqual([
+    expect(modelsOf(inv).map((m) => [m.location, m.format, m.sha256])).toEqual([
       [`${base}/app/Pay/Pay.apk!/assets/ocr.tflite`, 'tflite', sha(tflite)],
       [`${base}/etc/models/kiosk.onnx`, 'onnx', sha(onnx)],
     ]);
-    expect(inv.models[0]!.metadata).toMatchObject({ modelMetadata: { name: 'Receipt OCR', version: '3.1' } });
+    expect(modelsOf(inv)[0]!.metadata).toMatchObject({ modelMetadata: { name: 'Receipt OCR', version: '3.1' } });
     expect(inv.problems).toEqual([]);
   });
 
@@ -74,7 +75,7 @@ describe.skipIf(!tools)('firmware end to end', () => {
     fs.writeFileSync(path.join(dir, 'com.vendor.npu.apex'), apex);
     fs.writeFileSync(path.join(dir, 'com.vendor.npu.capex'), capex);
     const inv = await scan([dir]);
-    expect(inv.models.map((m) => [m.location, m.sha256])).toEqual([
+    expect(modelsOf(inv).map((m) => [m.location, m.sha256])).toEqual([
       [`${dir}/com.vendor.npu.apex!/apex_payload.img!/etc/npu/kiosk.onnx`, sha(onnx)],
       [`${dir}/com.vendor.npu.capex!/original_apex!/apex_payload.img!/etc/npu/kiosk.onnx`, sha(onnx)],
     ]);
@@ -93,7 +94,7 @@ describe.skipIf(!tools)('firmware end to end', () => {
     execFileSync('tar', ['-czf', tgz, '-C', dir, 'images']);
 
     const inv = await scan([tgz]);
-    const locs = inv.models.map((m) => m.location);
+    const locs = modelsOf(inv).map((m) => m.location);
     expect(locs).toEqual([
       `${tgz}!/images/system.img!/system.raw!/system/app/Pay/Pay.apk!/assets/ocr.tflite`,
       `${tgz}!/images/system.img!/system.raw!/system/etc/models/kiosk.onnx`,
@@ -130,7 +131,7 @@ describe('declared sizes', () => {
     fs.writeFileSync(payload, buildPayload({ partitions: [1, 2, 3].map((i) => ({ name: `p${i}`, image: part(i), kinds: ['REPLACE_XZ'] as const })) }));
     const inv = await scan([payload], { limits: { maxDecompressedBytes: 4 * 1024 * 1024 } });
     // Each partition is ~1.5 MiB decoded from xz operations: two fit in 4 MiB, the third does not.
-    expect(inv.models.map((m) => m.location)).toEqual([`${payload}!/p1`, `${payload}!/p2`]);
+    expect(modelsOf(inv).map((m) => m.location)).toEqual([`${payload}!/p1`, `${payload}!/p2`]);
     expect(inv.problems).toEqual([expect.objectContaining({ location: `${payload}!/p3`, code: 'limit', message: expect.stringMatching(/maxDecompressedBytes/) })]);
     expect(inv.stats.decompressedBytes).toBeGreaterThan(3 * 1024 * 1024);
   });

@@ -13,6 +13,7 @@ import { json } from '../src/report/json.js';
 import { OnnxBuilder } from './builders/onnx-builder.js';
 import { buildZip } from './builders/tflite-builder.js';
 import { CORPUS_DIR, corpusFiles, hasTool } from './helpers/corpus.js';
+import { modelsOf } from './helpers/inventory.js';
 
 const tflites = corpusFiles('tflite', '.tflite');
 // The corpus's LICENSE.onnx is the licence text: a file that only claims to be a model.
@@ -54,8 +55,8 @@ describe.skipIf(tflites.length === 0 || onnxes.length === 0)('scan over the real
     for (const f of [...tflites, ...onnxes]) fs.copyFileSync(f, path.join(d, path.basename(f)));
     const inv = await scan([d]);
     expect(inventorySchema.parse(inv)).toBeTruthy();
-    expect(inv.models.map((m) => m.location)).toEqual([...tflites, ...onnxes].map((f) => `${d}/${path.basename(f)}`).sort());
-    for (const m of inv.models) {
+    expect(modelsOf(inv).map((m) => m.location)).toEqual([...tflites, ...onnxes].map((f) => `${d}/${path.basename(f)}`).sort());
+    for (const m of modelsOf(inv)) {
       expect(m.sha256).toBe(sha(m.location));
       expect(m.format).toBe(m.location.endsWith('.onnx') ? 'onnx' : 'tflite');
       expect(m.size).toBe(fs.statSync(m.location).size);
@@ -67,7 +68,7 @@ describe.skipIf(tflites.length === 0 || onnxes.length === 0)('scan over the real
 
   it.skipIf(licence === undefined)('reports the corpus licence text named LICENSE.onnx as a claimed model that is not valid', async () => {
     const inv = await scan([licence!]);
-    expect(inv.models).toEqual([]);
+    expect(modelsOf(inv)).toEqual([]);
     expect(inv.problems).toEqual([
       expect.objectContaining({ location: licence, severity: 'error', code: 'claimed-model', message: expect.stringMatching(/^Claimed onnx model is not valid: Invalid ONNX/) }),
     ]);
@@ -90,7 +91,7 @@ describe.skipIf(tflites.length === 0 || onnxes.length === 0)('scan over the real
     run('tar', ['-cJf', 'bundle.tar.xz', 'ota.zip'], d);
     const input = path.join(d, 'bundle.tar.xz');
     const inv = await scan([input]);
-    expect(inv.models.map((m) => [m.location, m.format, m.sha256])).toEqual([
+    expect(modelsOf(inv).map((m) => [m.location, m.format, m.sha256])).toEqual([
       [`${input}!/ota.zip!/system/app/Pay/Pay.apk!/assets/cls.onnx`, 'onnx', sha(onnx)],
       [`${input}!/ota.zip!/system/app/Pay/Pay.apk!/assets/det.tflite`, 'tflite', sha(tfl)],
     ]);
@@ -113,8 +114,8 @@ describe.skipIf(tflites.length === 0 || onnxes.length === 0)('scan over the real
     run('tar', ['-cf', 'img.tar', 'a/app.apk', 'b/app.apk', 'c/app.apk'], d);
     const input = path.join(d, 'img.tar');
     const inv = await scan([input]);
-    expect(inv.models.map((m) => m.location)).toEqual(['a', 'b', 'c'].map((p) => `${input}!/${p}/app.apk!/assets/seg.tflite`));
-    expect(new Set(inv.models.map((m) => m.sha256))).toEqual(new Set([sha(tfl)]));
+    expect(modelsOf(inv).map((m) => m.location)).toEqual(['a', 'b', 'c'].map((p) => `${input}!/${p}/app.apk!/assets/seg.tflite`));
+    expect(new Set(modelsOf(inv).map((m) => m.sha256))).toEqual(new Set([sha(tfl)]));
     expect(inv.stats.duplicates).toBe(2); // the 2nd and 3rd APK were not opened again
     expect(inv.stats.containers).toBe(2); // img.tar and the first app.apk
   });
@@ -126,7 +127,7 @@ describe.skipIf(tflites.length === 0 || onnxes.length === 0)('scan over the real
     fs.writeFileSync(path.join(d, 'a-broken.bin'), bytes.subarray(0, 300));
     fs.copyFileSync(tfl, path.join(d, 'b-good.tflite'));
     const inv = await scan([d]);
-    expect(inv.models.map((m) => m.location)).toEqual([`${d}/b-good.tflite`]);
+    expect(modelsOf(inv).map((m) => m.location)).toEqual([`${d}/b-good.tflite`]);
     expect(inv.problems).toEqual([
       expect.objectContaining({ location: `${d}/a-broken.bin`, severity: 'error', message: expect.stringMatching(/^Not a valid tflite model: /) }),
     ]);
@@ -148,7 +149,7 @@ describe('names that claim a model format', () => {
     fs.writeFileSync(path.join(d, 'fake.onnx'), 'this is not a model\n');
     fs.writeFileSync(path.join(d, 'fake.tflite'), 'neither is this one\n');
     const inv = await scan([d]);
-    expect(inv.models).toEqual([]);
+    expect(modelsOf(inv)).toEqual([]);
     expect(inv.problems.map((p) => [p.location, p.code])).toEqual([
       [`${d}/fake.onnx`, 'claimed-model'],
       [`${d}/fake.tflite`, 'claimed-model'],
@@ -222,7 +223,7 @@ describe.skipIf(!haveTools)('hostile input', () => {
     const inv = await scan([path.join(d, 'evil.zip')], { limits: { memoryBudget: 0 } });
     const hostile = inv.problems.filter((p) => p.code === 'hostile-path').map((p) => p.location);
     expect(hostile).toEqual(expect.arrayContaining([`${path.join(d, 'evil.zip')}!/../../evil.txt`]));
-    if (tfl) expect(inv.models.map((m) => m.location)).toEqual([`${path.join(d, 'evil.zip')}!/../up/model.tflite`]);
+    if (tfl) expect(modelsOf(inv).map((m) => m.location)).toEqual([`${path.join(d, 'evil.zip')}!/../up/model.tflite`]);
     expect(fs.readdirSync(work).sort()).toEqual(before);
     expect(fs.existsSync(path.join(d, '..', '..', 'evil.txt'))).toBe(false);
     expect(fs.readdirSync(scanTmp)).toEqual([]);
@@ -280,7 +281,7 @@ describe('ONNX external data', () => {
     fs.writeFileSync(path.join(d, 'weights', 'ok.bin'), Buffer.alloc(16));
     for (const [name, loc] of cases) fs.writeFileSync(path.join(d, name), withExternal(loc));
     const inv = await scan([d]);
-    expect(inv.models).toHaveLength(3);
+    expect(modelsOf(inv)).toHaveLength(3);
     expect(inv.problems.map((p) => [p.location, p.message])).toEqual(expected(`${d}/`));
     expect(inv.problems.every((p) => p.code === 'external-data')).toBe(true);
   });
@@ -291,7 +292,7 @@ describe('ONNX external data', () => {
     files.push(['m/weights/ok.bin', new Uint8Array(16)]); // listed after the model that needs it
     fs.writeFileSync(path.join(d, 'app.zip'), buildZip(files, 0));
     const inv = await scan([path.join(d, 'app.zip')]);
-    expect(inv.models).toHaveLength(3);
+    expect(modelsOf(inv)).toHaveLength(3);
     expect(inv.problems.map((p) => [p.location, p.message])).toEqual(expected(`${path.join(d, 'app.zip')}!/m/`));
   });
 });
@@ -358,7 +359,7 @@ describe.skipIf(tflites.length === 0)('dedupe and names', () => {
     fs.writeFileSync(path.join(d, 'c.onnx'), 'not a model'); // a claim depends on the name ...
     fs.writeFileSync(path.join(d, 'd.txt'), 'not a model'); // ... so the same bytes under another name claim nothing
     const inv = await scan([d]);
-    expect(inv.models.map((m) => m.location)).toEqual([`${d}/a.tflite.gz!/a.tflite`, `${d}/b.tflite.gz!/b.tflite`]);
+    expect(modelsOf(inv).map((m) => m.location)).toEqual([`${d}/a.tflite.gz!/a.tflite`, `${d}/b.tflite.gz!/b.tflite`]);
     expect(inv.problems.map((p) => p.location)).toEqual([`${d}/c.onnx`]);
   });
 });

@@ -40,6 +40,15 @@ export interface ModelInfo {
 
 export interface InspectContext {
   readonly limits: Readonly<Limits>;
+  /**
+   * Opens a file beside the model by a name relative to the model's folder: a plain name or one
+   * sub-folder and a name (`model.bin` beside `model.xml`, `variables/variables.index`); never a path
+   * that leaves the folder. Resolves undefined when there is none. For multi-file formats: when the
+   * sibling is a container member not listed yet, the scan defers the model to the end of its
+   * container and inspects it again (the call throws a private signal the format must let through:
+   * catch only FormatError).
+   */
+  sibling?(name: string): Promise<ByteSource | undefined>;
 }
 
 /**

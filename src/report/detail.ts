@@ -1,17 +1,23 @@
-import type { Model } from '../inventory.js';
+import type { ModelComponent } from '../inventory/schema.js';
 
 /**
- * Everything known about one model as an indented outline (the `inspect` command): every metadata
- * field, nothing truncated. Deterministic: keys in the order the format wrote them.
+ * Everything known about one model as an indented outline (the `inspect` command): identity, every
+ * location, the normalized card and every metadata field, nothing truncated. Deterministic: keys in
+ * the order the format wrote them.
  */
-export function modelDetail(m: Model): string {
-  const out: string[] = [`${m.location}${m.offset !== undefined ? ` @${m.offset}` : ''}`];
-  out.push(`  format: ${m.format}`, `  size: ${m.size}`, `  sha256: ${m.sha256}`, `  confidence: ${m.confidence}`);
+export function modelDetail(m: ModelComponent): string {
+  const out: string[] = [];
+  for (const l of m.locations) out.push(`${l.path}${l.offset !== undefined ? ` @${l.offset}` : ''}`);
+  out.push(`  id: ${m.id}`, `  format: ${m.model.format}`, `  size: ${m.size ?? 0}`, `  sha256: ${m.sha256 ?? '-'}`, `  confidence: ${m.confidence}`);
+  out.push('  evidence:');
+  render(m.evidence, 2, out);
+  out.push('  card:');
+  render(m.model.card, 2, out);
   out.push('  metadata:');
-  render(m.metadata, 2, out);
-  if (m.associatedFiles && m.associatedFiles.length > 0) {
+  render(m.model.metadata, 2, out);
+  if (m.model.associatedFiles && m.model.associatedFiles.length > 0) {
     out.push('  associatedFiles:');
-    render(m.associatedFiles, 2, out);
+    render(m.model.associatedFiles, 2, out);
   }
   return `${out.join('\n')}\n`;
 }

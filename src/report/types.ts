@@ -1,4 +1,4 @@
-import type { Inventory } from '../inventory.js';
+import type { Inventory } from '../inventory/schema.js';
 
 /**
  * A report encoder: a pure, deterministic function of the inventory. Encoders never import detection

@@ -10,11 +10,12 @@ import { lz4 } from '../../src/containers/lz4.js';
 import { AibomError, FormatError, UnsupportedError } from '../../src/errors.js';
 import { BufferSource, chunks, SliceSource, type ByteSource } from '../../src/io/byte-source.js';
 import { createProbe } from '../../src/probe.js';
-import { scan } from '../../src/scan.js';
+import { scan } from '../../src/scan/index.js';
 import { bootImage, vendorBootImage } from '../builders/android-boot-builder.js';
 import { TfliteBuilder } from '../builders/tflite-builder.js';
 import { hasTool } from '../helpers/corpus.js';
 import { listEntries, listTree, makeContext, openFile, peakRssMiB, run, runBuffer, sha256Bytes, tempDir, type Listed } from '../helpers/container-context.js';
+import { modelsOf } from '../helpers/inventory.js';
 
 const tools = hasTool('mkbootimg') && hasTool('unpack_bootimg');
 
@@ -289,7 +290,7 @@ describe.skipIf(!tools)('android-boot reader (against mkbootimg / unpack_bootimg
 
     const inv = await scan([boot, vendor], { containers: [androidBoot, gzip, lz4, cpio] });
     // A compressed cpio is one level, as a compressed tar is: no `ramdisk.out` hop.
-    const found = inv.models.map((m) => [m.location, m.sha256]).sort();
+    const found = modelsOf(inv).map((m) => [m.location, m.sha256]).sort();
     expect(found).toHaveLength(2);
     expect(found[0]?.[0]).toMatch(new RegExp(`^${boot.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}!/ramdisk!/res/model\\.tflite$`));
     expect(found[0]?.[1]).toBe(sha256Bytes(bootModel));

@@ -7,12 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { androidSparse, MAX_SPARSE_EXTENTS, MAX_SPARSE_OUTPUT, rawImageName } from '../../src/containers/android-sparse.js';
 import { AibomError, FormatError, LimitError, UnsupportedError } from '../../src/errors.js';
 import { BufferSource, chunks, FileSource, type ByteSource } from '../../src/io/byte-source.js';
-import { scan } from '../../src/scan.js';
+import { scan } from '../../src/scan/index.js';
 import { buildZip, TfliteBuilder } from '../builders/tflite-builder.js';
 import { ExtentSource } from '../../src/io/extent-source.js';
 import { createProbe } from '../../src/probe.js';
 import { hasTool } from '../helpers/corpus.js';
 import { listEntries, makeContext, openFile, peakRssMiB, run, sha256Bytes, sha256Source, tempDir } from '../helpers/container-context.js';
+import { modelsOf } from '../helpers/inventory.js';
 
 const tools = hasTool('img2simg') && hasTool('simg2img') && hasTool('mke2fs');
 const d = describe.skipIf(!tools);
@@ -421,7 +422,7 @@ describe.skipIf(!hasTool('simg2simg') || !hasTool('simg2img') || !hasTool('mke2f
       expect(t.problems.map((p) => p.code)).toEqual(['split-image']);
 
       const inv = await scan([pkg]);
-      expect(inv.models.map((m) => [m.location, m.sha256])).toEqual([[`${pkg}/system_1.img!/system.raw!/etc/m.tflite`, sha256Bytes(model)]]);
+      expect(modelsOf(inv).map((m) => [m.location, m.sha256])).toEqual([[`${pkg}/system_1.img!/system.raw!/etc/m.tflite`, sha256Bytes(model)]]);
       expect(inv.problems.filter((p) => p.code === 'split-image').map((p) => p.location)).toEqual(Array.from({ length: n }, (_, i) => `${pkg}/system_${i + 1}.img`));
       expect(inv.problems.filter((p) => p.code !== 'split-image')).toEqual([]);
 
@@ -429,7 +430,7 @@ describe.skipIf(!hasTool('simg2simg') || !hasTool('simg2img') || !hasTool('mke2f
       const zipped = buildZip(Array.from({ length: n }, (_, k) => n - 1 - k).map((i) => [`system.img_sparsechunk.${i}`, fs.readFileSync(path.join(parts, `p.${i}`))] as [string, Uint8Array]), 0);
       fs.writeFileSync(path.join(work, 'fastboot.zip'), zipped);
       const inv2 = await scan([path.join(work, 'fastboot.zip')]);
-      expect(inv2.models.map((m) => m.location)).toEqual([`${path.join(work, 'fastboot.zip')}!/system.img_sparsechunk.0!/system.raw!/etc/m.tflite`]);
+      expect(modelsOf(inv2).map((m) => m.location)).toEqual([`${path.join(work, 'fastboot.zip')}!/system.img_sparsechunk.0!/system.raw!/etc/m.tflite`]);
     } finally {
       fs.rmSync(work, { recursive: true, force: true });
     }

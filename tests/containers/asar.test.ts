@@ -44,6 +44,7 @@ def walk(files, prefix):
 walk(tree['files'], '')
 print(json.dumps(out))
 `;
+import { modelsOf } from '../helpers/inventory.js';
 
 const byPath = (a: Listed, b: Listed): number => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 
@@ -98,7 +99,7 @@ d('asar reader', () => {
     fs.writeFileSync(path.join(dir, 'app.asar'), buildAsar({ models: { 'm.onnx': asarFile(model) }, 'lib': { 'x.node': asarFile('native', { unpacked: true }) } }));
     fs.writeFileSync(path.join(dir, 'app.asar.unpacked/lib/x.node'), 'native');
     const inv = await scan([dir], { containers: [asar] });
-    expect(inv.models.map((m) => m.location)).toEqual([`${dir}/app.asar!/models/m.onnx`]);
+    expect(modelsOf(inv).map((m) => m.location)).toEqual([`${dir}/app.asar!/models/m.onnx`]);
     expect(inv.problems.filter((p) => p.code === 'unsupported')).toEqual([expect.objectContaining({ location: `${dir}/app.asar`, severity: 'info' })]);
   });
 

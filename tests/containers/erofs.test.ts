@@ -9,10 +9,11 @@ import { AibomError, UnsupportedError } from '../../src/errors.js';
 import { BufferSource, type ByteSource } from '../../src/io/byte-source.js';
 import { ExtentSource, type Extent } from '../../src/io/extent-source.js';
 import { createProbe } from '../../src/probe.js';
-import { scan } from '../../src/scan.js';
+import { scan } from '../../src/scan/index.js';
 import { OnnxBuilder } from '../builders/onnx-builder.js';
 import { hasTool } from '../helpers/corpus.js';
 import { listEntries, listTree, makeContext, openFile, python, run, sha256Source, tempDir, type Listed } from '../helpers/container-context.js';
+import { modelsOf } from '../helpers/inventory.js';
 
 const tools = hasTool('mkfs.erofs') && hasTool('fsck.erofs');
 const d = describe.skipIf(!tools);
@@ -348,7 +349,7 @@ d('erofs reader', () => {
     fs.writeFileSync(path.join(root, 'etc/filler.txt'), text(200_000));
     const file = mkfs('model', ['-zlz4'], root);
     const inv = await scan([file], { containers: [erofs] });
-    expect(inv.models.map((m) => m.location)).toEqual([`${file}!/etc/models/m.onnx`]);
+    expect(modelsOf(inv).map((m) => m.location)).toEqual([`${file}!/etc/models/m.onnx`]);
     expect(inv.problems).toEqual([]);
   });
 

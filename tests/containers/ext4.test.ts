@@ -9,11 +9,12 @@ import { AibomError, UnsupportedError } from '../../src/errors.js';
 import { BufferSource, type ByteSource } from '../../src/io/byte-source.js';
 import { ExtentSource } from '../../src/io/extent-source.js';
 import { createProbe } from '../../src/probe.js';
-import { scan } from '../../src/scan.js';
+import { scan } from '../../src/scan/index.js';
 import { zip } from '../../src/containers/zip.js';
 import { TfliteBuilder, buildZip } from '../builders/tflite-builder.js';
 import { hasTool } from '../helpers/corpus.js';
 import { listEntries, listTree, makeContext, openFile, run, tempDir, type Listed } from '../helpers/container-context.js';
+import { modelsOf } from '../helpers/inventory.js';
 
 const tools = hasTool('mke2fs') && hasTool('debugfs') && hasTool('e2fsck') && hasTool('mkfifo');
 const d = describe.skipIf(!tools);
@@ -295,7 +296,7 @@ d('ext4 reader', () => {
     const img = build('e2e', ['-t', 'ext4'], root, '8M');
     const inv = await scan([img], { containers: [zip, ext4] });
     const sha = crypto.createHash('sha256').update(model).digest('hex');
-    expect(inv.models.map((m) => [m.location, m.sha256])).toEqual([
+    expect(modelsOf(inv).map((m) => [m.location, m.sha256])).toEqual([
       [`${img}!/system/app/Pay/Pay.apk!/assets/ocr.tflite`, sha],
       [`${img}!/system/model.tflite`, sha],
     ]);

@@ -8,12 +8,13 @@ import { zip } from '../../src/containers/zip.js';
 import { AibomError, FormatError, UnsupportedError } from '../../src/errors.js';
 import { BufferSource, type ByteSource } from '../../src/io/byte-source.js';
 import { createProbe } from '../../src/probe.js';
-import { scan } from '../../src/scan.js';
+import { scan } from '../../src/scan/index.js';
 import { buildBlockOta, type BlockOtaOptions } from '../builders/ota-builder.js';
 import { tinyTflite } from '../builders/tflite-builder.js';
 import { hasTool } from '../helpers/corpus.js';
 import { listEntries, makeContext, run, sha256Bytes, sha256Source, tempDir } from '../helpers/container-context.js';
 import { survives as survivesWalk } from '../helpers/hostile.js';
+import { modelsOf } from '../helpers/inventory.js';
 
 const B = 4096;
 const haveBrotli = hasTool('brotli');
@@ -154,10 +155,10 @@ describe('block OTA reader', () => {
     const input = path.join(dir, 'ota.zip');
     const inv = await scan([input], { containers: [zip, otaBlockImage] });
     expect(inv.problems).toEqual([]);
-    expect(inv.models.map((m) => [m.location, m.sha256])).toEqual([[`${input}!/system.new.dat.br!/system`, sha256Bytes(padded)]]);
+    expect(modelsOf(inv).map((m) => [m.location, m.sha256])).toEqual([[`${input}!/system.new.dat.br!/system`, sha256Bytes(padded)]]);
     // And from a folder on disk.
     const inv2 = await scan([path.join(dir, 'system.new.dat.br')], { containers: [otaBlockImage] });
-    expect(inv2.models.map((m) => m.location)).toEqual([`${path.join(dir, 'system.new.dat.br')}!/system`]);
+    expect(modelsOf(inv2).map((m) => m.location)).toEqual([`${path.join(dir, 'system.new.dat.br')}!/system`]);
   });
 
   describe('hostile lists and data', () => {

@@ -10,12 +10,13 @@ import { zip } from '../../src/containers/zip.js';
 import { FormatError, UnsupportedError } from '../../src/errors.js';
 import { BufferSource, type ByteSource } from '../../src/io/byte-source.js';
 import { createProbe } from '../../src/probe.js';
-import { scan } from '../../src/scan.js';
+import { scan } from '../../src/scan/index.js';
 import { buildPayload, compress, type PartitionSpec, type PayloadOptions } from '../builders/ota-builder.js';
 import { tinyTflite } from '../builders/tflite-builder.js';
 import { hasTool } from '../helpers/corpus.js';
 import { listEntries, makeContext, openFile, peakRssMiB, run, sha256Bytes, sha256Source, tempDir } from '../helpers/container-context.js';
 import { survives as survivesWalk } from '../helpers/hostile.js';
+import { modelsOf } from '../helpers/inventory.js';
 
 const tools = hasTool('xz') && hasTool('bzip2') && hasTool('zstd');
 const d = describe.skipIf(!tools);
@@ -261,7 +262,7 @@ d('OTA payload reader', () => {
     }
     const inv = await scan([input], { containers: [zip, otaPayload] });
     expect(inv.problems).toEqual([]);
-    expect(inv.models.map((m) => [m.location, m.sha256])).toEqual([[`${input}!/payload.bin!/boot`, sha256Bytes(model)]]);
+    expect(modelsOf(inv).map((m) => [m.location, m.sha256])).toEqual([[`${input}!/payload.bin!/boot`, sha256Bytes(model)]]);
   });
 
   describe('hostile payloads', () => {

@@ -10,11 +10,12 @@ import { AibomError, FormatError, UnsupportedError } from '../../src/errors.js';
 import { BufferSource, type ByteSource } from '../../src/io/byte-source.js';
 import { ExtentSource, type Extent } from '../../src/io/extent-source.js';
 import { createProbe } from '../../src/probe.js';
-import { scan } from '../../src/scan.js';
+import { scan } from '../../src/scan/index.js';
 import { OnnxBuilder } from '../builders/onnx-builder.js';
 import { TfliteBuilder } from '../builders/tflite-builder.js';
 import { hasTool } from '../helpers/corpus.js';
 import { listEntries, listTree, makeContext, openFile, run, sha256Bytes, sha256Source, tempDir, type Listed } from '../helpers/container-context.js';
+import { modelsOf } from '../helpers/inventory.js';
 
 const tools = hasTool('mksquashfs') && hasTool('unsquashfs');
 const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
@@ -294,7 +295,7 @@ d('squashfs reader', () => {
     const img = path.join(tmp.dir, 'models.squashfs');
     mksquashfs(root, img, ['-comp', 'xz', '-Xbcj', 'x86']);
     const inv = await scan([img], { containers: [squashfs, gzip, tar] });
-    const found = inv.models.map((m) => [m.location, m.sha256]).sort();
+    const found = modelsOf(inv).map((m) => [m.location, m.sha256]).sort();
     expect(found).toEqual([
       [`${img}!/usr/share/models/bundle.tar.gz!/packed.onnx`, sha256Bytes(onnx)],
       [`${img}!/usr/share/models/relu.onnx`, sha256Bytes(onnx)],

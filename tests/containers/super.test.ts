@@ -58,6 +58,7 @@ for name, attrs, first, num, group in parts:
   out.append({'path': name.rstrip(b'\0').decode(), 'type': 'file', 'size': len(data), 'sha256': hashlib.sha256(data).hexdigest()})
 print(json.dumps(sorted(out, key=lambda e: e['path'])))
 `;
+import { modelsOf } from '../helpers/inventory.js';
 
 /** What a super image lists as, or the typed error it throws. */
 interface Outcome {
@@ -217,7 +218,7 @@ d('super (dynamic partitions) reader', () => {
     run('img2simg', [raw, sparse]);
     const inv = await scan([sparse], { containers: [androidSparse, superImage] });
     expect(inv.problems).toEqual([]);
-    expect(inv.models.map((m) => m.location)).toEqual([`${sparse}!/super.raw!/system_a`]);
+    expect(modelsOf(inv).map((m) => m.location)).toEqual([`${sparse}!/super.raw!/system_a`]);
     expect(inv.stats.containers).toBe(2);
   });
 
