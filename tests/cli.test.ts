@@ -73,8 +73,8 @@ describe('aibom CLI', () => {
     expect(r.out).toContain('format: tflite');
     expect(r.out).toContain('modelMetadata:');
     const j = aibom('inspect', tfl, '--format', 'json');
-    const parsed = JSON.parse(j.out) as { models: { format: string }[] };
-    expect(parsed.models[0]!.format).toBe('tflite');
+    const parsed = JSON.parse(j.out) as { models: { model: { format: string } }[] };
+    expect(parsed.models[0]!.model.format).toBe('tflite');
     fs.writeFileSync(path.join(tmp, 'notes.txt'), 'hello\n');
     const n = aibom('inspect', 'notes.txt');
     expect(n.code).toBe(2);
