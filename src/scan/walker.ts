@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ContainerContext, ContainerEntry, ContainerReader, EntryProblem } from '../containers/types.js';
-import { FormatError, LimitError, type ProblemCode } from '../errors.js';
+import { describeError, FormatError, LimitError, type ProblemCode } from '../errors.js';
 import type { InspectContext, ModelFormat, ModelInfo } from '../formats/types.js';
 import type { ModelCard } from '../inventory/card.js';
 import type { Evidence, Hop, Subject } from '../inventory/schema.js';
@@ -15,7 +15,7 @@ import type { AnalyzedItem, Analyzer, AnalyzerOutput, Listing } from './analyzer
 import { checkExternalInListing, checkExternalOnDisk } from './external-data.js';
 import { addError, addProblem, adopt, newFindings, type Findings, type ModelFinding } from './findings.js';
 import { Identifier, matchDetail } from './identify.js';
-import { CountingSource, ProgressTicker } from './progress.js';
+import { CountingSource, type ProgressTicker } from './progress.js';
 import { diskSiblings, escapesRoot, noSiblings, SiblingPending, siblingName, type SiblingResolver } from './siblings.js';
 
 /** The dedupe key of findings that depend on the item's name as well as on its content. */
@@ -217,85 +217,104 @@ export class Walker {
       return found;
     }
     const probe = createProbe(src, name);
-    const claimed = this.identifier.claimedBy(name);
     const inspectCtx: InspectContext = { limits: this.limits, sibling: siblings };
-    let identified: AnalyzedItem['identified'];
     let shaMemo: string | undefined;
     const sha = (): string => (shaMemo ??= this.hashOf(src));
 
-    identify: {
-      for (const cand of this.identifier.formats(probe)) {
-        const format = cand.detector;
-        const seen = this.byHash.get(sha()) ?? this.byHash.get(nameKey(sha(), name));
-        if (seen) {
-          this.stats.duplicates++;
-          return seen;
-        }
-        try {
-          const info = await format.inspect(src, probe, inspectCtx);
-          const technique = cand.signature !== undefined ? 'magic' : 'structure';
-          this.addModel(found, format, src, sha(), info, info.confidence, { technique, detail: matchDetail('model', format.id, cand), confidence: info.confidence });
-          identified = { kind: 'model', id: format.id };
-          break identify;
-        } catch (err) {
-          if (err instanceof SiblingPending) throw err;
-          if (!(err instanceof FormatError)) {
-            addError(found, [], err, `${format.id}: `);
-            return found;
-          }
-          if (cand.signature !== undefined || format.hasMagic === true || claimed.includes(format)) {
-            const code: ProblemCode = claimed.includes(format) ? 'claimed-model' : err.code;
-            addProblem(found, [], 'error', code, `Not a valid ${format.id} model: ${err.message}`);
-            // A claim depends on the name, not only on the content.
-            this.remember(claimed.length > 0 ? nameKey(sha(), name) : sha(), found);
-            return found;
-          }
-        }
-      }
+    const model = await this.identifyModel(src, probe, name, inspectCtx, sha, found);
+    if (model !== undefined && 'stop' in model) return model.stop;
+    if (model !== undefined) {
+      await this.runItemAnalyzers(src, probe, model.identified, sha, found);
+      this.remember(sha(), found);
+      return found;
+    }
 
-      // A name that claims a model format the content did not match: validate anyway, so the user
-      // learns why (or learns it is a model after all, found by structure rather than by its head).
-      for (const format of claimed) {
-        if (format.match(probe)) continue;
-        try {
-          const info = await format.inspect(src, probe, inspectCtx);
-          const confidence = info.confidence === 'high' ? 'medium' : 'low';
-          this.addModel(found, format, src, sha(), info, confidence, {
-            technique: 'filename',
-            detail: `the name claims ${format.id} and the content validated as ${format.id}`,
-            confidence,
-          });
-          identified = { kind: 'model', id: format.id };
-          break identify;
-        } catch (err) {
-          if (err instanceof SiblingPending) throw err;
-          const message = err instanceof Error ? err.message : String(err);
-          addProblem(found, [], 'error', 'claimed-model', `Claimed ${format.id} model is not valid: ${message}`);
-        }
-      }
+    const cand = this.identifier.container(probe);
+    if (cand === undefined) {
+      await this.runItemAnalyzers(src, probe, undefined, sha, found);
+      return found;
+    }
+    const reader = cand.detector;
+    if (depth >= this.limits.maxDepth) {
+      addProblem(found, [], 'warning', 'limit', `A ${reader.id} container at nesting depth ${depth} exceeds the depth limit of ${this.limits.maxDepth}; it was not opened.`);
+      return found;
+    }
+    const seen = this.byHash.get(sha()) ?? this.byHash.get(nameKey(sha(), name));
+    if (seen) {
+      this.stats.duplicates++;
+      adopt(found, seen, []);
+      return found;
+    }
+    const usedName = await this.walkContainer(reader, src, name, location, depth, found, siblings, sha);
+    await this.runItemAnalyzers(src, probe, { kind: 'container', id: reader.id }, sha, found);
+    this.remember(usedName ? nameKey(sha(), name) : sha(), found);
+    return found;
+  }
 
-      const cand = this.identifier.container(probe);
-      if (cand === undefined) break identify;
-      const reader = cand.detector;
-      identified = { kind: 'container', id: reader.id };
-      if (depth >= this.limits.maxDepth) {
-        addProblem(found, [], 'warning', 'limit', `A ${reader.id} container at nesting depth ${depth} exceeds the depth limit of ${this.limits.maxDepth}; it was not opened.`);
-        return found;
-      }
+  /**
+   * The model half of identification: formats whose signature is present (or that have none) and whose
+   * `match` accepts, then formats the name claims. Returns the model found, a finished result to return
+   * as is (a replayed duplicate, a corrupt or falsely claimed model), or undefined (not a model).
+   */
+  private async identifyModel(
+    src: ByteSource,
+    probe: Probe,
+    name: string,
+    inspectCtx: InspectContext,
+    sha: () => string,
+    found: Findings,
+  ): Promise<{ identified: NonNullable<AnalyzedItem['identified']> } | { stop: Findings } | undefined> {
+    const claimed = this.identifier.claimedBy(name);
+    for (const cand of this.identifier.formats(probe)) {
+      const format = cand.detector;
       const seen = this.byHash.get(sha()) ?? this.byHash.get(nameKey(sha(), name));
       if (seen) {
         this.stats.duplicates++;
-        adopt(found, seen, []);
-        return found;
+        return { stop: seen };
       }
-      const usedName = await this.walkContainer(reader, src, name, location, depth, found, siblings, sha);
-      await this.runItemAnalyzers(src, probe, identified, sha, found);
-      this.remember(usedName ? nameKey(sha(), name) : sha(), found);
-      return found;
+      try {
+        const info = await format.inspect(src, probe, inspectCtx);
+        const technique = cand.signature !== undefined ? 'magic' : 'structure';
+        this.addModel(found, format, src, sha(), info, info.confidence, { technique, detail: matchDetail('model', format.id, cand), confidence: info.confidence });
+        return { identified: { kind: 'model', id: format.id } };
+      } catch (err) {
+        if (err instanceof SiblingPending) throw err;
+        if (!(err instanceof FormatError)) {
+          addError(found, [], err, `${format.id}: `);
+          return { stop: found };
+        }
+        if (cand.signature !== undefined || format.hasMagic === true || claimed.includes(format)) {
+          const code: ProblemCode = claimed.includes(format) ? 'claimed-model' : err.code;
+          addProblem(found, [], 'error', code, `Not a valid ${format.id} model: ${err.message}`);
+          // A claim depends on the name, not only on the content.
+          this.remember(claimed.length > 0 ? nameKey(sha(), name) : sha(), found);
+          return { stop: found };
+        }
+      }
     }
-    await this.runItemAnalyzers(src, probe, identified, sha, found);
-    if (identified !== undefined) this.remember(sha(), found);
-    return found;
+
+    // A name that claims a model format the content did not match: validate anyway, so the user
+    // learns why (or learns it is a model after all, found by structure rather than by its head).
+    for (const format of claimed) {
+      if (format.match(probe)) continue;
+      try {
+        const info = await format.inspect(src, probe, inspectCtx);
+        const confidence = info.confidence === 'high' ? 'medium' : 'low';
+        this.addModel(found, format, src, sha(), info, confidence, {
+          technique: 'filename',
+          detail: `the name claims ${format.id} and the content validated as ${format.id}`,
+          confidence,
+        });
+        return { identified: { kind: 'model', id: format.id } };
+      } catch (err) {
+        if (err instanceof SiblingPending) throw err;
+        const { code, message } = describeError(err);
+        // A bug of ours stays `internal`, never disguised as a bad model.
+        if (code === 'internal') addError(found, [], err, `${format.id}: `);
+        else addProblem(found, [], 'error', 'claimed-model', `Claimed ${format.id} model is not valid: ${message}`);
+      }
+    }
+    return undefined;
   }
 
   private remember(key: string, f: Findings): void {
