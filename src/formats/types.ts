@@ -35,6 +35,14 @@ export interface ModelInfo {
    * The orchestrator checks that each stays inside the folder and exists beside the model.
    */
   externalData?: string[];
+  /**
+   * Other files of a multi-file model (TF.js weight shards, OpenVINO `.bin`, safetensors shards), by
+   * path relative to the model's folder as the descriptor names them, with their role (`weights`,
+   * `shard`, `config`). The scan checks that each stays in the folder and exists beside the model,
+   * hashes it, and reports it as a `data` component `part-of` the model (a part is never reported as
+   * a model of its own). The model's own location and sha256 are those of the descriptor.
+   */
+  parts?: { path: string; role: string }[];
   warnings?: ModelWarning[];
 }
 

@@ -94,12 +94,12 @@ export const modelComponentSchema = z.object({
   }),
 });
 
-/** A file that belongs to a model: external weights today; labels, vocabularies and configs later. */
+/** A file that belongs to a model: ONNX external data and the parts of multi-file models; labels, vocabularies and configs later. */
 export const dataComponentSchema = z.object({
   ...componentBase,
   kind: z.literal('data'),
   data: z.object({
-    /** What the file is to its model: `weights` (ONNX external data). */
+    /** What the file is to its model: `external-data` (ONNX), or the role its format gives a part (`weights`, `shard`, `config`). */
     role: z.string(),
   }),
 });

@@ -27,10 +27,10 @@ export interface ModelFinding {
   card: ModelCard;
   metadata: Record<string, unknown>;
   associatedFiles?: AssociatedFileRecord[];
-  /** External data paths the model names, relative to its folder; checked and linked by the walk. */
-  externalData?: string[];
-  /** Set while the model's container is still being listed: its external data is resolved at the end. */
-  pendingExternal?: { memberPath: string };
+  /** Files the model names as its own (external data, shards), relative to its folder; checked, hashed and linked by the walk. */
+  parts?: { path: string; role: string }[];
+  /** Set while the model's container is still being listed: its parts are resolved at the end. */
+  pendingParts?: { memberPath: string };
 }
 
 export interface DataFinding {

@@ -82,8 +82,14 @@ export function link(found: readonly Findings[], kinds: ReadonlyMap<string, Cont
   const problems: Problem[] = [];
   const edges: { from: Hop[]; type: Relationship['type']; to: Hop[] }[] = [];
 
+  // A part of a multi-file model (a safetensors shard named by its index) is reported as the model's
+  // data, never as a model of its own.
+  const partPaths = new Set<string>();
+  for (const f of found) for (const l of f.links) if (l.type === 'part-of') partPaths.add(locationPath(l.from));
+
   for (const f of found) {
     for (const m of f.models) {
+      if (partPaths.has(locationPath(m.hops))) continue;
       const c: Component = {
         id: componentId('model', m.format, m.sha256),
         kind: 'model',

@@ -12,7 +12,7 @@ import { hashFileInWorker, WORKER_HASH_MIN_SIZE } from '../io/hash-worker.js';
 import type { Limits } from '../io/limits.js';
 import { createProbe, type Probe } from '../probe.js';
 import type { AnalyzedItem, Analyzer, AnalyzerOutput, Listing } from './analyzer.js';
-import { checkExternalInListing, checkExternalOnDisk } from './external-data.js';
+import { checkPartsInListing, checkPartsOnDisk } from './parts.js';
 import { addError, addProblem, adopt, newFindings, type Findings, type ModelFinding } from './findings.js';
 import { Identifier, matchDetail } from './identify.js';
 import { CountingSource, type ProgressTicker } from './progress.js';
@@ -88,7 +88,7 @@ export class Walker {
       const child = await this.processItem(counted, path.basename(input), input, 0, diskSiblings(path.dirname(input), opened));
       const before = found.models.length;
       adopt(found, child, root);
-      checkExternalOnDisk(found, before, path.dirname(input), path.dirname(input));
+      checkPartsOnDisk(found, before, path.dirname(input), path.dirname(input));
       const fromWorker = await background;
       if (fromWorker !== undefined && fromWorker.size !== counted.size) {
         addProblem(found, root, 'error', 'io', `The file changed while it was scanned (${counted.size} bytes at open, ${fromWorker.size} when hashed).`);
@@ -167,7 +167,7 @@ export class Walker {
             const child = await this.processItem(counted, name, `${base}/${childRel}`, 0, diskSiblings(abs, opened));
             const before = found.models.length;
             adopt(found, child, at(childRel));
-            checkExternalOnDisk(found, before, abs, rootAbs);
+            checkPartsOnDisk(found, before, abs, rootAbs);
           } catch (err) {
             addError(found, at(childRel), err);
           } finally {
@@ -335,7 +335,8 @@ export class Walker {
     if (info.associatedFiles && info.associatedFiles.length > 0) {
       m.associatedFiles = [...info.associatedFiles].sort((a, b) => cmp(a.name, b.name));
     }
-    if (info.externalData && info.externalData.length > 0) m.externalData = [...info.externalData];
+    const parts = [...(info.externalData ?? []).map((path) => ({ path, role: 'external-data' })), ...(info.parts ?? [])];
+    if (parts.length > 0) m.parts = parts;
     found.models.push(m);
     this.setup.ticker.state.models++;
     for (const w of info.warnings ?? []) addProblem(found, [], w.severity, w.code, w.message);
@@ -441,10 +442,10 @@ export class Walker {
         const inner = await this.processItem(child, path.posix.basename(entry.path), `${location}!/${entry.path}`, depth + 1, siblingsOf(entry.path, opened));
         const before = found.models.length;
         adopt(found, inner, here);
-        // Members listed after a model may be its external data: resolved once the listing is complete.
+        // Members listed after a model may be its parts (external data, shards): resolved once the listing is complete.
         for (let i = before; i < found.models.length; i++) {
           const m = found.models[i]!;
-          if (m.hops.length === 1 && m.externalData) m.pendingExternal = { memberPath: entry.path };
+          if (m.hops.length === 1 && m.parts) m.pendingParts = { memberPath: entry.path };
         }
       } catch (err) {
         if (err instanceof SiblingPending && !complete) deferred.push(entry);
@@ -492,7 +493,7 @@ export class Walker {
     // (Members of a decoded container, e.g. a .tar.gz, may no longer open here: that is a problem.)
     complete = true;
     for (const entry of deferred) await member(entry);
-    await checkExternalInListing(found, reader.id, listed, (s) => this.hashOf(s), budget);
+    await checkPartsInListing(found, reader.id, listed, (s) => this.hashOf(s), budget);
     await this.runListingAnalyzers({ reader: reader.id, entries: listing }, found, at);
     found.containers.push({ hops: [], reader: reader.id, sha256: sha(), size: src.size, entries: count });
     return usedName;

@@ -99,7 +99,7 @@ describe('ONNX external data as parts', () => {
   function expectPart(inv: Inventory, modelPath: string, dataPath: string): void {
     const model = inv.components.find((c) => c.kind === 'model' && c.locations[0]!.path === modelPath)!;
     const data = inv.components.find((c) => c.kind === 'data')!;
-    expect(data).toMatchObject({ kind: 'data', name: 'ok.bin', sha256: sha(weights), size: 16, data: { role: 'weights' } });
+    expect(data).toMatchObject({ kind: 'data', name: 'ok.bin', sha256: sha(weights), size: 16, data: { role: 'external-data' } });
     expect(data.locations.map((l) => l.path)).toEqual([dataPath]);
     expect(inv.relationships).toContainEqual({ from: data.id, type: 'part-of', to: model.id });
   }
@@ -223,6 +223,56 @@ describe('siblings for multi-file formats', () => {
     expect(metaAt(inv, `${zip}!/x/a.pm`)).toEqual({ ref: 'w.bin', weightsSize: 5 });
     expect(metaAt(inv, `${zip}!/x/b.pm`)).toEqual({ ref: 'none.bin', weightsSize: null });
     expect(inv.problems).toEqual([]);
+  });
+});
+
+describe('parts of multi-file models', () => {
+  // A test-only descriptor format: 'PIDX' files list their shards, one name per line.
+  const index: ModelFormat = {
+    id: 'index-model-test',
+    description: 'test descriptor naming its shards',
+    extensions: [],
+    signatures: [{ offset: 0, magic: 'PIDX' }],
+    match: () => true,
+    inspect: (src) => {
+      const names = new TextDecoder().decode(src.read(4, src.size - 4)).split('\n').filter((n) => n.length > 0);
+      return Promise.resolve({ confidence: 'high' as const, metadata: { shards: names.length }, parts: names.map((n) => ({ path: n, role: 'shard' })) });
+    },
+  };
+  const registry = [...formats, index];
+
+  it.each(['dir', 'zip'])('hashes each part, links it to the descriptor, never reports a part as a model, and names a missing one (%s)', async (how) => {
+    const d = dir(`parts-${how}`);
+    const shard = tinyTflite('shard'); // a part that is a valid model on its own
+    const files: [string, Uint8Array][] = [
+      ['m/index.pidx', enc('PIDXs-1.tflite\ns-2.bin\ngone.bin\n../up.bin\n')],
+      ['m/s-1.tflite', shard],
+      ['m/s-2.bin', new Uint8Array(9)],
+    ];
+    let root: string;
+    if (how === 'dir') {
+      for (const [n, b] of files) {
+        fs.mkdirSync(path.join(d, path.dirname(n)), { recursive: true });
+        fs.writeFileSync(path.join(d, n), b);
+      }
+      root = `${d}/`;
+    } else {
+      fs.writeFileSync(path.join(d, 'a.zip'), buildZip(files, 0));
+      root = `${d}/a.zip!/`;
+    }
+    const inv = valid(await scan([how === 'dir' ? d : path.join(d, 'a.zip')], { formats: registry }));
+    const models = inv.components.filter((c) => c.kind === 'model');
+    expect(models.map((m) => m.locations[0]!.path)).toEqual([`${root}m/index.pidx`]);
+    const parts = inv.components.filter((c) => c.kind === 'data');
+    expect(parts.map((p) => [p.locations[0]!.path, p.sha256, p.kind === 'data' ? p.data.role : ''])).toEqual([
+      [`${root}m/s-1.tflite`, sha(shard), 'shard'],
+      [`${root}m/s-2.bin`, sha(new Uint8Array(9)), 'shard'],
+    ]);
+    for (const p of parts) expect(inv.relationships).toContainEqual({ from: p.id, type: 'part-of', to: models[0]!.id });
+    expect(inv.problems.map((p) => [p.location, p.code, p.message])).toEqual([
+      [`${root}m/index.pidx`, 'external-data', "The model's shard file '../up.bin' points outside the model's folder; it was not read."],
+      [`${root}m/index.pidx`, 'external-data', "The model's shard file 'gone.bin' is missing beside the model."],
+    ]);
   });
 });
 

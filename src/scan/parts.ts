@@ -9,21 +9,28 @@ import { addError, addProblem, type Findings, type ModelFinding } from './findin
 import { escapesRoot } from './siblings.js';
 
 /**
- * Files a model names as its own (ONNX external data) are checked where the model was found: each must
- * stay inside the model's folder and exist there. Each one found becomes a `data` component, hashed,
- * linked to its model by `part-of`.
+ * Files a model names as its own (ONNX external data, the shards and weights of multi-file models) are
+ * checked where the model was found: each must stay inside the model's folder and exist there. Each one
+ * found becomes a `data` component, hashed, linked to its model by `part-of`.
  */
 
-function outsideMessage(ref: string): string {
-  return `External data '${ref}' points outside the model's folder; it was not read.`;
+type Part = NonNullable<ModelFinding['parts']>[number];
+
+function outsideMessage(part: Part): string {
+  return part.role === 'external-data'
+    ? `External data '${part.path}' points outside the model's folder; it was not read.`
+    : `The model's ${part.role} file '${part.path}' points outside the model's folder; it was not read.`;
 }
 
-function missingMessage(ref: string): string {
-  return `External data file '${ref}' is missing beside the model.`;
+function missingMessage(part: Part): string {
+  return part.role === 'external-data'
+    ? `External data file '${part.path}' is missing beside the model.`
+    : `The model's ${part.role} file '${part.path}' is missing beside the model.`;
 }
 
-function addPart(found: Findings, model: ModelFinding, hops: Hop[], size: number, sha256: string): void {
-  found.data.push({ hops, role: 'weights', size, sha256, evidence: [{ technique: 'reference', detail: `named as external data by the ${model.format} model`.slice(0, 200), confidence: 'high' }] });
+function addPart(found: Findings, model: ModelFinding, hops: Hop[], part: Part, size: number, sha256: string): void {
+  const detail = `named as ${part.role === 'external-data' ? 'external data' : `its ${part.role}`} by the ${model.format} model`.slice(0, 200);
+  found.data.push({ hops, role: part.role, size, sha256, evidence: [{ technique: 'reference', detail, confidence: 'high' }] });
   found.links.push({ from: hops, type: 'part-of', to: model.hops });
 }
 
@@ -31,29 +38,30 @@ function addPart(found: Findings, model: ModelFinding, hops: Hop[], size: number
  * For models found at `found.models[from...]` that are files on disk in `dirAbs` (their hops are one
  * disk hop): checks and hashes each external data file. `rootAbs` bounds where a reference may lead.
  */
-export function checkExternalOnDisk(found: Findings, from: number, dirAbs: string, rootAbs: string): void {
+export function checkPartsOnDisk(found: Findings, from: number, dirAbs: string, rootAbs: string): void {
   const end = found.models.length;
   for (let i = from; i < end; i++) {
     const m = found.models[i]!;
-    if (m.hops.length !== 1 || !m.externalData) continue;
+    if (m.hops.length !== 1 || !m.parts) continue;
     const self = m.hops[0]!;
-    for (const ref of m.externalData) {
+    for (const part of m.parts) {
+      const ref = part.path;
       if (escapesRoot(ref)) {
-        addProblem(found, m.hops, 'error', 'external-data', outsideMessage(ref));
+        addProblem(found, m.hops, 'error', 'external-data', outsideMessage(part));
         continue;
       }
       const target = path.resolve(dirAbs, ref);
       if (!target.startsWith(path.resolve(rootAbs) + path.sep) || !isRegularFile(target)) {
-        addProblem(found, m.hops, 'error', 'external-data', missingMessage(ref));
+        addProblem(found, m.hops, 'error', 'external-data', missingMessage(part));
         continue;
       }
       const hops: Hop[] = [{ path: path.posix.join(path.posix.dirname(self.path), ref), reader: self.reader }];
       let f: FileSource | undefined;
       try {
         f = FileSource.open(target);
-        addPart(found, m, hops, f.size, sha256Of(f));
+        addPart(found, m, hops, part, f.size, sha256Of(f));
       } catch (err) {
-        addError(found, hops, err, 'cannot read external data: ');
+        addError(found, hops, err, `cannot read the model's ${part.role} file: `);
       } finally {
         f?.close();
       }
@@ -63,9 +71,9 @@ export function checkExternalOnDisk(found: Findings, from: number, dirAbs: strin
 
 /**
  * For models found as members of a container whose listing is now complete (marked
- * `pendingExternal`): checks each reference against the listing and hashes the member it names.
+ * `pendingParts`): checks each reference against the listing and hashes the member it names.
  */
-export async function checkExternalInListing(
+export async function checkPartsInListing(
   found: Findings,
   reader: string,
   listed: ReadonlyMap<string, ContainerEntry>,
@@ -73,19 +81,20 @@ export async function checkExternalInListing(
   budget: DecodeBudget,
 ): Promise<void> {
   for (const m of found.models) {
-    const pending = m.pendingExternal;
+    const pending = m.pendingParts;
     if (pending === undefined) continue;
-    delete m.pendingExternal;
-    for (const ref of m.externalData ?? []) {
+    delete m.pendingParts;
+    for (const part of m.parts ?? []) {
+      const ref = part.path;
       if (escapesRoot(ref)) {
-        addProblem(found, m.hops, 'error', 'external-data', outsideMessage(ref));
+        addProblem(found, m.hops, 'error', 'external-data', outsideMessage(part));
         continue;
       }
       const dir = path.posix.dirname(pending.memberPath);
       const target = path.posix.normalize(dir === '.' ? ref : `${dir}/${ref}`);
       const entry = listed.get(target);
       if (entry === undefined) {
-        addProblem(found, m.hops, 'error', 'external-data', missingMessage(ref));
+        addProblem(found, m.hops, 'error', 'external-data', missingMessage(part));
         continue;
       }
       if (entry.type !== 'file') continue;
@@ -93,10 +102,10 @@ export async function checkExternalInListing(
       let src: ByteSource | undefined;
       try {
         src = await entry.open();
-        addPart(found, m, hops, src.size, hashOf(src));
+        addPart(found, m, hops, part, src.size, hashOf(src));
       } catch (err) {
         // A member of a decoded container (a .tar.gz) may no longer open once the listing ended.
-        addError(found, hops, err, 'cannot read external data after the listing: ');
+        addError(found, hops, err, `cannot read the model's ${part.role} file after the listing: `);
       } finally {
         if (src !== undefined) budget.release(src);
       }
