@@ -45,9 +45,11 @@ export const evidenceSchema = z.object({
   /**
    * `magic`: a declared signature was present and the structure validated; `structure`: recognised by
    * parsing alone (no magic, as ONNX); `filename`: the name claimed the format and the content then
-   * validated; `reference`: named by another component (external data named by its model).
+   * validated; `reference`: named by another component (external data named by its model);
+   * `binary-analysis`: a rule matched inside a binary (SONAME, symbol, string); `manifest-analysis`: a
+   * package or app manifest states it; `attestation`: the supplier's word, not the bytes.
    */
-  technique: z.enum(['magic', 'structure', 'filename', 'reference']),
+  technique: z.enum(['magic', 'structure', 'filename', 'reference', 'binary-analysis', 'manifest-analysis', 'attestation']),
   /** What matched, cut to 200 characters (`'TFL3' at offset 4`). */
   detail: z.string().max(200),
   confidence: confidenceSchema,
@@ -114,7 +116,32 @@ export const containerComponentSchema = z.object({
   }),
 });
 
-export const componentSchema = z.discriminatedUnion('kind', [modelComponentSchema, dataComponentSchema, containerComponentSchema]);
+/**
+ * Software that is not a model: an inference runtime, an SDK or delegate, an app, a package (npm,
+ * Python, Debian...), a cloud AI service the firmware calls. Identified by rules (`rules/`).
+ */
+export const softwareComponentSchema = z.object({
+  ...componentBase,
+  kind: z.enum(['runtime', 'sdk', 'app', 'package', 'service']),
+  software: z.object({
+    /** The rule that identified it (`onnxruntime`), when a rule did. */
+    rule: z.string().optional(),
+    vendor: z.string().optional(),
+    /** Licence as the component or its rule states it. */
+    license: z.string().optional(),
+    /** Package URL and CPE, so vulnerability databases can match the component. */
+    purl: z.string().optional(),
+    cpe: z.string().optional(),
+    /** Model formats this runtime can load (format ids). */
+    loads: z.array(z.string()).optional(),
+    /** For a service: the endpoint host it is reached at. */
+    endpoint: z.string().optional(),
+    /** Anything else a rule or reader records (Android package name, ELF machine...), string values only. */
+    properties: z.record(z.string(), z.string()).optional(),
+  }),
+});
+
+export const componentSchema = z.discriminatedUnion('kind', [modelComponentSchema, dataComponentSchema, containerComponentSchema, softwareComponentSchema]);
 
 /**
  * A typed edge between two component ids: `contains` (an image or archive -> what it holds, the nearest
@@ -181,6 +208,7 @@ export type AssociatedFileRecord = z.infer<typeof associatedFileSchema>;
 export type ModelComponent = z.infer<typeof modelComponentSchema>;
 export type DataComponent = z.infer<typeof dataComponentSchema>;
 export type ContainerComponent = z.infer<typeof containerComponentSchema>;
+export type SoftwareComponent = z.infer<typeof softwareComponentSchema>;
 export type Component = z.infer<typeof componentSchema>;
 export type ComponentKind = Component['kind'];
 export type Relationship = z.infer<typeof relationshipSchema>;

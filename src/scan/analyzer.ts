@@ -1,5 +1,5 @@
 import type { ProblemCode } from '../errors.js';
-import type { Evidence, Problem } from '../inventory/schema.js';
+import type { Evidence, Problem, SoftwareComponent } from '../inventory/schema.js';
 import type { ByteSource } from '../io/byte-source.js';
 import type { Probe } from '../probe.js';
 
@@ -46,4 +46,20 @@ export interface AnalyzerOutput {
   problem(severity: Problem['severity'], code: ProblemCode, message: string, path?: string): void;
   /** A file that belongs to a model (`role`: labels, vocabulary, config, weights), with how it was found. */
   data(role: string, evidence: Evidence, path?: string): void;
+  /**
+   * A runtime, SDK, app, package or service. Its id is derived from its kind and `key`: by default,
+   * for the item itself, its name, version and the item's sha256 (the same library in two partitions is
+   * one component); a finding about a listing member or a service gives its own key (rule id and
+   * endpoint host, so one service called from two apps is one component).
+   */
+  software(c: SoftwareReport, path?: string): void;
+}
+
+export interface SoftwareReport {
+  kind: SoftwareComponent['kind'];
+  name: string;
+  version?: string;
+  key?: readonly string[];
+  evidence: Evidence;
+  software: SoftwareComponent['software'];
 }

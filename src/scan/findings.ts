@@ -1,6 +1,6 @@
 import { describeError, type ProblemCode } from '../errors.js';
 import type { ModelCard } from '../inventory/card.js';
-import type { AssociatedFileRecord, Evidence, Hop, Problem, RelationshipType } from '../inventory/schema.js';
+import type { AssociatedFileRecord, Evidence, Hop, Problem, RelationshipType, SoftwareComponent } from '../inventory/schema.js';
 
 /**
  * What one item yielded, with every location relative to the item: `hops` are the steps below it
@@ -10,6 +10,7 @@ import type { AssociatedFileRecord, Evidence, Hop, Problem, RelationshipType } f
 export interface Findings {
   models: ModelFinding[];
   data: DataFinding[];
+  software: SoftwareFinding[];
   containers: ContainerFinding[];
   links: LinkFinding[];
   problems: ProblemFinding[];
@@ -41,6 +42,21 @@ export interface DataFinding {
   evidence: Evidence[];
 }
 
+/** A runtime, SDK, app, package or service an analyzer identified. */
+export interface SoftwareFinding {
+  hops: Hop[];
+  kind: SoftwareComponent['kind'];
+  name: string;
+  version?: string;
+  /** What the component id is derived from, besides its kind (content hash, rule id, endpoint...). */
+  key: string[];
+  confidence: Evidence['confidence'];
+  evidence: Evidence[];
+  software: SoftwareComponent['software'];
+  sha256?: string;
+  size?: number;
+}
+
 /** A container opened below the item; it becomes a component when it holds something found. */
 export interface ContainerFinding {
   hops: Hop[];
@@ -63,7 +79,7 @@ export interface ProblemFinding {
   body: Omit<Problem, 'location'>;
 }
 
-export const newFindings = (): Findings => ({ models: [], data: [], containers: [], links: [], problems: [], cacheable: true });
+export const newFindings = (): Findings => ({ models: [], data: [], software: [], containers: [], links: [], problems: [], cacheable: true });
 
 export function addProblem(f: Findings, hops: Hop[], severity: Problem['severity'], code: ProblemCode, message: string): void {
   f.problems.push({ hops, body: { severity, code, message } });
@@ -82,6 +98,7 @@ const prefixed = (prefix: readonly Hop[], hops: readonly Hop[]): Hop[] => (prefi
 export function adopt(parent: Findings, child: Findings, prefix: readonly Hop[]): void {
   for (const m of child.models) parent.models.push({ ...m, hops: prefixed(prefix, m.hops) });
   for (const d of child.data) parent.data.push({ ...d, hops: prefixed(prefix, d.hops) });
+  for (const w of child.software) parent.software.push({ ...w, hops: prefixed(prefix, w.hops) });
   for (const c of child.containers) parent.containers.push({ ...c, hops: prefixed(prefix, c.hops) });
   for (const l of child.links) parent.links.push({ from: prefixed(prefix, l.from), type: l.type, to: prefixed(prefix, l.to) });
   for (const p of child.problems) parent.problems.push({ hops: prefixed(prefix, p.hops), body: p.body });

@@ -12,7 +12,7 @@ import type { ContainerFinding, Findings } from './findings.js';
  * nearest enclosing container component), and the edges the walk recorded (`part-of`).
  */
 
-const KIND_ORDER: readonly Component['kind'][] = ['model', 'data', 'image', 'partition', 'archive'];
+const KIND_ORDER: readonly Component['kind'][] = ['model', 'data', 'app', 'package', 'runtime', 'sdk', 'service', 'image', 'partition', 'archive'];
 const CONFIDENCE_RANK = { low: 0, medium: 1, high: 2 } as const;
 
 export interface Linked {
@@ -119,6 +119,21 @@ export function link(found: readonly Findings[], kinds: ReadonlyMap<string, Cont
       };
       add(c, d.hops);
     }
+    for (const w of f.software) {
+      const c: Component = {
+        id: componentId(w.kind, ...w.key),
+        kind: w.kind,
+        name: w.name,
+        ...(w.version !== undefined ? { version: w.version } : {}),
+        locations: [],
+        ...(w.sha256 !== undefined ? { sha256: w.sha256 } : {}),
+        ...(w.size !== undefined ? { size: w.size } : {}),
+        confidence: w.confidence,
+        evidence: [...w.evidence],
+        software: w.software,
+      };
+      add(c, w.hops);
+    }
     for (const l of f.links) edges.push(l);
     for (const p of f.problems) problems.push({ location: locationPath(p.hops), ...p.body });
   }
@@ -134,6 +149,14 @@ export function link(found: readonly Findings[], kinds: ReadonlyMap<string, Cont
     for (const cf of f.containers) {
       const p = locationPath(cf.hops);
       if (!holders.has(p)) continue;
+      // An app or package found at the container's own location (an APK is a zip and an app) is what
+      // holds its members; no separate archive component.
+      const owner = idByPath.get(p);
+      const ownerKind = owner === undefined ? undefined : byId.get(owner)?.kind;
+      if (ownerKind === 'app' || ownerKind === 'package') {
+        containerPaths.add(p);
+        continue;
+      }
       const kind = containerKind(cf, kinds);
       if (kind === undefined) continue;
       const c: Component = {

@@ -353,6 +353,24 @@ export class Walker {
         }
         found.data.push(d);
       },
+      software: (c, p) => {
+        const own = p === undefined && item !== undefined;
+        const w: Findings['software'][number] = {
+          hops: at(p),
+          kind: c.kind,
+          name: c.name,
+          key: c.key !== undefined ? [...c.key] : [c.name, c.version ?? '', own ? item.sha() : at(p).map((h) => h.path).join('!/')],
+          confidence: c.evidence.confidence,
+          evidence: [{ ...c.evidence, detail: c.evidence.detail.slice(0, 200) }],
+          software: c.software,
+        };
+        if (c.version !== undefined) w.version = c.version;
+        if (own) {
+          w.size = item.size;
+          w.sha256 = item.sha();
+        }
+        found.software.push(w);
+      },
     };
   }
 

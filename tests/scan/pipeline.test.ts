@@ -165,6 +165,37 @@ describe('analyzers', () => {
     expect(labels.flatMap((c) => c.locations.map((l) => l.path)).sort()).toEqual([`${d}/a.apk!/assets/labels.txt`, `${d}/b.apk!/assets/labels.txt`, `${d}/labels.txt`]);
   });
 
+  it('report software: an app is the container of its models, a keyed service is one component across apps', async () => {
+    const d = dir('software');
+    const model = tinyTflite('sw');
+    fs.writeFileSync(path.join(d, 'a.apk'), buildZip([['assets/m.tflite', model], ['res/cfg.txt', enc('https://api.example-ai.test/v1')]], 0));
+    fs.writeFileSync(path.join(d, 'b.apk'), buildZip([['res/cfg.txt', enc('https://api.example-ai.test/v1')], ['x.txt', enc('b')]], 0));
+    const apps: Analyzer = {
+      id: 'apps-test',
+      description: 'zip items named .apk are apps; a config naming the endpoint is a service',
+      item(item, out) {
+        if (item.identified?.id === 'zip' && item.name.endsWith('.apk')) {
+          out.software({ kind: 'app', name: item.name.replace(/\.apk$/, ''), version: '1.0', evidence: { technique: 'manifest-analysis', detail: 'test', confidence: 'high' }, software: { properties: { package: `com.test.${item.name}` } } });
+        }
+        if (item.name === 'cfg.txt') {
+          out.software({ kind: 'service', name: 'Example AI', key: ['example-ai', 'api.example-ai.test'], evidence: { technique: 'binary-analysis', detail: 'https://api.example-ai.test', confidence: 'medium' }, software: { endpoint: 'api.example-ai.test' } });
+        }
+      },
+    };
+    const inv = valid(await scan([d], { analyzers: [apps] }));
+    expect(inv.components.map((c) => [c.kind, c.name])).toEqual([
+      ['model', 'm.tflite'],
+      ['app', 'a'],
+      ['app', 'b'],
+      ['service', 'Example AI'],
+    ]);
+    const [m, a, , svc] = inv.components;
+    expect(svc!.locations.map((l) => l.path)).toEqual([`${d}/a.apk!/res/cfg.txt`, `${d}/b.apk!/res/cfg.txt`]);
+    expect(svc!.id).toBe(componentId('service', 'example-ai', 'api.example-ai.test'));
+    expect(inv.relationships).toContainEqual({ from: a!.id, type: 'contains', to: m!.id });
+    expect(inv.relationships).toContainEqual({ from: a!.id, type: 'contains', to: svc!.id });
+  });
+
   it('an analyzer that throws is a problem on that item, and the scan goes on', async () => {
     const d = dir('analyzer-throws');
     fs.writeFileSync(path.join(d, 'm.tflite'), tinyTflite('x'));
