@@ -7,7 +7,8 @@ import { createProbe } from '../../src/probe.js';
 import { DEFAULT_LIMITS } from '../../src/io/limits.js';
 import { FormatError } from '../../src/errors.js';
 import type { ModelInfo } from '../../src/formats/types.js';
-import { onnx, type OnnxValueInfo } from '../../src/formats/onnx.js';
+import { onnx } from '../../src/formats/onnx.js';
+import type { OnnxValueInfo } from '../../src/formats/onnx-metadata.js';
 import { ProtoReader, scanFields } from '../../src/decoders/protobuf.js';
 import { corpusFiles } from '../helpers/corpus.js';
 import {
