@@ -229,10 +229,20 @@ function describeTensor(t: FlatTable, index: number, sgIndex: number): TfliteTen
 }
 
 function elementCount(shape: number[], bytes: number, typeCode: number): number {
-  if (shape.every((d) => d >= 0)) return shape.reduce((a, d) => a * d, 1);
+  if (shape.every((d) => d >= 0)) {
+    const n = shape.reduce((a, d) => a * d, 1);
+    // A hostile shape (forty dims of 2^31 - 1) multiplies past 2^53, even to Infinity, which JSON
+    // writes as null; no buffer holds that many elements, so such a shape is estimated like below.
+    if (Number.isSafeInteger(n)) return n;
+  }
   // A constant with a dynamic dimension does not happen in valid models; estimate from the bytes.
   const per = TENSOR_TYPE_BYTES[typeCode] ?? 0;
   return per > 0 ? Math.floor(bytes / per) : 0;
+}
+
+/** a + b, held at 2^53 - 1 so that a total stays an exact integer (hostile shapes and shared buffers). */
+function capAdd(a: number, b: number): number {
+  return Math.min(a + b, Number.MAX_SAFE_INTEGER);
 }
 
 function trimNul(bytes: Uint8Array): string {
@@ -475,9 +485,9 @@ export function readTflite(src: ByteSource, options: ReadTfliteOptions = {}): Mo
         const shape = shapeOf(t, 0, `Subgraph ${s} tensor ${i} shape`) ?? [];
         const n = elementCount(shape, buf.size, typeCode);
         const type = tensorTypeName(typeCode);
-        params.count += n;
-        params.bytes += buf.size;
-        params.byType.set(type, (params.byType.get(type) ?? 0) + n);
+        params.count = capAdd(params.count, n);
+        params.bytes = capAdd(params.bytes, buf.size);
+        params.byType.set(type, capAdd(params.byType.get(type) ?? 0, n));
       }
     }
 
@@ -583,7 +593,7 @@ export function readTflite(src: ByteSource, options: ReadTfliteOptions = {}): Mo
     subgraphs,
     operators,
     operatorCodes: opcodes.length,
-    buffers: { count: bufferCount, bytes: buffers.sizes.reduce((a, b) => a + b, 0) },
+    buffers: { count: bufferCount, bytes: buffers.sizes.reduce(capAdd, 0) },
     parameters: { count: params.count, bytes: params.bytes, byType: Object.fromEntries([...params.byType].sort((a, b) => cmp(a[0], b[0]))) },
     weightTypes: [...params.byType.keys()].sort(cmp),
     signatureDefs,
