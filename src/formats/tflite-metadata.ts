@@ -1,10 +1,11 @@
 import { z } from 'zod';
 
 /*
- * The exact shape of the `metadata` the `tflite` format reports, as a zod schema: the reader builds its
- * output as `TfliteMetadata` (so a field added there without the schema does not compile), tests check
- * real and hostile models against it, and the README's contract is generated from it. Objects are
- * strict so that an undocumented key fails validation instead of slipping into reports unseen.
+ * The exact shape of the `metadata` the `tflite` format reports, as a zod schema. The reader builds its
+ * output as the inferred type (so the compiler checks each field's presence and type), tests check
+ * real, builder-made and fuzzed models against the schema itself, and the README's contract is generated
+ * from it. Objects are strict so that an undocumented key fails validation instead of slipping into
+ * reports unseen.
  */
 
 /** A count: integers stay safe (the reader caps sums at 2^53 - 1 rather than lose precision). */
