@@ -4,6 +4,7 @@ import type { ModelFormat } from './types.js';
 
 /**
  * Model formats in priority order: the first whose `match` accepts an item inspects it. Formats with
- * a real magic come first; ONNX, found by structure only, comes after them.
+ * a real magic come first; ONNX, found by structure only, comes after them. A new format starts as a
+ * copy of `_template.ts` (compiled and tested, never registered).
  */
 export const formats: readonly ModelFormat[] = [tflite, onnx];

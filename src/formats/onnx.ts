@@ -1,6 +1,8 @@
 import type { ByteSource } from '../io/byte-source.js';
 import type { Probe } from '../probe.js';
 import type { InspectContext, ModelFormat, ModelInfo, ModelWarning } from './types.js';
+import { onnxMetadataSchema, type OnnxMetadata, type OnnxValueInfo } from './onnx-metadata.js';
+import { onnxCard } from './onnx-card.js';
 import { FormatError } from '../errors.js';
 import {
   ProtoReader,
@@ -175,18 +177,6 @@ const MAX_IR_VERSION = 1000;
 const MATCH_MAX_IR_VERSION = 32;
 const INT32_MIN = -0x80000000;
 const INT32_MAX = 0x7fffffff;
-
-/** One graph input or output. */
-export interface OnnxValueInfo {
-  name: string;
-  /**
-   * Tensor element type (`float32`, ..., `unknown(<n>)` for a number this reader does not know), or
-   * `sequence`, `map`, `optional`, `sparse_tensor`, `opaque`; `undefined` when the value has no type.
-   */
-  elemType: string;
-  /** dim_value as a number, dim_param as a string, null for neither; null itself when the rank is unknown. */
-  shape: Array<number | string | null> | null;
-}
 
 interface TensorFacts {
   name: string;
@@ -732,44 +722,48 @@ function inspectOnnx(src: ByteSource, head?: Uint8Array): ModelInfo {
   if (irVersion === undefined) throw new FormatError('Invalid ONNX: ModelProto has no field 1 (ir_version).');
   for (const o of opsetImports) w.domains.add(o.domain);
 
-  const metadata: Record<string, unknown> = { irVersion };
-  if (producerName) metadata.producerName = producerName;
-  if (producerVersion) metadata.producerVersion = producerVersion;
-  if (domain) metadata.domain = domain;
-  // proto3 has no presence: 0 is what a model that never set a version carries.
-  if (modelVersion !== undefined && modelVersion !== 0) metadata.modelVersion = modelVersion;
-  if (docString && docString.text !== '') {
-    metadata.docString = docString.text;
-    if (docString.truncated) metadata.docStringTruncated = true;
-  }
-  metadata.opsetImports = opsetImports;
-  metadata.metadataProps = metadataProps;
-  metadata.graph = graph
-    ? {
-        ...(graph.name !== undefined ? { name: graph.name } : {}),
-        inputs: graph.inputs,
-        outputs: graph.outputs,
-        nodeCount: graph.nodeCount,
-        initializerCount: graph.initializerCount,
-        valueInfoCount: graph.valueInfoCount,
-      }
-    : null;
-  metadata.operators = [...w.ops.values()].sort((a, b) => cmp(a.domain, b.domain) || cmp(a.opType, b.opType));
-  metadata.nodeCount = w.nodeCount;
-  metadata.subgraphCount = w.subgraphCount;
-  metadata.customDomains = [...w.domains].filter((d) => !STANDARD_DOMAINS.has(d)).sort(cmp);
   const byType: Record<string, number> = {};
   for (const k of [...w.byType.keys()].sort(cmp)) byType[k] = w.byType.get(k)!;
-  metadata.parameters = {
-    count: w.paramCount,
-    bytes: w.paramBytes,
-    byType,
-    tensors: w.paramTensors,
-    ...(w.approximate ? { approximate: true } : {}),
+  // One literal typed by the schema (onnx-metadata.ts), keys in the order the JSON has always had: the
+  // compiler checks every field's presence and type; a key spread in conditionally escapes its excess-
+  // property check, which the strict schema catches in the tests.
+  const metadata: OnnxMetadata = {
+    irVersion,
+    ...(producerName ? { producerName } : {}),
+    ...(producerVersion ? { producerVersion } : {}),
+    ...(domain ? { domain } : {}),
+    // proto3 has no presence: 0 is what a model that never set a version carries.
+    ...(modelVersion !== undefined && modelVersion !== 0 ? { modelVersion } : {}),
+    ...(docString && docString.text !== ''
+      ? { docString: docString.text, ...(docString.truncated ? { docStringTruncated: true as const } : {}) }
+      : {}),
+    opsetImports,
+    metadataProps,
+    graph: graph
+      ? {
+          ...(graph.name !== undefined ? { name: graph.name } : {}),
+          inputs: graph.inputs,
+          outputs: graph.outputs,
+          nodeCount: graph.nodeCount,
+          initializerCount: graph.initializerCount,
+          valueInfoCount: graph.valueInfoCount,
+        }
+      : null,
+    operators: [...w.ops.values()].sort((a, b) => cmp(a.domain, b.domain) || cmp(a.opType, b.opType)),
+    nodeCount: w.nodeCount,
+    subgraphCount: w.subgraphCount,
+    customDomains: [...w.domains].filter((d) => !STANDARD_DOMAINS.has(d)).sort(cmp),
+    parameters: {
+      count: w.paramCount,
+      bytes: w.paramBytes,
+      byType,
+      tensors: w.paramTensors,
+      ...(w.approximate ? { approximate: true as const } : {}),
+    },
+    externalData: w.external,
+    functions,
+    ...(trainingInfo > 0 ? { trainingInfo } : {}),
   };
-  metadata.externalData = w.external;
-  metadata.functions = functions;
-  if (trainingInfo > 0) metadata.trainingInfo = trainingInfo;
 
   const info: ModelInfo = {
     confidence: graph !== undefined && graph.nodeCount > 0 && opsetImports.length > 0 ? 'high' : 'medium',
@@ -870,6 +864,8 @@ export const onnx: ModelFormat = {
   extensions: ['.onnx'],
   // No magic: a ModelProto is recognised by its first protobuf fields (ir_version, then producer or graph).
   signatures: [],
+  metadataSchema: onnxMetadataSchema,
+  card: (metadata) => onnxCard(onnxMetadataSchema.parse(metadata)),
   match(probe: Probe): boolean {
     const scan = probeFields(probe);
     if (scan.status === 'invalid' || scan.fields.length < 2) return false;
@@ -888,3 +884,6 @@ export const onnx: ModelFormat = {
     return inspectOnnx(src, probe.source === src ? probe.head : undefined);
   },
 };
+
+// The metadata's types live beside its schema; re-exported here for code that imports the format.
+export type { OnnxMetadata, OnnxValueInfo } from './onnx-metadata.js';

@@ -5,6 +5,16 @@ import type { AssociatedFile, InspectContext, ModelFormat, ModelInfo, ModelWarni
 import { AibomError, FormatError } from '../errors.js';
 import { FlatBufferReader, type ByteRange, type FlatBufferReaderOptions, type FlatTable, type FlatVector } from '../decoders/flatbuffers.js';
 import { hashMember, readZipDirectory } from '../decoders/zip-directory.js';
+import {
+  tfliteMetadataSchema,
+  type TfliteMetadata,
+  type TfliteMetadataFile,
+  type TfliteMetadataTensor,
+  type TfliteModelMetadata,
+  type TfliteOperator,
+  type TfliteTensor,
+} from './tflite-metadata.js';
+import { tfliteCard } from './tflite-card.js';
 
 /*
  * TensorFlow Lite models: a FlatBuffer with file identifier 'TFL3' whose root table is `tflite.Model`
@@ -88,77 +98,6 @@ const MAX = {
   metadataFiles: 10_000,
   metadataTensors: 100_000,
 } as const;
-
-// ---- the metadata shape -----------------------------------------------------------------------------
-
-/** A subgraph input or output tensor. */
-export interface TfliteTensor {
-  name: string;
-  type: string;
-  shape: number[];
-  /** Present only when the model records it; -1 marks a dynamic dimension. */
-  shapeSignature?: number[];
-  quantized: boolean;
-  /** The first 16 scales and zero points, when quantized. */
-  quantization?: { scale: number[]; zeroPoint: number[] };
-}
-
-/** One operator code and how many operators use it across all subgraphs. */
-export interface TfliteOperator {
-  name: string;
-  kind: 'builtin' | 'custom' | 'flex' | 'edgetpu';
-  version: number;
-  count: number;
-}
-
-/** An associated file as TFLite metadata describes it. */
-export interface TfliteMetadataFile {
-  name: string;
-  type: string;
-  description?: string;
-  locale?: string;
-}
-
-/** TensorMetadata, reduced to what a bill of materials needs. */
-export interface TfliteMetadataTensor {
-  name?: string;
-  description?: string;
-  associatedFiles: TfliteMetadataFile[];
-}
-
-/** `ModelMetadata` from the TFLITE_METADATA buffer. */
-export interface TfliteModelMetadata {
-  name?: string;
-  description?: string;
-  version?: string;
-  author?: string;
-  license?: string;
-  minParserVersion?: string;
-  subgraphs: {
-    name?: string;
-    description?: string;
-    inputs: TfliteMetadataTensor[];
-    outputs: TfliteMetadataTensor[];
-    associatedFiles: TfliteMetadataFile[];
-  }[];
-  associatedFiles: TfliteMetadataFile[];
-}
-
-/** The `metadata` object of a TFLite ModelInfo: plain JSON, deterministic. */
-export interface TfliteMetadata {
-  schemaVersion: number;
-  description?: string;
-  subgraphs: { name?: string; tensorCount: number; operatorCount: number; inputs: TfliteTensor[]; outputs: TfliteTensor[] }[];
-  operators: TfliteOperator[];
-  operatorCodes: number;
-  buffers: { count: number; bytes: number };
-  parameters: { count: number; bytes: number; byType: Record<string, number> };
-  weightTypes: string[];
-  signatureDefs: { key: string; subgraphIndex: number; inputs: { name: string; tensorIndex: number }[]; outputs: { name: string; tensorIndex: number }[] }[];
-  metadataEntries: { name: string; size: number }[];
-  minRuntimeVersion?: string;
-  modelMetadata?: TfliteModelMetadata;
-}
 
 // ---- decoding -------------------------------------------------------------------------------------
 
@@ -290,10 +229,20 @@ function describeTensor(t: FlatTable, index: number, sgIndex: number): TfliteTen
 }
 
 function elementCount(shape: number[], bytes: number, typeCode: number): number {
-  if (shape.every((d) => d >= 0)) return shape.reduce((a, d) => a * d, 1);
+  if (shape.every((d) => d >= 0)) {
+    const n = shape.reduce((a, d) => a * d, 1);
+    // A hostile shape (forty dims of 2^31 - 1) multiplies past 2^53, even to Infinity, which JSON
+    // writes as null; no buffer holds that many elements, so such a shape is estimated like below.
+    if (Number.isSafeInteger(n)) return n;
+  }
   // A constant with a dynamic dimension does not happen in valid models; estimate from the bytes.
   const per = TENSOR_TYPE_BYTES[typeCode] ?? 0;
   return per > 0 ? Math.floor(bytes / per) : 0;
+}
+
+/** a + b, held at 2^53 - 1 so that a total stays an exact integer (hostile shapes and shared buffers). */
+function capAdd(a: number, b: number): number {
+  return Math.min(a + b, Number.MAX_SAFE_INTEGER);
 }
 
 function trimNul(bytes: Uint8Array): string {
@@ -536,9 +485,9 @@ export function readTflite(src: ByteSource, options: ReadTfliteOptions = {}): Mo
         const shape = shapeOf(t, 0, `Subgraph ${s} tensor ${i} shape`) ?? [];
         const n = elementCount(shape, buf.size, typeCode);
         const type = tensorTypeName(typeCode);
-        params.count += n;
-        params.bytes += buf.size;
-        params.byType.set(type, (params.byType.get(type) ?? 0) + n);
+        params.count = capAdd(params.count, n);
+        params.bytes = capAdd(params.bytes, buf.size);
+        params.byType.set(type, capAdd(params.byType.get(type) ?? 0, n));
       }
     }
 
@@ -644,7 +593,7 @@ export function readTflite(src: ByteSource, options: ReadTfliteOptions = {}): Mo
     subgraphs,
     operators,
     operatorCodes: opcodes.length,
-    buffers: { count: bufferCount, bytes: buffers.sizes.reduce((a, b) => a + b, 0) },
+    buffers: { count: bufferCount, bytes: buffers.sizes.reduce(capAdd, 0) },
     parameters: { count: params.count, bytes: params.bytes, byType: Object.fromEntries([...params.byType].sort((a, b) => cmp(a[0], b[0]))) },
     weightTypes: [...params.byType.keys()].sort(cmp),
     signatureDefs,
@@ -654,7 +603,7 @@ export function readTflite(src: ByteSource, options: ReadTfliteOptions = {}): Mo
   };
   const info: ModelInfo = {
     confidence: subgraphs.length > 0 && anyOperators ? 'high' : 'medium',
-    metadata: metadata as unknown as Record<string, unknown>,
+    metadata,
   };
   if (associatedFiles.length > 0) info.associatedFiles = associatedFiles;
   if (warnings.length > 0) info.warnings = warnings;
@@ -695,6 +644,8 @@ export const tflite: ModelFormat = {
   // 'TFL3' at offset 4 is a real file identifier: a matched file that fails to parse is a corrupt model.
   hasMagic: true,
   signatures: [{ offset: 4, magic: 'TFL3', note: 'FlatBuffers file identifier' }],
+  metadataSchema: tfliteMetadataSchema,
+  card: (metadata) => tfliteCard(tfliteMetadataSchema.parse(metadata)),
   match(probe: Probe): boolean {
     return probe.memo('tflite.match', () => looksLikeTflite(probe.head, probe.size));
   },
@@ -702,3 +653,13 @@ export const tflite: ModelFormat = {
     return readTflite(src, { limits: ctx.limits });
   },
 };
+
+// The metadata's types live beside its schema; re-exported here for code that imports the format.
+export type {
+  TfliteMetadata,
+  TfliteMetadataFile,
+  TfliteMetadataTensor,
+  TfliteModelMetadata,
+  TfliteOperator,
+  TfliteTensor,
+} from './tflite-metadata.js';

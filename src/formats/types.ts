@@ -79,10 +79,17 @@ export interface ModelFormat {
   readonly hasMagic?: boolean;
   /** Magic bytes as data (empty when the format is recognised by structure only, as ONNX is). */
   readonly signatures: readonly Signature[];
-  /** The zod schema of this format's `metadata` (exported; the README's JSON contract is generated from it). */
-  readonly metadataSchema?: ZodType;
-  /** Fills the normalized model card from this format's own metadata; never invents a field. */
-  card?(metadata: Record<string, unknown>): ModelCard;
+  /**
+   * The exact zod schema of this format's `metadata` (strict objects, `.describe()` on every field,
+   * `.meta({ title, description })` on the root): tests validate every model against it and the
+   * README's JSON contract is generated from it (`formats/contract.ts`).
+   */
+  readonly metadataSchema: ZodType;
+  /**
+   * Fills the normalized model card from this format's own metadata, as `inspect` produced it; never
+   * invents a field. Throws (a ZodError) on metadata this format's `inspect` did not produce.
+   */
+  card(metadata: Record<string, unknown>): ModelCard;
   match(probe: Probe): boolean;
   inspect(src: ByteSource, probe: Probe, ctx: InspectContext): Promise<ModelInfo>;
 }

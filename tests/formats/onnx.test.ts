@@ -7,9 +7,11 @@ import { createProbe } from '../../src/probe.js';
 import { DEFAULT_LIMITS } from '../../src/io/limits.js';
 import { FormatError } from '../../src/errors.js';
 import type { ModelInfo } from '../../src/formats/types.js';
-import { onnx, type OnnxValueInfo } from '../../src/formats/onnx.js';
+import { onnx } from '../../src/formats/onnx.js';
+import type { OnnxValueInfo } from '../../src/formats/onnx-metadata.js';
 import { ProtoReader, scanFields } from '../../src/decoders/protobuf.js';
 import { corpusFiles } from '../helpers/corpus.js';
+import { expectConforms } from '../helpers/conformance.js';
 import {
   GraphBuilder,
   OnnxBuilder,
@@ -30,8 +32,11 @@ function matches(bytes: Uint8Array, name = 'model.onnx'): boolean {
   return onnx.match(createProbe(new BufferSource(bytes), name));
 }
 
+/** Inspects, and holds what it gives to the metadata schema and card (every model here, fuzzed ones too). */
 async function inspectSource(src: ByteSource, name = 'model.onnx'): Promise<ModelInfo> {
-  return onnx.inspect(src, createProbe(src, name), ctx);
+  const info = await onnx.inspect(src, createProbe(src, name), ctx);
+  expectConforms(onnx, info.metadata);
+  return info;
 }
 
 async function inspectBytes(bytes: Uint8Array): Promise<ModelInfo> {
@@ -332,6 +337,7 @@ describe('onnx: real corpus', () => {
         const probe = createProbe(src, path.basename(f));
         expect(onnx.match(probe), f).toBe(true);
         const info = await onnx.inspect(src, probe, ctx);
+        expectConforms(onnx, info.metadata, f);
         const m: Meta = info.metadata;
         expect(info.confidence, f).toBe('high');
         expect(m.nodeCount, f).toBeGreaterThan(0);

@@ -6,25 +6,40 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { ByteBuffer } from 'flatbuffers';
 import { describe, expect, it } from 'vitest';
-import { builtinOperatorName, readTflite, tensorTypeName, tflite, type TfliteMetadata } from '../../src/formats/tflite.js';
+import { builtinOperatorName, readTflite as readTfliteUnchecked, tensorTypeName, tflite, type ReadTfliteOptions } from '../../src/formats/tflite.js';
+import type { TfliteMetadata } from '../../src/formats/tflite-metadata.js';
 import { BufferSource, FileSource, type ByteSource } from '../../src/io/byte-source.js';
 import { DEFAULT_LIMITS } from '../../src/io/limits.js';
-import { createProbe } from '../../src/probe.js';
+import { createProbe, type Probe } from '../../src/probe.js';
 import { FormatError } from '../../src/errors.js';
 import { FlatBufferReader } from '../../src/decoders/flatbuffers.js';
 import { hashMember, readZipDirectory } from '../../src/decoders/zip-directory.js';
-import type { ModelInfo } from '../../src/formats/types.js';
+import type { InspectContext, ModelInfo } from '../../src/formats/types.js';
 import { BUILTIN, TfliteBuilder, buildZip } from '../builders/tflite-builder.js';
 import { corpusFiles, hasTool } from '../helpers/corpus.js';
+import { expectConforms } from '../helpers/conformance.js';
 
 const FIXTURES = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../fixtures/tflite');
 const ctx = { limits: DEFAULT_LIMITS };
+
+// Every model these tests read, builder-made, real or fuzzed, is held to the metadata schema and card.
+function readTflite(src: ByteSource, options?: ReadTfliteOptions): ModelInfo {
+  const info = readTfliteUnchecked(src, options);
+  expectConforms(tflite, info.metadata);
+  return info;
+}
+
+async function inspectChecked(src: ByteSource, probe: Probe, c: InspectContext): Promise<ModelInfo> {
+  const info = await tflite.inspect(src, probe, c);
+  expectConforms(tflite, info.metadata);
+  return info;
+}
 
 async function inspectBytes(bytes: Uint8Array): Promise<ModelInfo> {
   const src = new BufferSource(bytes);
   const probe = createProbe(src, 'model.tflite');
   expect(tflite.match(probe)).toBe(true);
-  return tflite.inspect(src, probe, ctx);
+  return inspectChecked(src, probe, ctx);
 }
 
 function md(info: ModelInfo): TfliteMetadata {
@@ -497,7 +512,7 @@ describe('tflite: hostile input', () => {
       const probe = createProbe(src, 'x.tflite');
       if (tflite.match(probe)) {
         try {
-          await tflite.inspect(src, probe, ctx);
+          await inspectChecked(src, probe, ctx);
         } catch (err) {
           expect(err).toBeInstanceOf(FormatError);
         }
@@ -696,7 +711,7 @@ describe('tflite: bounded reading', () => {
           const t0 = performance.now();
           const probe = createProbe(counting, 'large.tflite');
           expect(tflite.match(probe)).toBe(true);
-          const info = await tflite.inspect(counting, probe, ctx);
+          const info = await inspectChecked(counting, probe, ctx);
           const ms = performance.now() - t0;
           const m = md(info);
           expect(m.parameters.bytes).toBe(200 * 1024 * 1024);
@@ -723,7 +738,7 @@ describe('tflite: real corpus', () => {
     try {
       const probe = createProbe(src, path.basename(file));
       expect(tflite.match(probe)).toBe(true);
-      return await tflite.inspect(src, probe, ctx);
+      return await inspectChecked(src, probe, ctx);
     } finally {
       src.close();
     }
