@@ -131,7 +131,6 @@ export const template: ModelFormat = {
   description: 'Template model format (magic TMPL): an example for new formats, not registered',
   extensions: ['.tmpl'],
   // A real magic: a matched file that then fails `inspect` is reported as a corrupt model.
-  hasMagic: true,
   signatures: [{ offset: 0, magic: 'TMPL', note: 'template magic' }],
   metadataSchema: templateMetadataSchema,
   card: (metadata) => templateCard(templateMetadataSchema.parse(metadata)),

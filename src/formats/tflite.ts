@@ -642,7 +642,6 @@ export const tflite: ModelFormat = {
   description: 'TensorFlow Lite FlatBuffer model (file identifier TFL3)',
   extensions: ['.tflite', '.lite', '.tfl'],
   // 'TFL3' at offset 4 is a real file identifier: a matched file that fails to parse is a corrupt model.
-  hasMagic: true,
   signatures: [{ offset: 4, magic: 'TFL3', note: 'FlatBuffers file identifier' }],
   metadataSchema: tfliteMetadataSchema,
   card: (metadata) => tfliteCard(tfliteMetadataSchema.parse(metadata)),

@@ -72,12 +72,10 @@ export interface ModelFormat {
   /** Extensions (with dot, lower case) whose files claim to be this format. */
   readonly extensions: readonly string[];
   /**
-   * True when `match` checks a real magic (TFLite's 'TFL3' at offset 4): a matched item that then
-   * fails `inspect` is a corrupt model and is reported. False for structural guesses (ONNX has no
-   * magic): a failed inspect there is a quiet no-match unless the file's name claims the format.
+   * Magic bytes as data (empty when the format is recognised by structure only, as ONNX is). An item
+   * whose declared magic is present but fails `inspect` is a corrupt model and is reported; for a
+   * structural guess a failed inspect is a quiet no-match unless the item's name claims the format.
    */
-  readonly hasMagic?: boolean;
-  /** Magic bytes as data (empty when the format is recognised by structure only, as ONNX is). */
   readonly signatures: readonly Signature[];
   /**
    * The exact zod schema of this format's `metadata` (strict objects, `.describe()` on every field,

@@ -3,7 +3,6 @@ import path from 'node:path';
 import type { ContainerContext, ContainerEntry, ContainerReader, EntryProblem } from '../containers/types.js';
 import { describeError, FormatError, LimitError, type ProblemCode } from '../errors.js';
 import type { InspectContext, ModelFormat, ModelInfo } from '../formats/types.js';
-import type { ModelCard } from '../inventory/card.js';
 import type { Evidence, Hop, Subject } from '../inventory/schema.js';
 import { FileSource, type ByteSource } from '../io/byte-source.js';
 import type { DecodeBudget } from '../io/decode-budget.js';
@@ -283,7 +282,7 @@ export class Walker {
           addError(found, [], err, `${format.id}: `);
           return { stop: found };
         }
-        if (cand.signature !== undefined || format.hasMagic === true || claimed.includes(format)) {
+        if (cand.signature !== undefined || claimed.includes(format)) {
           const code: ProblemCode = claimed.includes(format) ? 'claimed-model' : err.code;
           addProblem(found, [], 'error', code, `Not a valid ${format.id} model: ${err.message}`);
           // A claim depends on the name, not only on the content.
@@ -329,7 +328,7 @@ export class Walker {
       sha256: sha,
       confidence,
       evidence: [evidence],
-      card: format.card !== undefined ? format.card(info.metadata) : bareCard(format.id),
+      card: format.card(info.metadata),
       metadata: info.metadata,
     };
     if (info.associatedFiles && info.associatedFiles.length > 0) {
@@ -516,11 +515,6 @@ export class Walker {
     found.containers.push({ hops: [], reader: reader.id, sha256: sha(), size: src.size, entries: count });
     return usedName;
   }
-}
-
-/** The card of a format that does not fill one yet: the format alone, nothing guessed. */
-function bareCard(format: string): ModelCard {
-  return { format, inputs: [], outputs: [], weightTypes: [], operators: [], customOperators: false };
 }
 
 export function cmp(a: string, b: string): number {

@@ -7,6 +7,7 @@ import { FormatError } from '../../src/errors.js';
 import { formats } from '../../src/formats/index.js';
 import type { ModelFormat } from '../../src/formats/types.js';
 import { componentId, inventorySchema, locationPath, scan, type Analyzer, type Inventory } from '../../src/index.js';
+import { z } from 'zod';
 import { OnnxBuilder } from '../builders/onnx-builder.js';
 import { buildZip, tinyTflite } from '../builders/tflite-builder.js';
 
@@ -23,6 +24,11 @@ function dir(name: string): string {
   return d;
 }
 const valid = (inv: Inventory): Inventory => inventorySchema.parse(inv) as Inventory;
+// What test-only formats need beyond their reader: any metadata, and a card naming the format only.
+const testFormatParts = (id: string): Pick<ModelFormat, 'metadataSchema' | 'card'> => ({
+  metadataSchema: z.record(z.string(), z.unknown()),
+  card: () => ({ format: id, inputs: [], outputs: [], weightTypes: [], operators: [], customOperators: false }),
+});
 
 describe('components', () => {
   it('gives the same content one component with every location, and an id derived from content alone', async () => {
@@ -216,6 +222,7 @@ describe('siblings for multi-file formats', () => {
   // A test-only format: 'PMOD' files whose weights are the sibling named in their body.
   const pair: ModelFormat = {
     id: 'pair-model-test',
+    ...testFormatParts('pair-model-test'),
     description: 'test format whose weights live in a sibling file',
     extensions: [],
     signatures: [{ offset: 0, magic: 'PMOD' }],
@@ -261,6 +268,7 @@ describe('parts of multi-file models', () => {
   // A test-only descriptor format: 'PIDX' files list their shards, one name per line.
   const index: ModelFormat = {
     id: 'index-model-test',
+    ...testFormatParts('index-model-test'),
     description: 'test descriptor naming its shards',
     extensions: [],
     signatures: [{ offset: 0, magic: 'PIDX' }],
@@ -316,6 +324,7 @@ describe('identification by declared signatures', () => {
     const seen: string[] = [];
     const spy: ModelFormat = {
       id: 'spy-test',
+      ...testFormatParts('spy-test'),
       description: 'records match calls',
       extensions: [],
       signatures: [{ offset: 0, magic: 'ZQZQ' }],
