@@ -392,7 +392,7 @@ d('OTA payload reader', () => {
     const chunk = new Uint8Array(chunkBlocks * B);
     for (let b = 0; b < chunkBlocks; b += 4) chunk.set(crypto.randomBytes(1024), b * B);
     const data = compress('REPLACE_XZ', chunk);
-    const ops: NonNullable<PartitionSpec['ops']> = [];
+    const ops: NonNullable<PartitionSpec['ops']>[number][] = [];
     for (let b = 0; b < size / B; b += chunkBlocks) ops.push({ type: 'REPLACE_XZ', dst: [[b, chunkBlocks]], data });
     const h = crypto.createHash('sha256');
     for (let i = 0; i < ops.length; i++) h.update(chunk);
