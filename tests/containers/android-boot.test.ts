@@ -8,13 +8,13 @@ import { cpio } from '../../src/containers/cpio.js';
 import { gzip } from '../../src/containers/gzip.js';
 import { lz4 } from '../../src/containers/lz4.js';
 import { AibomError, FormatError, UnsupportedError } from '../../src/errors.js';
-import { BufferSource, chunks, SliceSource, type ByteSource } from '../../src/io/byte-source.js';
+import { BufferSource, SliceSource, type ByteSource } from '../../src/io/byte-source.js';
 import { createProbe } from '../../src/probe.js';
 import { scan } from '../../src/scan.js';
 import { bootImage, vendorBootImage } from '../builders/android-boot-builder.js';
 import { TfliteBuilder } from '../builders/tflite-builder.js';
 import { hasTool } from '../helpers/corpus.js';
-import { listEntries, listTree, makeContext, openFile, peakRssMiB, run, runBuffer, sha256Bytes, tempDir, type Listed } from '../helpers/container-context.js';
+import { listEntries, listTree, makeContext, openFile, run, runBuffer, sha256Bytes, tempDir, type Listed } from '../helpers/container-context.js';
 
 const tools = hasTool('mkbootimg') && hasTool('unpack_bootimg');
 

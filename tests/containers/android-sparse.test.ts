@@ -6,13 +6,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { androidSparse, MAX_SPARSE_EXTENTS, MAX_SPARSE_OUTPUT, rawImageName } from '../../src/containers/android-sparse.js';
 import { AibomError, FormatError, LimitError, UnsupportedError } from '../../src/errors.js';
-import { BufferSource, chunks, FileSource, type ByteSource } from '../../src/io/byte-source.js';
+import { BufferSource, FileSource, type ByteSource } from '../../src/io/byte-source.js';
 import { scan } from '../../src/scan.js';
 import { buildZip, TfliteBuilder } from '../builders/tflite-builder.js';
 import { ExtentSource } from '../../src/io/extent-source.js';
 import { createProbe } from '../../src/probe.js';
 import { hasTool } from '../helpers/corpus.js';
-import { listEntries, makeContext, openFile, peakRssMiB, run, sha256Bytes, sha256Source, tempDir } from '../helpers/container-context.js';
+import { listEntries, makeContext, openFile, run, sha256Bytes, sha256Source, tempDir } from '../helpers/container-context.js';
 
 const tools = hasTool('img2simg') && hasTool('simg2img') && hasTool('mke2fs');
 const d = describe.skipIf(!tools);

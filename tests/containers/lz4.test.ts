@@ -9,7 +9,7 @@ import { spillFileOf } from '../../src/io/decode-budget.js';
 import { createProbe } from '../../src/probe.js';
 import { compressedReaderTests } from '../helpers/compressed-cases.js';
 import { hasTool } from '../helpers/corpus.js';
-import { listEntries, makeContext, peakRssMiB, runBuffer, sha256Bytes, type TestContext } from '../helpers/container-context.js';
+import { listEntries, makeContext, runBuffer, sha256Bytes, type TestContext } from '../helpers/container-context.js';
 
 /** Opens the sole member and returns its sha256, or `error:<code>`. */
 async function decodeSha(data: Uint8Array, name = 'x.lz4', t: TestContext = makeContext(name)): Promise<string | undefined> {

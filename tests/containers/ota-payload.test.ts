@@ -14,7 +14,7 @@ import { scan } from '../../src/scan.js';
 import { buildPayload, compress, type PartitionSpec, type PayloadOptions } from '../builders/ota-builder.js';
 import { tinyTflite } from '../builders/tflite-builder.js';
 import { hasTool } from '../helpers/corpus.js';
-import { listEntries, makeContext, openFile, peakRssMiB, run, sha256Bytes, sha256Source, tempDir } from '../helpers/container-context.js';
+import { listEntries, makeContext, openFile, run, sha256Bytes, sha256Source, tempDir } from '../helpers/container-context.js';
 import { survives as survivesWalk } from '../helpers/hostile.js';
 
 const tools = hasTool('xz') && hasTool('bzip2') && hasTool('zstd');

@@ -6,13 +6,13 @@ import { androidSparse } from '../../src/containers/android-sparse.js';
 import { superImage } from '../../src/containers/super.js';
 import { AibomError, FormatError, UnsupportedError } from '../../src/errors.js';
 import { scan } from '../../src/index.js';
-import { BufferSource, chunks, type ByteSource } from '../../src/io/byte-source.js';
+import { BufferSource, type ByteSource } from '../../src/io/byte-source.js';
 import { ExtentSource } from '../../src/io/extent-source.js';
 import { createProbe } from '../../src/probe.js';
 import { LpBuilder, lpOffsets, type LpMetadataModel } from '../builders/lp-builder.js';
 import { tinyTflite } from '../builders/tflite-builder.js';
 import { hasTool } from '../helpers/corpus.js';
-import { listEntries, listTree, makeContext, openFile, peakRssMiB, python, run, sha256Bytes, tempDir, type Listed } from '../helpers/container-context.js';
+import { listEntries, listTree, makeContext, openFile, python, run, sha256Bytes, tempDir, type Listed } from '../helpers/container-context.js';
 
 const tools = hasTool('python3') && hasTool('mke2fs');
 const d = describe.skipIf(!tools);

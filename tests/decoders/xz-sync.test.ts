@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeXzInto, decodeXzSync, xzDeclaredSize } from '../../src/decoders/xz-sync.js';
 import { AibomError, FormatError, LimitError, UnsupportedError } from '../../src/errors.js';
 import { hasTool } from '../helpers/corpus.js';
-import { peakRssMiB, rssMiB, runBuffer } from '../helpers/container-context.js';
+import { rssMiB, runBuffer } from '../helpers/container-context.js';
 
 const d = describe.skipIf(!hasTool('xz'));
 
