@@ -7,6 +7,8 @@ export default defineConfig({
     testTimeout: 3_600_000,
     hookTimeout: 600_000,
     pool: 'forks',
+    // One file at a time: measurements running side by side on a 2-core machine would time each other.
+    fileParallelism: false,
     reporters: ['verbose'],
   },
 });

@@ -260,7 +260,7 @@ d('erofs reader', () => {
     ['-b1024', '--chunksize=4096', '-Eforce-chunk-indexes'],
   ];
   for (const args of NEWER_VARIANTS) {
-    it.skipIf(newer === undefined)(`lists an image of a newer mkfs.erofs ${args.join(' ')} as its source tree`, async () => {
+    it.skipIf(newer === undefined)(`lists an image of a newer mkfs.erofs ${args.join(' ')} as its source tree${newer === undefined ? ' (SKIP: AIBOM_MKFS_EROFS names no newer mkfs.erofs)' : ''}`, async () => {
       const file = path.join(tmp.dir, `newer${args.join('')}.img`.replace(/[^\w.=-]/g, '_'));
       run(newer!, ['-T0', '--all-root', '--quiet', ...args, file, tree]);
       const t = makeContext('newer.img');

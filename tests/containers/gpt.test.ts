@@ -185,8 +185,8 @@ d('gpt reader', () => {
     const good = buildGpt(256 * 1024, 512, parts);
     const bytes = fillParts(good, 512, parts).get('data')!;
     const cases: [string, (b: Buffer) => void][] = [
-      ['header CRC', (b) => (b[512 + 60] ^= 0xff)],
-      ['array CRC', (b) => (b[1024 + 60] ^= 0xff)],
+      ['header CRC', (b) => b.writeUInt8(b.readUInt8(512 + 60) ^ 0xff, 512 + 60)],
+      ['array CRC', (b) => b.writeUInt8(b.readUInt8(1024 + 60) ^ 0xff, 1024 + 60)],
       ['no primary signature', (b) => b.fill(0, 512, 1024)],
       ['entry count 100000', (b) => {
         b.writeUInt32LE(100000, 512 + 80);
@@ -213,8 +213,8 @@ d('gpt reader', () => {
     }
     // Both copies damaged: a FormatError naming the failures.
     const both = Buffer.from(good);
-    both[512 + 60] ^= 0xff;
-    both[both.length - 512 + 60] ^= 0xff;
+    both.writeUInt8(both.readUInt8(512 + 60) ^ 0xff, 512 + 60);
+    both.writeUInt8(both.readUInt8(both.length - 512 + 60) ^ 0xff, both.length - 512 + 60);
     await expect(listEntries(gpt, new BufferSource(both), makeContext('both.img'))).rejects.toThrow(FormatError);
   });
 

@@ -160,21 +160,21 @@ d('decodeLzo1x', () => {
         expect(n, `case ${i}: liblzo status ${st}`).toBe(-1);
       }
     });
-    console.log(`lzo: ${cases.length} hostile cases, ${agreedOk} decodable by both decoders, the rest rejected by both`);
+    // Both outcomes were exercised: some cases decodable by both decoders, the rest rejected by both.
+    expect(agreedOk).toBeGreaterThan(0);
+    expect(agreedOk).toBeLessThan(cases.length);
   });
 
-  it('measures throughput', () => {
+  it('decodes 4 MiB of log text packed by lzo1x_999 in 128 KiB blocks (squashfs-style), byte for byte', () => {
     const text = Buffer.from(Array.from({ length: 400_000 }, (_, i) => `line ${i % 977} of a firmware log, value ${(i * 7919) % 10007}\n`).join(''));
     const blocks: Uint8Array[] = [];
-    for (let off = 0; off < Math.min(text.length, 16 * 1024 * 1024); off += 131072) blocks.push(text.subarray(off, off + 131072));
+    for (let off = 0; off < Math.min(text.length, 4 * 1024 * 1024); off += 131072) blocks.push(text.subarray(off, off + 131072));
     const packed = oracle('compress999', blocks.map((x) => ({ data: x }))).map(([, b]) => b);
+    expect(packed).toHaveLength(32);
     const out = new Uint8Array(131072);
-    const t0 = performance.now();
-    let total = 0;
-    for (let r = 0; r < 3; r++) for (const p of packed) total += decodeLzo1x(p, out);
-    const s = (performance.now() - t0) / 1000;
-    const ratio = blocks.reduce((a, b) => a + b.length, 0) / packed.reduce((a, b) => a + b.length, 0);
-    console.log(`lzo: ${(total / 1e6 / s).toFixed(0)} MB/s decoding 128 KiB blocks (ratio ${ratio.toFixed(1)})`);
-    expect(total).toBeGreaterThan(0);
+    packed.forEach((p, i) => {
+      expect(decodeLzo1x(p, out, `block ${i}`), `block ${i}`).toBe(131072);
+      expect(Buffer.from(out).equals(blocks[i]!), `block ${i}`).toBe(true);
+    });
   });
 });
