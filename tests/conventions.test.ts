@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { containers } from '../src/containers/index.js';
 import { formats } from '../src/formats/index.js';
-import { withRegistryTable } from '../src/registry-table.js';
+import { withLimitsTable, withRegistryTable } from '../src/registry-table.js';
 import { encoders } from '../src/report/index.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -36,5 +36,9 @@ describe('conventions', () => {
   it('README.md carries the table generated from the registries (npm run readme)', () => {
     const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
     expect(readme).toBe(withRegistryTable(readme));
+  });
+  it('README.md carries the limits table generated from LIMIT_SPECS (npm run readme)', () => {
+    const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+    expect(readme).toBe(withLimitsTable(readme));
   });
 });
