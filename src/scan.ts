@@ -7,10 +7,10 @@ import { formats as defaultFormats } from './formats/index.js';
 import type { ModelFormat, ModelInfo } from './formats/types.js';
 import { FileSource, type ByteSource } from './io/byte-source.js';
 import { DecodeBudget, TempArea } from './io/decode-budget.js';
-import { decodeAccounting } from './io/extent-source.js';
 import { sha256Of } from './io/hash.js';
 import { hashFileInWorker, WORKER_HASH_MIN_SIZE } from './io/hash-worker.js';
 import { DEFAULT_LIMITS, type Limits } from './io/limits.js';
+import { ScanResources } from './io/scan-resources.js';
 import { INVENTORY_SCHEMA, type Inventory, type Model, type Problem, type Stats, type Subject } from './inventory.js';
 import { createProbe, extensionOf } from './probe.js';
 import { toolVersion } from './version.js';
@@ -146,10 +146,8 @@ class Scanner {
   private readonly containers: readonly ContainerReader[];
   private readonly temp = new TempArea();
   private readonly budget: DecodeBudget;
-  /** Charged by every block a virtual image decodes during this scan (see decodeAccounting). */
-  get decodeBudget(): DecodeBudget {
-    return this.budget;
-  }
+  /** This scan's block cache and decode charge, handed to readers in their ContainerContext. */
+  private readonly resources: ScanResources;
   /** sha256 -> findings of that content, relative to it. */
   private readonly byHash = new Map<string, Findings>();
   /** Identity of a view (file + range) -> its sha256, so two views of the same bytes are hashed once. */
@@ -167,6 +165,7 @@ class Scanner {
     this.formats = options.formats ?? defaultFormats;
     this.containers = options.containers ?? defaultContainers;
     this.budget = new DecodeBudget(this.limits, this.temp);
+    this.resources = ScanResources.forLimits(this.limits, this.budget);
     for (const f of this.formats) {
       for (const ext of f.extensions) this.claims.set(ext, [...(this.claims.get(ext) ?? []), f]);
     }
@@ -186,6 +185,7 @@ class Scanner {
         for (const p of found.problems) problems.push({ location: input + p.suffix, ...p.body });
       }
     } finally {
+      this.resources.dispose();
       this.temp.cleanup();
     }
     this.stats.decompressedBytes = this.budget.decompressedBytes;
@@ -463,6 +463,7 @@ class Scanner {
     let usedName = false;
     const ctx: ContainerContext = {
       limits: this.limits,
+      resources: this.resources,
       get name() {
         usedName = true;
         return name;
@@ -634,6 +635,5 @@ function sizeOnDisk(p: string): number {
  * inventory. Never throws for bad input: each failure is a Problem at its location.
  */
 export async function scan(inputs: readonly string[], options: ScanOptions = {}): Promise<Inventory> {
-  const scanner = new Scanner(options);
-  return decodeAccounting.run(scanner.decodeBudget, () => scanner.run(inputs));
+  return new Scanner(options).run(inputs);
 }

@@ -1,6 +1,7 @@
 import { FormatError, UnsupportedError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
-import { ExtentSource, type BlockCache, type Extent } from '../io/extent-source.js';
+import { ExtentSource, type Extent } from '../io/extent-source.js';
+import type { ScanResources } from '../io/scan-resources.js';
 import { ALG_DEFLATE, ALG_LZ4, ALG_NAMES, ALG_ZSTD, InterlacedPcluster, MAX_DECODED, Pcluster } from './erofs-pcluster.js';
 import {
   INCOMPAT_BIG_PCLUSTER,
@@ -20,7 +21,7 @@ import {
  * and PLAIN lclusters start an extent at (lcn << lclusterbits) + clusterofs; NONHEAD lclusters
  * continue it (the first one of a big pcluster carries its block count, CBLKCNT). The indexes are
  * walked once, in order, into an ExtentSource: a 'decoded' extent per compressed pcluster (decoded on
- * first read, kept in the shared block cache), a 'source' extent per plain pcluster, so nothing is
+ * first read, kept in the scan's block cache), a 'source' extent per plain pcluster, so nothing is
  * decompressed before it is read. Handled: LZ4 (with and without LZ4_0PADDING), DEFLATE and Zstandard
  * pclusters, plain pclusters (shifted and interlaced), big pclusters, ztailpacking (the tail pcluster
  * inline after the indexes), fragments (tails or whole files kept in the packed inode), partial
@@ -56,7 +57,8 @@ export interface ZmapContext {
   readonly sb: ErofsSuper;
   readonly meta: MetaReader;
   readonly src: ByteSource;
-  readonly cache?: BlockCache;
+  /** The scan's block cache and decode charge, for the decoded pclusters. */
+  readonly resources: ScanResources;
   readonly identity?: string;
   /** The packed inode's data (fragments); undefined when the image has none. */
   packed(): ByteSource | undefined;
@@ -292,7 +294,7 @@ interface Mapped {
 export function compressedSource(z: ZmapContext, inode: ErofsInode): ByteSource {
   const { sb } = z;
   const size = inode.size;
-  const options = { what: `EROFS inode ${inode.nid}`, ...(z.cache ? { cache: z.cache } : {}), ...(z.identity ? { identity: z.identity } : {}) };
+  const options = { what: `EROFS inode ${inode.nid}`, resources: z.resources, ...(z.identity ? { identity: z.identity } : {}) };
   if (size === 0) return new ExtentSource(0, [], options);
   const headerPos = align(inodeEnd(inode), 8);
   const header = z.meta.read(headerPos, 8, `map header of inode ${inode.nid}`);

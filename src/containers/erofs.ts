@@ -2,6 +2,7 @@ import { FormatError, UnsupportedError, describeError, type ProblemCode } from '
 import { BufferSource, SliceSource, type ByteSource } from '../io/byte-source.js';
 import { checked } from '../io/checked.js';
 import { ExtentSource, type Extent } from '../io/extent-source.js';
+import type { ScanResources } from '../io/scan-resources.js';
 import type { Probe } from '../probe.js';
 import { EntryNames } from './entry-names.js';
 import {
@@ -55,7 +56,10 @@ class ErofsImage {
   private packedSource: ByteSource | undefined;
   private packedLoading = false;
 
-  constructor(readonly src: ByteSource) {
+  constructor(
+    readonly src: ByteSource,
+    private readonly resources: ScanResources,
+  ) {
     this.sb = readSuper(src);
     this.meta = new MetaReader(src, this.sb.blkSize);
   }
@@ -107,6 +111,7 @@ class ErofsImage {
             sb,
             meta: this.meta,
             src: this.src,
+            resources: this.resources,
             ...(this.identity(inode.nid) === undefined ? {} : { identity: this.identity(inode.nid)! }),
             packed: () => this.packed(inode),
           },
@@ -254,7 +259,7 @@ function isDotName(name: Uint8Array): boolean {
  * hard-linked directory) is a problem and not entered again; depth and entry counts are bounded.
  */
 async function* erofsEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerator<ContainerEntry> {
-  const img = new ErofsImage(src);
+  const img = new ErofsImage(src, ctx.resources);
   const { sb } = img;
   const root = img.inode(sb.rootNid);
   if ((root.mode & S_IFMT) !== S_IFDIR) throw new FormatError(`Invalid EROFS image: root_nid ${sb.rootNid} is not a directory (i_mode 0o${root.mode.toString(8)}).`);

@@ -2,7 +2,8 @@ import protobuf from 'protobufjs';
 import { AibomError, FormatError, UnsupportedError } from '../errors.js';
 import { MAX_READ, SliceSource, type ByteSource } from '../io/byte-source.js';
 import { checked, checkedRange } from '../io/checked.js';
-import { ExtentSource, sharedBlockCache, type Extent } from '../io/extent-source.js';
+import { ExtentSource, type Extent } from '../io/extent-source.js';
+import type { ScanResources } from '../io/scan-resources.js';
 import type { Probe } from '../probe.js';
 import { EntryNames } from './entry-names.js';
 import { OP, decodeOperation, isDeltaType, isReplaceType, opName } from './ota-operations.js';
@@ -25,7 +26,7 @@ import type { ContainerContext, ContainerEntry, ContainerReader } from './types.
  * and in incremental payloads (minor_version > 0) operations that read the old partition
  * (SOURCE_COPY, SOURCE_BSDIFF, BROTLI_BSDIFF, PUFFDIFF, ZUCCHINI, LZ4DIFF_*), which cannot be applied
  * without the source build. A partition becomes an ExtentSource: REPLACE data is a slice of the
- * payload, compressed data is decoded per operation on first read through the shared block cache.
+ * payload, compressed data is decoded per operation on first read through the scan's block cache.
  */
 
 /**
@@ -441,19 +442,18 @@ function planOperation(op: OperationMsg, index: number, blockSize: number, dataS
   return { index, type, dataOffset, dataLength, dst, blocks, ...(hash !== undefined && hash.length > 0 ? { sha256: hash } : {}) };
 }
 
-let nextPayload = 0;
-
 /**
  * Builds the ExtentSource of one partition: REPLACE data as slices of the payload, compressed data as
- * `decoded` extents (an operation with several destination extents is decoded once, kept in the shared
+ * `decoded` extents (an operation with several destination extents is decoded once, kept in the scan's
  * block cache under its own key, and sliced), ZERO and DISCARD as zero fills. Extents are sorted by
  * offset; ExtentSource rejects overlaps.
  */
-function partitionSource(src: ByteSource, header: PayloadHeader, p: PayloadPartition, index: number, label: string): ExtentSource {
+function partitionSource(src: ByteSource, header: PayloadHeader, p: PayloadPartition, index: number, label: string, resources: ScanResources): ExtentSource {
   if (p.error !== undefined) throw p.error;
   const blob = new SliceSource(src, header.dataStart, src.size - header.dataStart);
   const B = p.blockSize;
-  const key = `ota-payload:${nextPayload++}`;
+  const cache = resources.blockCache;
+  const key = cache.newKeyspace();
   const extents: Extent[] = [];
   const zero = new Uint8Array([0]);
   for (const op of p.ops) {
@@ -463,7 +463,7 @@ function partitionSource(src: ByteSource, header: PayloadHeader, p: PayloadParti
     if (op.type !== OP.REPLACE && op.type !== OP.ZERO && op.type !== OP.DISCARD) {
       const run = (): Uint8Array => decodeOperation(op.type, blob.read(op.dataOffset, op.dataLength), expected, what, op.sha256);
       // One destination extent: ExtentSource caches the extent itself. Several: cache the operation.
-      decodeOnce = op.dst.length === 2 ? run : () => sharedBlockCache.get(`${key}:${op.index}`, run);
+      decodeOnce = op.dst.length === 2 ? run : () => cache.get(`${key}:${op.index}`, run);
     }
     let within = 0;
     for (let k = 0; k < op.dst.length; k += 2) {
@@ -487,6 +487,7 @@ function partitionSource(src: ByteSource, header: PayloadHeader, p: PayloadParti
   extents.sort((a, b) => a.offset - b.offset);
   return new ExtentSource(p.size, extents, {
     what: `OTA payload partition ${label}`,
+    resources,
     ...(src.identity === undefined ? {} : { identity: `${src.identity}#ota-payload:${index}` }),
   });
 }
@@ -531,7 +532,7 @@ export const otaPayload: ContainerReader = {
             : `OTA payload partition ${label} has operations aibom does not know (${counts}); their blocks read as zeros.`,
         });
       }
-      yield { path, type: 'file', size: p.size, open: () => Promise.resolve(partitionSource(src, manifest.header, p, i, label)) };
+      yield { path, type: 'file', size: p.size, open: () => Promise.resolve(partitionSource(src, manifest.header, p, i, label, ctx.resources)) };
     }
   },
 };

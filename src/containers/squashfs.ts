@@ -1,7 +1,8 @@
 import { FormatError, LimitError, UnsupportedError } from '../errors.js';
 import { BufferSource, type ByteSource } from '../io/byte-source.js';
 import { checked } from '../io/checked.js';
-import { ExtentSource, sharedBlockCache, type Extent } from '../io/extent-source.js';
+import { ExtentSource, type Extent } from '../io/extent-source.js';
+import type { ScanResources } from '../io/scan-resources.js';
 import type { Probe } from '../probe.js';
 import { EntryNames } from './entry-names.js';
 import { blockDecoder, COMPRESSION_NAMES, type BlockDecoder } from './squashfs-compression.js';
@@ -224,8 +225,6 @@ interface FragmentEntry {
 }
 
 const utf8 = new TextDecoder('utf-8');
-/** Numbers images, so that their fragment blocks have their own keys in the shared block cache. */
-let nextImage = 0;
 
 /** One open squashfs image: tables, caches and the lazily loaded fragment index. */
 class Image {
@@ -233,12 +232,15 @@ class Image {
   private readonly decode: BlockDecoder;
   private readonly compression: string;
   private fragmentIndex: number[] | undefined;
-  private readonly id = `sqfs${nextImage++}`;
+  /** This image's keys in the scan's block cache (its fragment blocks). */
+  private readonly keyspace: string;
 
   constructor(
     readonly src: ByteSource,
     readonly sb: Superblock,
+    private readonly resources: ScanResources,
   ) {
+    this.keyspace = resources.blockCache.newKeyspace();
     this.decode = blockDecoder(sb.compression);
     this.compression = COMPRESSION_NAMES[sb.compression] ?? String(sb.compression);
     this.meta = new Metadata(src, this.decode, this.compression);
@@ -367,9 +369,9 @@ class Image {
     return { start, size, stored: (field & DATA_UNCOMPRESSED) !== 0 };
   }
 
-  /** A fragment block decoded once and kept in the shared block cache. */
+  /** A fragment block decoded once and kept in the scan's block cache. */
   private fragmentBlock(index: number, frag: FragmentEntry): Uint8Array {
-    return sharedBlockCache.get(`${this.id}:frag${index}`, () =>
+    return this.resources.blockCache.get(`${this.keyspace}:frag${index}`, () =>
       this.decode(this.src.read(frag.start, frag.size), this.sb.blockSize, `squashfs fragment block ${index} (${this.compression})`),
     );
   }
@@ -449,7 +451,7 @@ class Image {
       }
     }
     const identity = this.src.identity === undefined ? undefined : `${this.src.identity}#squashfs-inode:${ref}`;
-    return new ExtentSource(inode.size, extents, { what, ...(identity === undefined ? {} : { identity }) });
+    return new ExtentSource(inode.size, extents, { what, resources: this.resources, ...(identity === undefined ? {} : { identity }) });
   }
 }
 
@@ -483,7 +485,7 @@ const EMPTY = new BufferSource(new Uint8Array(0));
  */
 async function* squashfsEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerator<ContainerEntry> {
   const sb = parseSuperblock(src);
-  const img = new Image(src, sb);
+  const img = new Image(src, sb, ctx.resources);
   img.checkOptions();
   const names = new EntryNames(ctx, 'squashfs', false);
   const limit = ctx.limits.maxEntriesPerContainer;
@@ -553,7 +555,7 @@ async function* squashfsEntries(src: ByteSource, ctx: ContainerContext): AsyncGe
 /**
  * Squashfs 4.0 little-endian images ('hsqs'), the read-only root file systems of routers, cameras and
  * Android-based devices, compressed with gzip, LZO, xz, LZ4 or zstd. Files are ExtentSources over the
- * image: data blocks decoded on demand through the shared block cache, never a whole file at once.
+ * image: data blocks decoded on demand through the scan's block cache, never a whole file at once.
  * Recognised but not read (UnsupportedError): big-endian 'sqsh' images, versions 1-3, vendor LZMA
  * magics, and legacy LZMA compression. Extended attributes, uid/gid and the export table are ignored.
  */

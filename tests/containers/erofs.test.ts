@@ -326,7 +326,7 @@ d('erofs reader', () => {
       // Every extent decodes on its own (lazily, nothing before a read) to its declared length.
       let decodes = 0;
       const counted = extents.map((x) => (x.kind === 'decoded' ? { ...x, decode: () => (decodes++, x.decode.call(x)) } : x));
-      const lazy = new ExtentSource(textSrc!.size, counted, { what: 'counted' });
+      const lazy = new ExtentSource(textSrc!.size, counted, { what: 'counted', resources: t.resources });
       expect(decodes).toBe(0);
       expect(Buffer.from(lazy.read(10, 100)).equals(text(1024 * 1024).subarray(10, 110))).toBe(true);
       expect(decodes).toBe(1);

@@ -8,6 +8,7 @@ import type { ContainerContext, ContainerReader, EntryProblem } from '../../src/
 import { FileSource, chunks, type ByteSource } from '../../src/io/byte-source.js';
 import { DecodeBudget, TempArea } from '../../src/io/decode-budget.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/io/limits.js';
+import { ScanResources } from '../../src/io/scan-resources.js';
 import { createProbe } from '../../src/probe.js';
 
 /** A ContainerContext for tests, with what it is built from. */
@@ -16,29 +17,39 @@ export interface TestContext {
   readonly problems: EntryProblem[];
   readonly budget: DecodeBudget;
   readonly temp: TempArea;
+  /** Fresh per context: its own block cache, charging `budget` as a scan does. */
+  readonly resources: ScanResources;
   readonly limits: Readonly<Limits>;
   /** A context for a nested container sharing the budget, problems and limits. */
   child(name: string): ContainerContext;
+  /** Disposes the resources and removes the temp area. */
   cleanup(): void;
 }
 
 /**
- * Builds a context over a fresh DecodeBudget and TempArea; problems are collected in order.
+ * Builds a context over a fresh DecodeBudget, TempArea and ScanResources (decoded blocks charge the
+ * budget, as in a scan); problems are collected in order.
  * `siblings` answers `ctx.sibling(name)` (none by default).
  */
 export function makeContext(name: string, limits: Partial<Limits> = {}, siblings: Readonly<Record<string, ByteSource>> = {}): TestContext {
   const all: Readonly<Limits> = { ...DEFAULT_LIMITS, ...limits };
   const temp = new TempArea();
   const budget = new DecodeBudget(all, temp);
+  const resources = ScanResources.forLimits(all, budget);
   const problems: EntryProblem[] = [];
   const make = (n: string): ContainerContext => ({
     limits: all,
+    resources,
     name: n,
     problem: (p) => problems.push(p),
     decode: (stream, info) => budget.decode(stream, info),
     sibling: (s) => Promise.resolve(Object.hasOwn(siblings, s) ? siblings[s] : undefined),
   });
-  return { ctx: make(name), problems, budget, temp, limits: all, child: make, cleanup: () => temp.cleanup() };
+  const cleanup = (): void => {
+    resources.dispose();
+    temp.cleanup();
+  };
+  return { ctx: make(name), problems, budget, temp, resources, limits: all, child: make, cleanup };
 }
 
 /** sha256 of a whole source. */
