@@ -6,11 +6,12 @@ import { describeError, FormatError, LimitError, type ProblemCode } from './erro
 import { formats as defaultFormats } from './formats/index.js';
 import type { ModelFormat, ModelInfo } from './formats/types.js';
 import { FileSource, type ByteSource } from './io/byte-source.js';
-import { DecodeBudget, TempArea } from './io/decode-budget.js';
+import { DecodeBudget } from './io/decode-budget.js';
 import { sha256Of } from './io/hash.js';
 import { hashFileInWorker, WORKER_HASH_MIN_SIZE } from './io/hash-worker.js';
 import { DEFAULT_LIMITS, type Limits } from './io/limits.js';
 import { ScanResources } from './io/scan-resources.js';
+import { TempArea } from './io/temp-area.js';
 import { INVENTORY_SCHEMA, type Inventory, type Model, type Problem, type Stats, type Subject } from './inventory.js';
 import { createProbe, extensionOf } from './probe.js';
 import { toolVersion } from './version.js';

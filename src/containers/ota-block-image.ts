@@ -2,7 +2,7 @@ import { Readable, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import { FormatError, UnsupportedError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
-import { releaseDecoded } from '../io/decode-budget.js';
+import { releaseDecoded } from '../io/decoded-source.js';
 import { ExtentSource, type Extent } from '../io/extent-source.js';
 import type { Probe } from '../probe.js';
 import { sourceChunks } from './compressed.js';

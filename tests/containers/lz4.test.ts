@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { lz4, xxh32, Xxh32 } from '../../src/containers/lz4.js';
 import { AibomError, FormatError, UnsupportedError } from '../../src/errors.js';
 import { BufferSource } from '../../src/io/byte-source.js';
-import { spillFileOf } from '../../src/io/decode-budget.js';
+import { spillFileOf } from '../../src/io/decoded-source.js';
 import { createProbe } from '../../src/probe.js';
 import { compressedReaderTests } from '../helpers/compressed-cases.js';
 import { hasTool } from '../helpers/corpus.js';

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ContainerReader } from '../../src/containers/types.js';
 import { AibomError, LimitError } from '../../src/errors.js';
 import { BufferSource } from '../../src/io/byte-source.js';
-import { isReleased } from '../../src/io/decode-budget.js';
+import { isReleased } from '../../src/io/decoded-source.js';
 import { createProbe } from '../../src/probe.js';
 import { hasTool } from './corpus.js';
 import { listEntries, makeContext, openFile, run, runBuffer, sha256Bytes, sha256Source, tempDir, type Listed } from './container-context.js';

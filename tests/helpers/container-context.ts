@@ -6,9 +6,10 @@ import path from 'node:path';
 import { containers } from '../../src/containers/index.js';
 import type { ContainerContext, ContainerReader, EntryProblem } from '../../src/containers/types.js';
 import { FileSource, chunks, type ByteSource } from '../../src/io/byte-source.js';
-import { DecodeBudget, TempArea } from '../../src/io/decode-budget.js';
+import { DecodeBudget } from '../../src/io/decode-budget.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/io/limits.js';
 import { ScanResources } from '../../src/io/scan-resources.js';
+import { TempArea } from '../../src/io/temp-area.js';
 import { createProbe } from '../../src/probe.js';
 
 /** A ContainerContext for tests, with what it is built from. */

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { LimitError } from '../../src/errors.js';
 import { BlockCache } from '../../src/io/block-cache.js';
-import { DecodeBudget, TempArea } from '../../src/io/decode-budget.js';
+import { DecodeBudget } from '../../src/io/decode-budget.js';
 import { ExtentSource, type Extent } from '../../src/io/extent-source.js';
 import { DEFAULT_LIMITS } from '../../src/io/limits.js';
 import { MIN_BLOCK_CACHE, ScanResources } from '../../src/io/scan-resources.js';
+import { TempArea } from '../../src/io/temp-area.js';
 
 const block = (offset: number, length: number, onDecode: () => void): Extent => ({
   kind: 'decoded',
