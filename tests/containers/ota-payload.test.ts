@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { otaPayload, readPayloadManifest } from '../../src/containers/ota-payload.js';
-import { decodeBzip2Sync } from '../../src/containers/bzip2.js';
+import { decodeBzip2Sync } from '../../src/decoders/bzip2.js';
 import { decodeZstdSync } from '../../src/containers/ota-operations.js';
 import { zip } from '../../src/containers/zip.js';
 import { FormatError, UnsupportedError } from '../../src/errors.js';
