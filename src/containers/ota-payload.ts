@@ -1,5 +1,6 @@
 import protobuf from 'protobufjs';
 import { AibomError, FormatError, UnsupportedError } from '../errors.js';
+import { u32be, u64beBig } from '../io/binary.js';
 import { MAX_READ, SliceSource, type ByteSource } from '../io/byte-source.js';
 import { checked, checkedRange } from '../io/checked.js';
 import { ExtentSource, type Extent } from '../io/extent-source.js';
@@ -247,10 +248,6 @@ export interface PayloadManifest {
   readonly partitions: readonly PayloadPartition[];
 }
 
-function u64be(b: Uint8Array, at: number): bigint {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(at, false);
-}
-
 /** Whether `b` starts with 'CrAU'. */
 function hasMagic(b: Uint8Array): boolean {
   return b.length >= 4 && MAGIC.every((m, i) => b[i] === m);
@@ -264,12 +261,12 @@ export function readPayloadHeader(src: ByteSource): PayloadHeader {
   const h = src.read(0, Math.min(HEADER_SIZE, src.size));
   if (!hasMagic(h)) throw new FormatError(`No 'CrAU' OTA payload magic at offset 0.`);
   if (h.length < 12) throw new FormatError(`The OTA payload is ${src.size} bytes, shorter than its header.`, 'truncated');
-  const version = u64be(h, 4);
+  const version = u64beBig(h, 4, 'OTA payload header');
   if (version === 1n) throw new UnsupportedError('OTA payload major version 1 (the Chrome OS format) is not supported; the payload was not scanned.');
   if (version !== 2n) throw new UnsupportedError(`OTA payload major version ${version} is not supported (only 2); the payload was not scanned.`);
   if (h.length < HEADER_SIZE) throw new FormatError(`The OTA payload is ${src.size} bytes, shorter than its ${HEADER_SIZE}-byte header.`, 'truncated');
-  const manifestSize = checked(u64be(h, 12), 1, MAX_MANIFEST, 'OTA payload manifest_size');
-  const metadataSignatureSize = checked(new DataView(h.buffer, h.byteOffset, h.byteLength).getUint32(20, false), 0, MAX_METADATA_SIGNATURE, 'OTA payload metadata_signature_size');
+  const manifestSize = checked(u64beBig(h, 12, 'OTA payload header'), 1, MAX_MANIFEST, 'OTA payload manifest_size');
+  const metadataSignatureSize = checked(u32be(h, 20, 'OTA payload header'), 0, MAX_METADATA_SIGNATURE, 'OTA payload metadata_signature_size');
   const dataStart = HEADER_SIZE + manifestSize + metadataSignatureSize;
   if (dataStart > src.size) {
     throw new FormatError(`The OTA payload's manifest and metadata signature end at ${dataStart}, past the end of the ${src.size}-byte file.`, 'truncated');

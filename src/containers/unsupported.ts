@@ -1,5 +1,6 @@
 import zlib from 'node:zlib';
 import { FormatError, UnsupportedError } from '../errors.js';
+import { u16be, u16le, u32be, u32le } from '../io/binary.js';
 import type { ByteSource } from '../io/byte-source.js';
 import type { Probe } from '../probe.js';
 import type { ContainerContext, ContainerEntry, ContainerReader } from './types.js';
@@ -28,15 +29,14 @@ function asciiAt(h: Uint8Array, at: number, text: string): boolean {
  */
 function jffs2(h: Uint8Array, littleEndian: boolean): boolean {
   if (h.length < 12) return false;
-  const v = new DataView(h.buffer, h.byteOffset, 12);
-  if (v.getUint16(0, littleEndian) !== 0x1985) return false;
+  if ((littleEndian ? u16le : u16be)(h, 0, 'JFFS2 node header') !== 0x1985) return false;
   // Known node types: dirent 0xE001, inode 0xE002, cleanmarker 0x2003, padding 0x2004, summary 0x2006
   // (0xE006 with the accurate bit), xattr 0xE008, xref 0xE009.
-  const type = v.getUint16(2, littleEndian);
+  const type = (littleEndian ? u16le : u16be)(h, 2, 'JFFS2 node header');
   if (![0xe001, 0xe002, 0x2003, 0x2004, 0x2006, 0xe006, 0xe008, 0xe009].includes(type)) return false;
-  if (v.getUint32(4, littleEndian) < 12) return false;
+  if ((littleEndian ? u32le : u32be)(h, 4, 'JFFS2 node header') < 12) return false;
   const crc = (zlib.crc32(h.subarray(0, 8), 0xffffffff) ^ 0xffffffff) >>> 0;
-  return v.getUint32(8, littleEndian) === crc;
+  return (littleEndian ? u32le : u32be)(h, 8, 'JFFS2 node header') === crc;
 }
 
 /**

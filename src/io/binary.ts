@@ -137,3 +137,9 @@ export class BinaryReader {
     return this.bytes.subarray(at, at + n);
   }
 }
+
+/** A 64-bit big-endian field with all its bits. */
+export function u64beBig(b: Uint8Array, at: number, what: string): bigint {
+  need(b, at, 8, what);
+  return (BigInt(u32be(b, at, what)) << 32n) | BigInt(u32be(b, at + 4, what));
+}
