@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { containers } from '../../src/containers/index.js';
 import type { ContainerContext, ContainerReader, EntryProblem } from '../../src/containers/types.js';
+import { describeError } from '../../src/errors.js';
 import { FileSource, chunks, type ByteSource } from '../../src/io/byte-source.js';
 import { DecodeBudget } from '../../src/io/decode-budget.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/io/limits.js';
@@ -84,7 +85,8 @@ export interface ListOptions {
 
 /**
  * Lists a reader's entries with the sha256 of each file's content (opened, hashed, released), sorted
- * by path. Errors on open are recorded as `error:<code>` in `sha256` so tests can assert them.
+ * by path. Errors on open are recorded as `error:<code>` in `sha256` (the code the scan would report)
+ * so tests can assert them.
  */
 export async function listEntries(reader: ContainerReader, src: ByteSource, t: TestContext, name = t.ctx.name, opts: ListOptions = {}, prefix = ''): Promise<Listed[]> {
   const out: Listed[] = [];
@@ -106,7 +108,8 @@ export async function listEntries(reader: ContainerReader, src: ByteSource, t: T
           if (inner !== undefined) out.push(...(await listEntries(inner, s, t, probe.name, opts, `${item.path}!/`)));
         }
       } catch (err) {
-        item.sha256 = `error:${(err as { code?: string }).code ?? 'unknown'}`;
+        // describeError, as the scan does: an untyped error is `internal` (a bug), never blamed on the input.
+        item.sha256 = `error:${describeError(err).code}`;
       } finally {
         if (s !== undefined) t.budget.release(s);
       }
