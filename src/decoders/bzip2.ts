@@ -302,8 +302,9 @@ export function isBzip2StreamStart(b: Uint8Array): boolean {
 /**
  * Decodes a bzip2 file, all concatenated streams (pbzip2 writes several), checking every block CRC
  * and stream CRC, and yields the output in pieces of at most 1 MiB (each a fresh buffer). Synchronous,
- * so that one core serves both the streaming reader (containers/bzip2.ts) and `decodeBzip2Sync`. When bytes follow the
- * last stream and start no other, `onTrailing` gets their offset and the decode ends there.
+ * so that one core serves both the streaming reader (containers/bzip2.ts) and `decodeBzip2Sync`.
+ * When bytes follow the last stream and start no other, `onTrailing` gets their offset and the
+ * decode ends there.
  */
 export function* bunzip2Pieces(src: ByteSource, what: string, onTrailing?: (offset: number) => void): Generator<Uint8Array> {
   let offset = 0;

@@ -1,14 +1,14 @@
-import { FormatError, UnsupportedError, describeError, type ProblemCode } from '../errors.js';
-import { u16le, u32le, u64le } from '../io/binary.js';
-import { BufferSource, SliceSource, type ByteSource } from '../io/byte-source.js';
-import { checked } from '../io/checked.js';
-import { ExtentSource, type Extent } from '../io/extent-source.js';
-import type { ScanResources } from '../io/scan-resources.js';
-import type { Probe } from '../probe.js';
-import { EntryNames } from './entry-names.js';
+import { FormatError, UnsupportedError, describeError, type ProblemCode } from '../../errors.js';
+import { u16le, u32le, u64le } from '../../io/binary.js';
+import { BufferSource, SliceSource, type ByteSource } from '../../io/byte-source.js';
+import { checked } from '../../io/checked.js';
+import { ExtentSource, type Extent } from '../../io/extent-source.js';
+import type { ScanResources } from '../../io/scan-resources.js';
+import type { Probe } from '../../probe.js';
+import { EntryNames } from '../entry-names.js';
 import { LAYOUT_CHUNK_BASED, LAYOUT_COMPRESSED_COMPACT, LAYOUT_COMPRESSED_FULL, LAYOUT_FLAT_INLINE, LAYOUT_FLAT_PLAIN, MetaReader, NULL_ADDR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, inodeEnd, looksLikeErofs, readInode, readSuper, type ErofsInode, type ErofsSuper } from './erofs-format.js';
 import { compressedSource } from './erofs-zmap.js';
-import type { ContainerContext, ContainerEntry, ContainerReader } from './types.js';
+import type { ContainerContext, ContainerEntry, ContainerReader } from '../types.js';
 
 /** Deepest directory nesting walked; real Android trees stay under 30 levels. */
 const MAX_DEPTH = 256;

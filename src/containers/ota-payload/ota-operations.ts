@@ -1,10 +1,10 @@
 import crypto from 'node:crypto';
 import { Decompress, decompress } from 'fzstd';
-import { AibomError, FormatError, LimitError, UnsupportedError } from '../errors.js';
-import { decodeXzSync } from '../decoders/xz-sync.js';
-import { decodeBzip2Sync } from '../decoders/bzip2.js';
-import { fzstdFormatError, isSkippableMagic, readZstdFrameHeader, zstdFrameEnd } from '../decoders/zstd-frame.js';
-import { u32le } from '../io/binary.js';
+import { AibomError, FormatError, LimitError, UnsupportedError } from '../../errors.js';
+import { decodeXzSync } from '../../decoders/xz-sync.js';
+import { decodeBzip2Sync } from '../../decoders/bzip2.js';
+import { fzstdFormatError, isSkippableMagic, readZstdFrameHeader, zstdFrameEnd } from '../../decoders/zstd-frame.js';
+import { u32le } from '../../io/binary.js';
 
 /**
  * Synchronous, bounded decoders for the data of one OTA payload install operation (REPLACE_BZ,

@@ -1,10 +1,10 @@
-import { AibomError, FormatError, UnsupportedError, describeError } from '../errors.js';
-import { u16le, u32le } from '../io/binary.js';
-import type { ByteSource } from '../io/byte-source.js';
-import type { Probe } from '../probe.js';
+import { AibomError, FormatError, UnsupportedError, describeError } from '../../errors.js';
+import { u16le, u32le } from '../../io/binary.js';
+import type { ByteSource } from '../../io/byte-source.js';
+import type { Probe } from '../../probe.js';
 import { ExtVolume, FLAG_ENCRYPT, I_BLOCK_SIZE, INCOMPAT_RECOVER, ROOT_INO, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, looksLikeExt, type HoleBudget, type Inode } from './ext4-volume.js';
-import { EntryNames } from './entry-names.js';
-import type { ContainerContext, ContainerEntry, ContainerReader } from './types.js';
+import { EntryNames } from '../entry-names.js';
+import type { ContainerContext, ContainerEntry, ContainerReader } from '../types.js';
 
 /** Deepest directory nesting followed; Linux has no limit, but real trees stay far below. */
 export const MAX_DIR_DEPTH = 256;

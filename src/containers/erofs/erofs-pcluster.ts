@@ -1,9 +1,9 @@
 import zlib from 'node:zlib';
 import { Decompress } from 'fzstd';
-import { decodeLz4Block } from '../decoders/lz4.js';
-import { readZstdFrameHeader } from '../decoders/zstd-frame.js';
-import { FormatError } from '../errors.js';
-import type { ByteSource } from '../io/byte-source.js';
+import { decodeLz4Block } from '../../decoders/lz4.js';
+import { readZstdFrameHeader } from '../../decoders/zstd-frame.js';
+import { FormatError } from '../../errors.js';
+import type { ByteSource } from '../../io/byte-source.js';
 import { INCOMPAT_ZERO_PADDING, type ErofsSuper } from './erofs-format.js';
 
 /**

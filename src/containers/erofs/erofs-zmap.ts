@@ -1,8 +1,8 @@
-import { FormatError, UnsupportedError } from '../errors.js';
-import { u16le, u32le } from '../io/binary.js';
-import type { ByteSource } from '../io/byte-source.js';
-import { ExtentSource, type Extent } from '../io/extent-source.js';
-import type { ScanResources } from '../io/scan-resources.js';
+import { FormatError, UnsupportedError } from '../../errors.js';
+import { u16le, u32le } from '../../io/binary.js';
+import type { ByteSource } from '../../io/byte-source.js';
+import { ExtentSource, type Extent } from '../../io/extent-source.js';
+import type { ScanResources } from '../../io/scan-resources.js';
 import { ALG_DEFLATE, ALG_LZ4, ALG_NAMES, ALG_ZSTD, InterlacedPcluster, MAX_DECODED, Pcluster } from './erofs-pcluster.js';
 import { INCOMPAT_BIG_PCLUSTER, LAYOUT_COMPRESSED_FULL, inodeEnd, type ErofsInode, type ErofsSuper, type MetaReader } from './erofs-format.js';
 

@@ -1,8 +1,8 @@
-import { FormatError, LimitError, UnsupportedError } from '../errors.js';
-import { u16le, u32le } from '../io/binary.js';
-import type { ByteSource } from '../io/byte-source.js';
-import { checked } from '../io/checked.js';
-import { ExtentSource, type Extent } from '../io/extent-source.js';
+import { FormatError, LimitError, UnsupportedError } from '../../errors.js';
+import { u16le, u32le } from '../../io/binary.js';
+import type { ByteSource } from '../../io/byte-source.js';
+import { checked } from '../../io/checked.js';
+import { ExtentSource, type Extent } from '../../io/extent-source.js';
 
 /**
  * The on-disk layout of ext2/ext3/ext4 (Linux `fs/ext4/ext4.h`, `ext4_extents.h`, e2fsprogs

@@ -1,14 +1,14 @@
 import protobuf from 'protobufjs';
-import { AibomError, FormatError, UnsupportedError } from '../errors.js';
-import { u32be, u64beBig } from '../io/binary.js';
-import { MAX_READ, SliceSource, type ByteSource } from '../io/byte-source.js';
-import { checked, checkedRange } from '../io/checked.js';
-import { ExtentSource, type Extent } from '../io/extent-source.js';
-import type { ScanResources } from '../io/scan-resources.js';
-import type { Probe } from '../probe.js';
-import { EntryNames } from './entry-names.js';
+import { AibomError, FormatError, UnsupportedError } from '../../errors.js';
+import { u32be, u64beBig } from '../../io/binary.js';
+import { MAX_READ, SliceSource, type ByteSource } from '../../io/byte-source.js';
+import { checked, checkedRange } from '../../io/checked.js';
+import { ExtentSource, type Extent } from '../../io/extent-source.js';
+import type { ScanResources } from '../../io/scan-resources.js';
+import type { Probe } from '../../probe.js';
+import { EntryNames } from '../entry-names.js';
 import { OP, decodeOperation, isDeltaType, isReplaceType, opName } from './ota-operations.js';
-import type { ContainerContext, ContainerEntry, ContainerReader } from './types.js';
+import type { ContainerContext, ContainerEntry, ContainerReader } from '../types.js';
 
 /*
  * Android A/B OTA payloads (`payload.bin`, update_engine's "delta update file"), major version 2:

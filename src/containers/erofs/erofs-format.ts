@@ -1,7 +1,7 @@
-import { FormatError, UnsupportedError } from '../errors.js';
-import { u16le, u32le, u64le } from '../io/binary.js';
-import type { ByteSource } from '../io/byte-source.js';
-import { checked } from '../io/checked.js';
+import { FormatError, UnsupportedError } from '../../errors.js';
+import { u16le, u32le, u64le } from '../../io/binary.js';
+import type { ByteSource } from '../../io/byte-source.js';
+import { checked } from '../../io/checked.js';
 
 /**
  * EROFS on-disk structures (Linux fs/erofs/erofs_fs.h): the superblock, the 32- and 64-byte inodes and

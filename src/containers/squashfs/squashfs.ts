@@ -1,13 +1,13 @@
-import { FormatError, LimitError, UnsupportedError } from '../errors.js';
-import { u16le, u32le, u64le } from '../io/binary.js';
-import { BufferSource, type ByteSource } from '../io/byte-source.js';
-import { checked } from '../io/checked.js';
-import { ExtentSource, type Extent } from '../io/extent-source.js';
-import type { ScanResources } from '../io/scan-resources.js';
-import type { Probe } from '../probe.js';
-import { EntryNames } from './entry-names.js';
+import { FormatError, LimitError, UnsupportedError } from '../../errors.js';
+import { u16le, u32le, u64le } from '../../io/binary.js';
+import { BufferSource, type ByteSource } from '../../io/byte-source.js';
+import { checked } from '../../io/checked.js';
+import { ExtentSource, type Extent } from '../../io/extent-source.js';
+import type { ScanResources } from '../../io/scan-resources.js';
+import type { Probe } from '../../probe.js';
+import { EntryNames } from '../entry-names.js';
 import { blockDecoder, COMPRESSION_NAMES, type BlockDecoder } from './squashfs-compression.js';
-import type { ContainerContext, ContainerEntry, ContainerReader } from './types.js';
+import type { ContainerContext, ContainerEntry, ContainerReader } from '../types.js';
 
 /** Superblock size (struct squashfs_super_block); the compressor options block may follow it. */
 const SUPERBLOCK_SIZE = 96;

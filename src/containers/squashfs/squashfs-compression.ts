@@ -1,10 +1,10 @@
 import zlib from 'node:zlib';
 import { Decompress, decompress as zstdDecompress } from 'fzstd';
-import { decodeLz4Block } from '../decoders/lz4.js';
-import { decodeLzo1x } from '../decoders/lzo.js';
-import { decodeXzInto } from '../decoders/xz-sync.js';
-import { readZstdFrameHeader, zstdFrameEnd } from '../decoders/zstd-frame.js';
-import { AibomError, FormatError, UnsupportedError } from '../errors.js';
+import { decodeLz4Block } from '../../decoders/lz4.js';
+import { decodeLzo1x } from '../../decoders/lzo.js';
+import { decodeXzInto } from '../../decoders/xz-sync.js';
+import { readZstdFrameHeader, zstdFrameEnd } from '../../decoders/zstd-frame.js';
+import { AibomError, FormatError, UnsupportedError } from '../../errors.js';
 
 /**
  * Decodes one squashfs block (a metadata block or a data or fragment block) that must not produce more
