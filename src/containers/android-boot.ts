@@ -250,6 +250,11 @@ async function* bootEntries(src: ByteSource, ctx: ContainerContext): AsyncGenera
 export const androidBoot: ContainerReader = {
   id: 'android-boot',
   description: 'Android boot, recovery, init_boot (header v0-v4) and vendor_boot (v3/v4) images; sections and vendor ramdisks as slices',
+  kind: 'partitions',
+  signatures: [
+    { offset: 0, magic: 'ANDROID!', note: 'boot image header' },
+    { offset: 0, magic: 'VNDRBOOT', note: 'vendor_boot image header' },
+  ],
   match(probe: Probe): boolean {
     const h = probe.head;
     if (h.length < 44) return false;

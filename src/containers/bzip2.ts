@@ -36,6 +36,8 @@ async function* bunzip2(src: ByteSource, ctx: ContainerContext, report: boolean)
 export const bzip2: ContainerReader = {
   id: 'bzip2',
   description: 'bzip2 streams (multi-stream, block and stream CRCs checked); a compressed tar is listed as one level',
+  kind: 'compression',
+  signatures: [1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => ({ offset: 0, magic: `BZh${n}`, note: `stream header, ${n}00k blocks` })),
   match(probe: Probe): boolean {
     const h = probe.head;
     // 'BZh' + block size '1'-'9', then the first block's magic 31 41 59 26 53 59.

@@ -191,6 +191,13 @@ async function* gptEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerat
 export const gpt: ContainerReader = {
   id: 'gpt',
   description: 'GPT partition tables (512/4096-byte sectors, CRC-checked, backup header), partitions as slices',
+  kind: 'partitions',
+  signatures: [
+    { offset: 512, magic: 'EFI PART', note: 'GPT header at LBA 1, 512-byte sectors' },
+    { offset: 4096, magic: 'EFI PART', note: 'GPT header at LBA 1, 4096-byte sectors' },
+    // A protective MBR whose GPT header is damaged is still matched, for the backup header.
+    { offset: 510, magic: [0x55, 0xaa], note: 'protective MBR boot signature' },
+  ],
   match(probe: Probe): boolean {
     const h = probe.head;
     for (const s of SECTOR_SIZES) if (h.length >= s + SIGNATURE.length && isSignature(h, s)) return true;

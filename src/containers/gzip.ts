@@ -131,6 +131,8 @@ async function* gunzip(src: ByteSource, ctx: ContainerContext, report: boolean):
 export const gzip: ContainerReader = {
   id: 'gzip',
   description: 'gzip streams (RFC 1952, multi-member); a compressed tar is listed as one level',
+  kind: 'compression',
+  signatures: [{ offset: 0, magic: [0x1f, 0x8b, 0x08], note: 'gzip member, deflate' }],
   match(probe: Probe): boolean {
     const h = probe.head;
     // '1f 8b' magic, CM 8 (deflate), no reserved FLG bits.

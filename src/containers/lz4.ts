@@ -344,6 +344,13 @@ function startsLz4(h: Uint8Array, at: number): boolean {
 export const lz4: ContainerReader = {
   id: 'lz4',
   description: 'LZ4 frames and legacy frames (lz4 -l, Linux/Android ramdisks), checksums verified; a compressed tar is listed as one level',
+  kind: 'compression',
+  signatures: [
+    { offset: 0, magic: [0x04, 0x22, 0x4d, 0x18], note: 'LZ4 frame' },
+    { offset: 0, magic: [0x02, 0x21, 0x4c, 0x18], note: 'LZ4 legacy (kernel ramdisks)' },
+    // Skippable frames 0x184D2A50-0x184D2A5F: `match` looks past them for a frame.
+    ...Array.from({ length: 16 }, (_, i) => ({ offset: 0, magic: [0x50 + i, 0x2a, 0x4d, 0x18], note: 'skippable frame' })),
+  ],
   match(probe: Probe): boolean {
     const h = probe.head;
     let at = 0;

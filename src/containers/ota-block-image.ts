@@ -193,6 +193,9 @@ async function* unbrotli(src: ByteSource, what: string): AsyncGenerator<Uint8Arr
 export const otaBlockImage: ContainerReader = {
   id: 'ota-block-image',
   description: 'Android non-A/B block OTAs: <name>.new.dat[.br] laid out by the sibling <name>.transfer.list (v1-4) into the partition image',
+  kind: 'partitions',
+  // recognised by name ('<x>.new.dat[.br]' beside '<x>.transfer.list'): raw blocks have no magic
+  signatures: [],
   match(probe: Probe): boolean {
     // The data has no header of its own (brotli has no magic; a .new.dat is raw blocks): the
     // name is the only claim, and entries() then requires the sibling transfer list.

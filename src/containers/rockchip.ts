@@ -165,6 +165,11 @@ async function* rockchipEntries(src: ByteSource, ctx: ContainerContext): AsyncGe
 export const rockchip: ContainerReader = {
   id: 'rockchip',
   description: 'Rockchip firmware (RKFW update.img, RKAF package), packaged images as slices',
+  kind: 'partitions',
+  signatures: [
+    { offset: 0, magic: 'RKFW', note: 'Rockchip update.img' },
+    { offset: 0, magic: 'RKAF', note: 'Rockchip firmware package' },
+  ],
   match(probe: Probe): boolean {
     const h = probe.head;
     if (h.length >= RKFW_HEADER && magic(h, 0, 'RKFW')) return true;

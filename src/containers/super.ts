@@ -445,6 +445,11 @@ function reportOverlaps(linear: { start: number; end: number; partition: string 
 export const superImage: ContainerReader = {
   id: 'super',
   description: 'Android dynamic partitions (liblp super.img): logical partitions as extents of the image',
+  kind: 'partitions',
+  signatures: [
+    { offset: 4096, magic: 'gDla', note: 'LP metadata geometry' },
+    { offset: 8192, magic: 'gDla', note: 'backup LP metadata geometry' },
+  ],
   match(probe: Probe): boolean {
     // LpMetadataGeometry magic 0x616C4467 with struct_size 52, at 4096 or in its copy at 8192.
     return looksLikeGeometry(probe.head, PRIMARY_GEOMETRY_OFFSET) || looksLikeGeometry(probe.head, BACKUP_GEOMETRY_OFFSET);

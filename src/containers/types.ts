@@ -86,9 +86,13 @@ export interface ContainerReader {
    * (its members are partitions: GPT, MBR, super, payload.bin, Rockchip, sparse and block OTA images,
    * boot images), `other` (recognised only to be reported).
    */
-  readonly kind?: ContainerKind;
-  /** Magic bytes as data (empty when recognised by structure only, as tar v7 or MBR are). */
-  readonly signatures?: readonly Signature[];
+  readonly kind: ContainerKind;
+  /**
+   * Magic bytes as data (empty when recognised by structure or by name only, as tar v7, MBR and OTA
+   * block images are). The orchestrator may call `match` only when one is present in the head, so
+   * `match` must never accept a head that holds none of them.
+   */
+  readonly signatures: readonly Signature[];
   match(probe: Probe): boolean;
   entries(src: ByteSource, ctx: ContainerContext): AsyncIterable<ContainerEntry>;
 }

@@ -478,6 +478,12 @@ async function openMember(zipSrc: ByteSource, m: Member, path: string, ctx: Cont
 export const zip: ContainerReader = {
   id: 'zip',
   description: 'zip archives and their kin (APK, AAB, JAR, AAR, IPA, APEX, OTA zips), zip64 included; stored members are slices',
+  kind: 'archive',
+  signatures: [
+    { offset: 0, magic: 'PK\x03\x04', note: 'local file header' },
+    { offset: 0, magic: 'PK\x05\x06', note: 'End Of Central Directory of an empty archive' },
+    { offset: 0, magic: 'PK\x07\x08', note: 'split marker of a single-segment spanned archive' },
+  ],
   match(probe: Probe): boolean {
     const h = probe.head;
     if (h.length < 4 || h[0] !== 0x50 || h[1] !== 0x4b) return false;

@@ -502,6 +502,8 @@ function partitionSource(src: ByteSource, header: PayloadHeader, p: PayloadParti
 export const otaPayload: ContainerReader = {
   id: 'ota-payload',
   description: "Android A/B OTA payloads (payload.bin, 'CrAU' v2): each partition rebuilt in place from REPLACE, REPLACE_BZ/XZ/ZSTD and ZERO operations; incremental operations reported",
+  kind: 'partitions',
+  signatures: [{ offset: 0, magic: 'CrAU', note: 'payload.bin magic' }],
   match(probe: Probe): boolean {
     const h = probe.head;
     // 'CrAU', then a big-endian u64 file_format_version of 1 or 2.

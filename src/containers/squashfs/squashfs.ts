@@ -553,6 +553,13 @@ async function* squashfsEntries(src: ByteSource, ctx: ContainerContext): AsyncGe
 export const squashfs: ContainerReader = {
   id: 'squashfs',
   description: 'squashfs 4.0 images (gzip, lzo, xz, lz4, zstd); files decoded block by block on demand',
+  kind: 'filesystem',
+  signatures: [
+    { offset: 0, magic: 'hsqs', note: 'little-endian' },
+    { offset: 0, magic: 'sqsh', note: 'big-endian (reported unsupported)' },
+    { offset: 0, magic: 'shsq', note: 'vendor LZMA variant (reported unsupported)' },
+    { offset: 0, magic: 'qshs', note: 'vendor LZMA variant (reported unsupported)' },
+  ],
   match(probe: Probe): boolean {
     return variantOf(probe.head) !== undefined;
   },
