@@ -6,7 +6,7 @@ import { afterAll, it } from 'vitest';
 import { androidBoot } from '../src/containers/android-boot.js';
 import { androidSparse } from '../src/containers/android-sparse.js';
 import { lz4 } from '../src/containers/lz4.js';
-import { otaPayload } from '../src/containers/ota-payload.js';
+import { otaPayload } from '../src/containers/ota-payload/index.js';
 import { superImage } from '../src/containers/super.js';
 import type { ContainerReader } from '../src/containers/types.js';
 import { BufferSource, FileSource, type ByteSource } from '../src/io/byte-source.js';

@@ -57,10 +57,14 @@ export class UnsupportedError extends AibomError {
   }
 }
 
-/** Maps anything thrown to a problem code and message; unknown errors are `internal`. */
+/**
+ * Maps anything thrown to a problem code and message. Only aibom's typed errors carry a code of their
+ * own, and an operating system error (errno + syscall) is `io`; anything else, a RangeError or
+ * TypeError included, is `internal`: bad input is typed where it is checked, so an untyped error is
+ * a missing check or a bug of ours, never evidence about the input.
+ */
 export function describeError(err: unknown): { code: ProblemCode; message: string } {
   if (err instanceof AibomError) return { code: err.code, message: err.message };
-  if (err instanceof RangeError) return { code: 'truncated', message: err.message };
   const e = err as NodeJS.ErrnoException | undefined;
   if (e && typeof e === 'object' && typeof e.code === 'string' && typeof e.syscall === 'string') {
     return { code: 'io', message: `${e.syscall} failed: ${e.code}` };

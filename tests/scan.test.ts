@@ -313,6 +313,8 @@ describe('siblings (formats that are not self-describing)', () => {
   const pair: ContainerReader = {
     id: 'pair-test',
     description: 'test reader that needs a sibling',
+    kind: 'other',
+    signatures: [],
     match: (probe) => Buffer.from(probe.head.subarray(0, 4)).toString('latin1') === 'PAIR',
     async *entries(_src, ctx) {
       const idx = await ctx.sibling(`${ctx.name}.idx`);

@@ -1,4 +1,5 @@
 import { FormatError, UnsupportedError } from '../errors.js';
+import { u32le, u64le } from '../io/binary.js';
 import { SliceSource, type ByteSource } from '../io/byte-source.js';
 import { checked } from '../io/checked.js';
 import type { Probe } from '../probe.js';
@@ -37,14 +38,6 @@ function hasMagic(h: Uint8Array, magic: readonly number[]): boolean {
   return true;
 }
 
-function u32(b: Uint8Array, at: number): number {
-  return ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16) | ((b[at + 3] as number) << 24)) >>> 0;
-}
-
-function u64(b: Uint8Array, at: number): number {
-  return u32(b, at) + u32(b, at + 4) * 2 ** 32;
-}
-
 function plausiblePage(n: number): boolean {
   return n >= MIN_PAGE && n <= MAX_PAGE && (n & (n - 1)) === 0;
 }
@@ -77,11 +70,11 @@ interface Layout {
  */
 function bootLayout(src: ByteSource, ctx: ContainerContext): Layout {
   const h = header(src, 44, 'Android boot image');
-  const version = u32(h, 40);
+  const version = u32le(h, 40, 'Android boot image');
   if (version >= 3) {
     if (version > 4) {
       // Before header v1, some Qualcomm images kept a device-tree size in this field (dt_size).
-      if (plausiblePage(u32(h, 36)) && version >= MIN_PAGE) return legacyLayout(src, version);
+      if (plausiblePage(u32le(h, 36, 'Android boot image')) && version >= MIN_PAGE) return legacyLayout(src, version);
       throw new UnsupportedError(`The Android boot image has header version ${version}; aibom reads versions 0 to 4: not scanned.`);
     }
     const b = header(src, version === 4 ? 1584 : 1580, `Android boot image v${version}`);
@@ -91,13 +84,13 @@ function bootLayout(src: ByteSource, ctx: ContainerContext): Layout {
       sections.push({ name, offset: at, size });
       at += pages(size, V3_PAGE);
     };
-    add('kernel', u32(b, 8));
-    add('ramdisk', u32(b, 12));
-    if (version === 4) add('signature', u32(b, 1580));
+    add('kernel', u32le(b, 8, 'Android boot image'));
+    add('ramdisk', u32le(b, 12, 'Android boot image'));
+    if (version === 4) add('signature', u32le(b, 1580, 'Android boot image'));
     return { what: `Android boot image v${version}`, sections };
   }
   const b = header(src, version === 0 ? 1632 : version === 1 ? 1648 : 1660, `Android boot image v${version}`);
-  const page = u32(b, 36);
+  const page = u32le(b, 36, 'Android boot image');
   if (!plausiblePage(page)) throw new FormatError(`The Android boot image v${version} has page_size ${page}, not a power of two in [${MIN_PAGE}, ${MAX_PAGE}].`);
   const sections: Section[] = [];
   let at = page;
@@ -105,12 +98,12 @@ function bootLayout(src: ByteSource, ctx: ContainerContext): Layout {
     sections.push({ name, offset: at, size });
     at += pages(size, page);
   };
-  add('kernel', u32(b, 8));
-  add('ramdisk', u32(b, 16));
-  add('second', u32(b, 24));
+  add('kernel', u32le(b, 8, 'Android boot image'));
+  add('ramdisk', u32le(b, 16, 'Android boot image'));
+  add('second', u32le(b, 24, 'Android boot image'));
   if (version >= 1) {
-    const size = u32(b, 1632);
-    const recorded = u64(b, 1636);
+    const size = u32le(b, 1632, 'Android boot image');
+    const recorded = u64le(b, 1636, 'Android boot image');
     if (size > 0 && recorded !== 0 && recorded !== at) {
       // The bootloader and unpack_bootimg use the recorded offset; a different layout is worth a note.
       ctx.problem({
@@ -124,17 +117,17 @@ function bootLayout(src: ByteSource, ctx: ContainerContext): Layout {
       add('recovery_dtbo', size);
     }
   }
-  if (version === 2) add('dtb', u32(b, 1648));
+  if (version === 2) add('dtb', u32le(b, 1648, 'Android boot image'));
   return { what: `Android boot image v${version}`, sections };
 }
 
 /** A pre-v1 Qualcomm image whose header_version field holds dt_size: the device tree follows `second`. */
 function legacyLayout(src: ByteSource, dtSize: number): Layout {
   const b = header(src, 40, 'Android boot image');
-  const page = u32(b, 36);
+  const page = u32le(b, 36, 'Android boot image');
   const sections: Section[] = [];
   let at = page;
-  for (const [name, size] of [['kernel', u32(b, 8)], ['ramdisk', u32(b, 16)], ['second', u32(b, 24)], ['dt', dtSize]] as const) {
+  for (const [name, size] of [['kernel', u32le(b, 8, 'Android boot image')], ['ramdisk', u32le(b, 16, 'Android boot image')], ['second', u32le(b, 24, 'Android boot image')], ['dt', dtSize]] as const) {
     sections.push({ name, offset: at, size });
     at += pages(size, page);
   }
@@ -149,12 +142,12 @@ function legacyLayout(src: ByteSource, dtSize: number): Layout {
  */
 function vendorLayout(src: ByteSource): Layout {
   const h = header(src, 16, 'Android vendor_boot image');
-  const version = u32(h, 8);
+  const version = u32le(h, 8, 'Android boot image');
   if (version !== 3 && version !== 4) throw new UnsupportedError(`The Android vendor_boot image has header version ${version}; aibom reads versions 3 and 4: not scanned.`);
   const size = version === 4 ? VENDOR_V4_HEADER : VENDOR_V3_HEADER;
   const what = `Android vendor_boot image v${version}`;
   const b = header(src, size, what);
-  const page = u32(b, 12);
+  const page = u32le(b, 12, 'Android boot image');
   if (!plausiblePage(page)) throw new FormatError(`The ${what} has page_size ${page}, not a power of two in [${MIN_PAGE}, ${MAX_PAGE}].`);
   const sections: Section[] = [];
   let at = pages(size, page);
@@ -164,12 +157,12 @@ function vendorLayout(src: ByteSource): Layout {
     at += pages(n, page);
     return s;
   };
-  const ramdisks = add('vendor_ramdisk', u32(b, 24));
-  add('dtb', u32(b, 2100));
+  const ramdisks = add('vendor_ramdisk', u32le(b, 24, 'Android boot image'));
+  add('dtb', u32le(b, 2100, 'Android boot image'));
   if (version === 3) return { what, sections };
-  const table = add('vendor_ramdisk_table', u32(b, 2112));
-  add('bootconfig', u32(b, 2124));
-  return { what, sections, table: { section: ramdisks, tableSection: table, entries: u32(b, 2116), entrySize: u32(b, 2120) } };
+  const table = add('vendor_ramdisk_table', u32le(b, 2112, 'Android boot image'));
+  add('bootconfig', u32le(b, 2124, 'Android boot image'));
+  return { what, sections, table: { section: ramdisks, tableSection: table, entries: u32le(b, 2116, 'Android boot image'), entrySize: u32le(b, 2120, 'Android boot image') } };
 }
 
 /**
@@ -188,8 +181,8 @@ function tableRamdisks(src: ByteSource, table: Section, t: NonNullable<Layout['t
   for (let i = 0; i < count; i++) {
     const e = i * entrySize;
     // ramdisk_size at 0, ramdisk_offset at 4 (within the section), ramdisk_type at 8, ramdisk_name[32] at 12.
-    const size = u32(bytes, e);
-    const offset = u32(bytes, e + 4);
+    const size = u32le(bytes, e, 'Android boot image');
+    const offset = u32le(bytes, e + 4, 'Android boot image');
     if (offset > t.section.size || size > t.section.size - offset) {
       throw new FormatError(`The ${what} entry ${i} covers ${size} bytes at offset ${offset}, outside the ${t.section.size}-byte vendor ramdisk section.`);
     }
@@ -257,6 +250,11 @@ async function* bootEntries(src: ByteSource, ctx: ContainerContext): AsyncGenera
 export const androidBoot: ContainerReader = {
   id: 'android-boot',
   description: 'Android boot, recovery, init_boot (header v0-v4) and vendor_boot (v3/v4) images; sections and vendor ramdisks as slices',
+  kind: 'partitions',
+  signatures: [
+    { offset: 0, magic: 'ANDROID!', note: 'boot image header' },
+    { offset: 0, magic: 'VNDRBOOT', note: 'vendor_boot image header' },
+  ],
   match(probe: Probe): boolean {
     const h = probe.head;
     if (h.length < 44) return false;

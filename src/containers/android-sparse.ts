@@ -1,4 +1,5 @@
 import { AibomError, FormatError, LimitError, UnsupportedError } from '../errors.js';
+import { u16le, u32le } from '../io/binary.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { checked } from '../io/checked.js';
 import { ExtentSource, type Extent } from '../io/extent-source.js';
@@ -50,31 +51,24 @@ export interface SparseHeader {
   readonly totalChunks: number;
 }
 
-function u16(b: Uint8Array, at: number): number {
-  return (b[at] as number) | ((b[at + 1] as number) << 8);
-}
-function u32(b: Uint8Array, at: number): number {
-  return ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16) | ((b[at + 3] as number) << 24)) >>> 0;
-}
-
 /**
  * Parses the file header: magic, major_version 1, file_hdr_sz ≥ 28, chunk_hdr_sz ≥ 12, blk_sz a
  * non-zero multiple of 4. Returns undefined when the magic is absent; throws UnsupportedError for
  * another major version and FormatError when a field is out of range.
  */
 function parseHeader(h: Uint8Array, fileSize: number): SparseHeader | undefined {
-  if (h.length < SPARSE_HEADER_LEN || u32(h, 0) !== SPARSE_MAGIC) return undefined;
-  const major = u16(h, 4);
+  if (h.length < SPARSE_HEADER_LEN || u32le(h, 0, 'Android sparse image') !== SPARSE_MAGIC) return undefined;
+  const major = u16le(h, 4, 'Android sparse image');
   if (major !== 1) throw new UnsupportedError(`Android sparse image major_version ${major} is not 1: the image was not scanned.`);
-  const fileHeaderSize = checked(u16(h, 8), SPARSE_HEADER_LEN, MAX_HEADER_LEN, 'Invalid Android sparse image: file_hdr_sz');
-  const chunkHeaderSize = checked(u16(h, 10), CHUNK_HEADER_LEN, MAX_HEADER_LEN, 'Invalid Android sparse image: chunk_hdr_sz');
-  const blockSize = checked(u32(h, 12), 4, MAX_BLOCK_SIZE, 'Invalid Android sparse image: blk_sz');
+  const fileHeaderSize = checked(u16le(h, 8, 'Android sparse image'), SPARSE_HEADER_LEN, MAX_HEADER_LEN, 'Invalid Android sparse image: file_hdr_sz');
+  const chunkHeaderSize = checked(u16le(h, 10, 'Android sparse image'), CHUNK_HEADER_LEN, MAX_HEADER_LEN, 'Invalid Android sparse image: chunk_hdr_sz');
+  const blockSize = checked(u32le(h, 12, 'Android sparse image'), 4, MAX_BLOCK_SIZE, 'Invalid Android sparse image: blk_sz');
   if (blockSize % 4 !== 0) throw new FormatError(`Invalid Android sparse image: blk_sz ${blockSize} is not a multiple of 4.`);
-  const totalBlocks = checked(u32(h, 16), 0, Math.floor(MAX_SPARSE_OUTPUT / blockSize), 'Invalid Android sparse image: total_blks');
+  const totalBlocks = checked(u32le(h, 16, 'Android sparse image'), 0, Math.floor(MAX_SPARSE_OUTPUT / blockSize), 'Invalid Android sparse image: total_blks');
   // Every chunk takes at least its header in the file: a count the file cannot hold is corrupt.
   const maxChunks = Math.max(0, Math.floor((fileSize - fileHeaderSize) / chunkHeaderSize));
-  const totalChunks = checked(u32(h, 20), 0, maxChunks, 'Invalid Android sparse image: total_chunks');
-  return { major, minor: u16(h, 6), fileHeaderSize, chunkHeaderSize, blockSize, totalBlocks, totalChunks };
+  const totalChunks = checked(u32le(h, 20, 'Android sparse image'), 0, maxChunks, 'Invalid Android sparse image: total_chunks');
+  return { major, minor: u16le(h, 6, 'Android sparse image'), fileHeaderSize, chunkHeaderSize, blockSize, totalBlocks, totalChunks };
 }
 
 /** What walking the chunks produced: the output extents and the blocks they cover. */
@@ -114,9 +108,9 @@ export function sparseLayout(src: ByteSource, ctx: Pick<ContainerContext, 'probl
         window = src.read(at, Math.min(WINDOW, src.size - at));
       }
       const c = at - windowStart;
-      const type = u16(window, c);
-      const chunkBlocks = u32(window, c + 4);
-      const totalSize = u32(window, c + 8);
+      const type = u16le(window, c, 'Android sparse image');
+      const chunkBlocks = u32le(window, c + 4, 'Android sparse image');
+      const totalSize = u32le(window, c + 8, 'Android sparse image');
       // Built only when a message needs it: a million chunks must not cost a million strings.
       const what = (): string => `Invalid Android sparse image: chunk ${i} (type 0x${type.toString(16)}) at offset ${at}`;
       if (totalSize < chunkHeaderSize) throw new FormatError(`${what()} has total_sz ${totalSize}, smaller than its ${chunkHeaderSize}-byte header.`);
@@ -135,7 +129,7 @@ export function sparseLayout(src: ByteSource, ctx: Pick<ContainerContext, 'probl
         if (dataSize !== 4) throw new FormatError(`${what()} has ${dataSize} bytes of data instead of a 4-byte fill pattern.`);
         if (data + 4 > src.size) throw new FormatError(`${what()} is cut off inside its fill pattern.`, 'truncated');
         // Zero fills are gaps: ExtentSource reads them as zeros.
-        const value = u32(window, c + chunkHeaderSize);
+        const value = u32le(window, c + chunkHeaderSize, 'Android sparse image');
         if (length > 0 && value !== 0) fills.add(offset, length, value);
       } else if (type === CHUNK_DONT_CARE) {
         if (dataSize !== 0) throw new FormatError(`${what()} is a DONT_CARE chunk with ${dataSize} bytes of data.`);
@@ -228,6 +222,8 @@ export function rawImageName(containerName: string): string {
 export const androidSparse: ContainerReader = {
   id: 'android-sparse',
   description: 'Android sparse image (libsparse: fastboot system.img, vendor.img, super.img), expanded in place',
+  kind: 'partitions',
+  signatures: [{ offset: 0, magic: [0x3a, 0xff, 0x26, 0xed], note: 'sparse header magic 0xED26FF3A' }],
   match(probe: Probe): boolean {
     try {
       return parseHeader(probe.head, probe.size) !== undefined;

@@ -1,5 +1,6 @@
 import { posix } from 'node:path';
 import { FormatError } from '../errors.js';
+import { u32le } from '../io/binary.js';
 import { SliceSource, type ByteSource } from '../io/byte-source.js';
 import type { Probe } from '../probe.js';
 import { EntryNames } from './entry-names.js';
@@ -17,16 +18,12 @@ const MAX_HEADER = 64 * 1024 * 1024;
 /** Directory nesting followed. */
 const MAX_DEPTH = 256;
 
-function u32(b: Uint8Array, at: number): number {
-  return ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16)) + (b[at + 3] as number) * 0x1000000;
-}
-
 /** The pickle framing checks of the first 16 bytes; returns the header pickle size and JSON length. */
 function framing(h: Uint8Array): { headerSize: number; jsonLength: number } | undefined {
-  if (h.length < 16 || u32(h, 0) !== 4) return undefined;
-  const headerSize = u32(h, 4);
-  const payload = u32(h, 8);
-  const jsonLength = u32(h, 12);
+  if (h.length < 16 || u32le(h, 0, 'asar header') !== 4) return undefined;
+  const headerSize = u32le(h, 4, 'asar header');
+  const payload = u32le(h, 8, 'asar header');
+  const jsonLength = u32le(h, 12, 'asar header');
   // The pickle's payload is its size less the 4-byte payload field, and holds the string length,
   // the string and up to 3 bytes of padding.
   if (payload !== headerSize - 4 || jsonLength + 4 > payload || payload - 4 - jsonLength > 3) return undefined;
@@ -152,6 +149,8 @@ async function* asarEntries(src: ByteSource, ctx: ContainerContext): AsyncGenera
 export const asar: ContainerReader = {
   id: 'asar',
   description: 'Electron asar archives (pickled JSON header); files are slices, unpacked files listed',
+  kind: 'archive',
+  signatures: [{ offset: 0, magic: [0x04, 0x00, 0x00, 0x00], note: 'Chromium Pickle: u32 4, the size of the header-size field' }],
   match(probe: Probe): boolean {
     const f = framing(probe.head);
     // The JSON header starts with '{' at 16.

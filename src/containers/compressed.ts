@@ -2,7 +2,7 @@ import { Readable, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import { AibomError, FormatError } from '../errors.js';
 import { BufferSource, type ByteSource } from '../io/byte-source.js';
-import { releaseDecoded } from '../io/decode-budget.js';
+import { releaseDecoded } from '../io/decoded-source.js';
 import type { Limits } from '../io/limits.js';
 import { createProbe, HEAD_SIZE } from '../probe.js';
 import { cpio } from './cpio.js';

@@ -274,6 +274,14 @@ async function* cpioEntries(src: ByteSource, ctx: ContainerContext): AsyncGenera
 export const cpio: ContainerReader = {
   id: 'cpio',
   description: 'cpio archives (newc, crc, odc, old binary), walked by headers, concatenated archives read on; members are slices',
+  kind: 'archive',
+  signatures: [
+    { offset: 0, magic: '070701', note: 'newc' },
+    { offset: 0, magic: '070702', note: 'newc with checksums' },
+    { offset: 0, magic: '070707', note: 'odc (POSIX.1 portable)' },
+    { offset: 0, magic: [0xc7, 0x71], note: 'old binary, little-endian' },
+    { offset: 0, magic: [0x71, 0xc7], note: 'old binary, big-endian' },
+  ],
   match(probe: Probe): boolean {
     const h = probe.head;
     const variant = variantOf(h);

@@ -1,5 +1,6 @@
 import zlib from 'node:zlib';
 import { FormatError } from '../errors.js';
+import { u32le, u64leBig } from '../io/binary.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { checked } from '../io/checked.js';
 import type { Probe } from '../probe.js';
@@ -52,21 +53,20 @@ function readHeader(src: ByteSource, sector: number, lba: number, which: Table['
   if (lba < 1 || at + sector > src.size) return { error: `the ${which} GPT header at LBA ${lba} lies outside the ${src.size}-byte image` };
   const h = src.read(at, sector);
   if (!isSignature(h, 0)) return { error: `no 'EFI PART' signature at LBA ${lba} (${sector}-byte sectors)` };
-  const v = new DataView(h.buffer, h.byteOffset, h.byteLength);
-  const headerSize = v.getUint32(12, true);
+  const headerSize = u32le(h, 12, 'GPT header');
   if (headerSize < HEADER_MIN || headerSize > sector) return { error: `the ${which} GPT header size ${headerSize} is outside [${HEADER_MIN}, ${sector}]` };
   const copy = Uint8Array.prototype.slice.call(h, 0, headerSize);
   copy.fill(0, 16, 20);
   // Alternate LBA (offset 32): where the other copy says it is; untrusted, only a hint for the backup.
-  const alt = v.getBigUint64(32, true);
+  const alt = u64leBig(h, 32, 'GPT header');
   const backupLba = alt > 0n && alt <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(alt) : undefined;
   const hint = backupLba === undefined ? {} : { backupLba };
-  if (zlib.crc32(copy) !== v.getUint32(16, true)) return { error: `the ${which} GPT header CRC32 does not match its content`, ...hint };
-  const myLba = v.getBigUint64(24, true);
+  if (zlib.crc32(copy) !== u32le(h, 16, 'GPT header')) return { error: `the ${which} GPT header CRC32 does not match its content`, ...hint };
+  const myLba = u64leBig(h, 24, 'GPT header');
   if (myLba !== BigInt(lba)) return { error: `the ${which} GPT header at LBA ${lba} says it is at LBA ${myLba}`, ...hint };
-  const entriesLba = v.getBigUint64(72, true);
-  const count = v.getUint32(80, true);
-  const entrySize = v.getUint32(84, true);
+  const entriesLba = u64leBig(h, 72, 'GPT header');
+  const count = u32le(h, 80, 'GPT header');
+  const entrySize = u32le(h, 84, 'GPT header');
   if (count > MAX_ENTRIES) return { error: `the ${which} GPT header declares ${count} partition entries, more than ${MAX_ENTRIES}`, ...hint };
   if (entrySize < ENTRY_MIN || entrySize > ENTRY_MAX || entrySize % 8 !== 0) {
     return { error: `the ${which} GPT partition entry size ${entrySize} is not a multiple of 8 in [${ENTRY_MIN}, ${ENTRY_MAX}]`, ...hint };
@@ -77,7 +77,7 @@ function readHeader(src: ByteSource, sector: number, lba: number, which: Table['
     return { error: `the ${which} GPT partition entry array (${arrayBytes} bytes at LBA ${entriesLba}) lies outside the ${src.size}-byte image`, ...hint };
   }
   const entries = src.read(Number(arrayAt), arrayBytes);
-  if (zlib.crc32(entries) !== v.getUint32(88, true)) return { error: `the ${which} GPT partition entry array CRC32 does not match`, ...hint };
+  if (zlib.crc32(entries) !== u32le(h, 88, 'GPT header')) return { error: `the ${which} GPT partition entry array CRC32 does not match`, ...hint };
   return { table: { sector, which, entries, count, entrySize }, ...hint };
 }
 
@@ -159,8 +159,7 @@ async function* gptEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerat
     const e = t.entries.subarray(i * t.entrySize, (i + 1) * t.entrySize);
     const type = e.subarray(0, 16);
     if (type.every((b) => b === 0)) continue; // unused entry
-    const v = new DataView(e.buffer, e.byteOffset, e.byteLength);
-    parts.push({ index: i + 1, name: entryName(e), first: v.getBigUint64(32, true), last: v.getBigUint64(40, true), type: guidText(type) });
+    parts.push({ index: i + 1, name: entryName(e), first: u64leBig(e, 32, 'GPT partition entry'), last: u64leBig(e, 40, 'GPT partition entry'), type: guidText(type) });
   }
   const counts = new Map<string, number>();
   for (const p of parts) counts.set(p.name, (counts.get(p.name) ?? 0) + 1);
@@ -192,6 +191,13 @@ async function* gptEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerat
 export const gpt: ContainerReader = {
   id: 'gpt',
   description: 'GPT partition tables (512/4096-byte sectors, CRC-checked, backup header), partitions as slices',
+  kind: 'partitions',
+  signatures: [
+    { offset: 512, magic: 'EFI PART', note: 'GPT header at LBA 1, 512-byte sectors' },
+    { offset: 4096, magic: 'EFI PART', note: 'GPT header at LBA 1, 4096-byte sectors' },
+    // A protective MBR whose GPT header is damaged is still matched, for the backup header.
+    { offset: 510, magic: [0x55, 0xaa], note: 'protective MBR boot signature' },
+  ],
   match(probe: Probe): boolean {
     const h = probe.head;
     for (const s of SECTOR_SIZES) if (h.length >= s + SIGNATURE.length && isSignature(h, s)) return true;

@@ -1,5 +1,6 @@
 import zlib from 'node:zlib';
 import { FormatError } from '../errors.js';
+import { u32le } from '../io/binary.js';
 import type { ByteSource } from '../io/byte-source.js';
 import type { Probe } from '../probe.js';
 import { compressedEntries, inflateRaw, memberName, sourceChunks } from './compressed.js';
@@ -101,12 +102,12 @@ async function* gunzip(src: ByteSource, ctx: ContainerContext, report: boolean):
     if (trailer + 8 > src.size) {
       throw new FormatError(`The gzip member at offset ${offset} ends without its 8-byte CRC-32/ISIZE trailer.`, 'truncated');
     }
-    const t = Buffer.from(src.read(trailer, 8));
-    if (t.readUInt32LE(0) !== crc >>> 0) {
-      throw new FormatError(`The gzip member at offset ${offset} fails its CRC-32 check (0x${t.readUInt32LE(0).toString(16)} recorded, 0x${(crc >>> 0).toString(16)} computed).`);
+    const t = src.read(trailer, 8);
+    if (u32le(t, 0, 'gzip trailer') !== crc >>> 0) {
+      throw new FormatError(`The gzip member at offset ${offset} fails its CRC-32 check (0x${u32le(t, 0, 'gzip trailer').toString(16)} recorded, 0x${(crc >>> 0).toString(16)} computed).`);
     }
-    if (t.readUInt32LE(4) !== isize) {
-      throw new FormatError(`The gzip member at offset ${offset} records ISIZE ${t.readUInt32LE(4)} but decodes to ${isize} bytes (mod 2^32).`);
+    if (u32le(t, 4, 'gzip trailer') !== isize) {
+      throw new FormatError(`The gzip member at offset ${offset} records ISIZE ${u32le(t, 4, 'gzip trailer')} but decodes to ${isize} bytes (mod 2^32).`);
     }
     const next = skipZeros(src, trailer + 8);
     if (next >= src.size) return;
@@ -130,6 +131,8 @@ async function* gunzip(src: ByteSource, ctx: ContainerContext, report: boolean):
 export const gzip: ContainerReader = {
   id: 'gzip',
   description: 'gzip streams (RFC 1952, multi-member); a compressed tar is listed as one level',
+  kind: 'compression',
+  signatures: [{ offset: 0, magic: [0x1f, 0x8b, 0x08], note: 'gzip member, deflate' }],
   match(probe: Probe): boolean {
     const h = probe.head;
     // '1f 8b' magic, CM 8 (deflate), no reserved FLG bits.

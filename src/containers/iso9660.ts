@@ -1,4 +1,5 @@
 import { FormatError, UnsupportedError } from '../errors.js';
+import { u16le, u32le } from '../io/binary.js';
 import { SliceSource, type ByteSource } from '../io/byte-source.js';
 import { ExtentSource, type Extent } from '../io/extent-source.js';
 import type { Probe } from '../probe.js';
@@ -34,13 +35,6 @@ const S_IFLNK = 0o120000;
 
 type Naming = 'rockridge' | 'joliet' | 'iso9660';
 
-function u32le(b: Uint8Array, at: number): number {
-  return ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16)) + (b[at + 3] as number) * 0x1000000;
-}
-function u16le(b: Uint8Array, at: number): number {
-  return (b[at] as number) | ((b[at + 1] as number) << 8);
-}
-
 function isCd001(b: Uint8Array, at: number): boolean {
   // 'CD001' at offset 1 of every volume descriptor.
   return b[at + 1] === 0x43 && b[at + 2] === 0x44 && b[at + 3] === 0x30 && b[at + 4] === 0x30 && b[at + 5] === 0x31;
@@ -66,8 +60,8 @@ function parseRecord(b: Uint8Array, at: number): DirRecord | undefined {
   const suStart = 33 + idLen + (idLen % 2 === 0 ? 1 : 0);
   return {
     extAttrLen: b[at + 1] as number,
-    extent: u32le(b, at + 2),
-    dataLength: u32le(b, at + 10),
+    extent: u32le(b, at + 2, 'ISO 9660 image'),
+    dataLength: u32le(b, at + 10, 'ISO 9660 image'),
     flags: b[at + 25] as number,
     interleaved: b[at + 26] !== 0 || b[at + 27] !== 0,
     id: b.subarray(at + 33, at + 33 + idLen),
@@ -129,7 +123,7 @@ function rockRidge(systemUse: Uint8Array, skip: number, readArea: (block: number
       if (sig === 'ST') break;
       if (sig === 'CE' && body.length >= 24) {
         // Continuation area: block (both-endian at 4), offset (at 12), length (at 20) of the entry.
-        const next = readArea(u32le(body, 0), u32le(body, 8), u32le(body, 16));
+        const next = readArea(u32le(body, 0, 'ISO 9660 image'), u32le(body, 8, 'ISO 9660 image'), u32le(body, 16, 'ISO 9660 image'));
         if (next) area = next;
       } else if (sig === 'NM' && body.length >= 1) {
         const flags = body[0] as number;
@@ -140,9 +134,9 @@ function rockRidge(systemUse: Uint8Array, skip: number, readArea: (block: number
         slComponents(body, sl);
         hasLink = true;
       } else if (sig === 'PX' && body.length >= 4) {
-        info.mode = u32le(body, 0);
+        info.mode = u32le(body, 0, 'ISO 9660 image');
       } else if (sig === 'CL' && body.length >= 4) {
-        info.childLink = u32le(body, 0);
+        info.childLink = u32le(body, 0, 'ISO 9660 image');
       } else if (sig === 'RE') {
         info.relocated = true;
       }
@@ -201,7 +195,7 @@ function readVolume(src: ByteSource): Volume {
   }
   if (primary === undefined) throw new FormatError('Invalid ISO 9660 image: no primary volume descriptor (type 1) after sector 16.', src.size < VD_START + VD_SECTOR ? 'truncated' : 'format');
   // Logical block size: both-endian u16 at 128; 2048 on every disc in practice.
-  const blockSize = u16le(primary, 128);
+  const blockSize = u16le(primary, 128, 'ISO 9660 image');
   if (blockSize !== 512 && blockSize !== 1024 && blockSize !== 2048) throw new FormatError(`Invalid ISO 9660 image: logical block size ${blockSize} is not 512, 1024 or 2048.`);
   const root = rootOf(primary);
   if (root === undefined) throw new FormatError('Invalid ISO 9660 image: the primary descriptor holds no valid root directory record.');
@@ -377,6 +371,8 @@ function openFile(src: ByteSource, bs: number, path: string, extents: readonly D
 export const iso9660: ContainerReader = {
   id: 'iso9660',
   description: 'ISO 9660 images (Rock Ridge, Joliet, multi-extent files); files are slices of the image',
+  kind: 'filesystem',
+  signatures: [{ offset: 32769, magic: 'CD001', note: 'volume descriptor at sector 16' }],
   match(probe: Probe): boolean {
     // 'CD001' at byte 1 of the descriptor in sector 16 (offset 32769).
     return probe.head.length >= VD_START + 7 && isCd001(probe.head, VD_START) && probe.head[VD_START + 6] === 1;

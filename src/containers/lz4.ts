@@ -1,5 +1,6 @@
 import { decodeLz4Block } from '../decoders/lz4.js';
 import { FormatError, UnsupportedError } from '../errors.js';
+import { u32le } from '../io/binary.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { checked } from '../io/checked.js';
 import type { Probe } from '../probe.js';
@@ -27,10 +28,6 @@ const PIECE = 1024 * 1024;
 const MATCH_SKIPS = 4;
 
 const SUFFIXES: Readonly<Record<string, string>> = { '.tlz4': '.tar', '.lz4': '' };
-
-function u32(b: Uint8Array, at: number): number {
-  return ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16) | ((b[at + 3] as number) << 24)) >>> 0;
-}
 
 // xxHash32 primes (XXH32 specification).
 const P1 = 0x9e3779b1;
@@ -88,17 +85,17 @@ export class Xxh32 {
   }
 
   private stripe(b: Uint8Array, at: number): void {
-    this.v1 = round(this.v1, u32(b, at));
-    this.v2 = round(this.v2, u32(b, at + 4));
-    this.v3 = round(this.v3, u32(b, at + 8));
-    this.v4 = round(this.v4, u32(b, at + 12));
+    this.v1 = round(this.v1, u32le(b, at, 'LZ4 data'));
+    this.v2 = round(this.v2, u32le(b, at + 4, 'LZ4 data'));
+    this.v3 = round(this.v3, u32le(b, at + 8, 'LZ4 data'));
+    this.v4 = round(this.v4, u32le(b, at + 12, 'LZ4 data'));
   }
 
   digest(): number {
     let h = this.total >= 16 ? (rotl(this.v1, 1) + rotl(this.v2, 7) + rotl(this.v3, 12) + rotl(this.v4, 18)) | 0 : (this.seed + P5) | 0;
     h = (h + (this.total % 0x100000000)) | 0;
     let i = 0;
-    for (; i + 4 <= this.buffered; i += 4) h = Math.imul(rotl((h + Math.imul(u32(this.buf, i), P3)) | 0, 17), P4);
+    for (; i + 4 <= this.buffered; i += 4) h = Math.imul(rotl((h + Math.imul(u32le(this.buf, i, 'LZ4 data'), P3)) | 0, 17), P4);
     for (; i < this.buffered; i++) h = Math.imul(rotl((h + Math.imul(this.buf[i] as number, P5)) | 0, 11), P1);
     h ^= h >>> 15;
     h = Math.imul(h, P2);
@@ -198,8 +195,8 @@ async function* decodeFrame(src: ByteSource, off: number, what: string): AsyncGe
   const hc = (xxh32(h.subarray(4, 4 + descLen)) >>> 8) & 0xff;
   if (hc !== h[4 + descLen]) throw new FormatError(`The LZ4 frame at offset ${off} fails its header checksum (0x${(h[4 + descLen] as number).toString(16)} recorded, 0x${hc.toString(16)} computed).`);
   let contentSize: number | undefined;
-  if (hasSize) contentSize = checked(u32(h, 6) + u32(h, 10) * 2 ** 32, 0, Number.MAX_SAFE_INTEGER, `LZ4 frame at offset ${off}: content size`);
-  if (hasDict) throw new UnsupportedError(`The LZ4 frame at offset ${off} needs dictionary ${u32(h, 6 + (hasSize ? 8 : 0))}, which aibom does not have: not scanned.`);
+  if (hasSize) contentSize = checked(u32le(h, 6, 'LZ4 data') + u32le(h, 10, 'LZ4 data') * 2 ** 32, 0, Number.MAX_SAFE_INTEGER, `LZ4 frame at offset ${off}: content size`);
+  if (hasDict) throw new UnsupportedError(`The LZ4 frame at offset ${off} needs dictionary ${u32le(h, 6 + (hasSize ? 8 : 0), 'LZ4 data')}, which aibom does not have: not scanned.`);
 
   let at = off + 4 + descLen + 1;
   const hash = contentChecksum ? new Xxh32() : undefined;
@@ -207,7 +204,7 @@ async function* decodeFrame(src: ByteSource, off: number, what: string): AsyncGe
   let produced = 0;
   for (;;) {
     if (at + 4 > src.size) throw new FormatError(`The LZ4 frame at offset ${off} is cut off before its EndMark.`, 'truncated');
-    const word = u32(src.read(at, 4), 0);
+    const word = u32le(src.read(at, 4), 0, 'LZ4 data');
     at += 4;
     if (word === 0) break; // EndMark
     // High bit: the block is stored uncompressed.
@@ -218,7 +215,7 @@ async function* decodeFrame(src: ByteSource, off: number, what: string): AsyncGe
     if (need > src.size - at) throw new FormatError(`The LZ4 block at offset ${at - 4} runs past the end of the data.`, 'truncated');
     const data = src.read(at, len);
     if (blockChecksum) {
-      const recorded = u32(src.read(at + len, 4), 0);
+      const recorded = u32le(src.read(at + len, 4), 0, 'LZ4 data');
       const computed = xxh32(data);
       if (recorded !== computed) throw new FormatError(`The LZ4 block at offset ${at - 4} fails its block checksum (${hex(recorded)} recorded, ${hex(computed)} computed).`);
     }
@@ -242,7 +239,7 @@ async function* decodeFrame(src: ByteSource, off: number, what: string): AsyncGe
   }
   if (hash !== undefined) {
     if (at + 4 > src.size) throw new FormatError(`The LZ4 frame at offset ${off} is cut off inside its content checksum.`, 'truncated');
-    const recorded = u32(src.read(at, 4), 0);
+    const recorded = u32le(src.read(at, 4), 0, 'LZ4 data');
     const computed = hash.digest();
     if (recorded !== computed) throw new FormatError(`The LZ4 frame at offset ${off} fails its content checksum (${hex(recorded)} recorded, ${hex(computed)} computed).`);
     at += 4;
@@ -259,7 +256,7 @@ async function* decodeFrame(src: ByteSource, off: number, what: string): AsyncGe
 async function* decodeLegacy(src: ByteSource, at: number, what: string): AsyncGenerator<Uint8Array, number> {
   for (;;) {
     if (at + 4 > src.size) return at;
-    const len = u32(src.read(at, 4), 0);
+    const len = u32le(src.read(at, 4), 0, 'LZ4 data');
     if (len === 0 || len > LEGACY_BOUND) return at;
     if (len > src.size - at - 4) throw new FormatError(`The LZ4 legacy block at offset ${at} declares ${len} bytes but the data ends ${src.size - at - 4} bytes later.`, 'truncated');
     const out = Buffer.allocUnsafe(LEGACY_BLOCK);
@@ -297,14 +294,14 @@ async function* unlz4(src: ByteSource, ctx: ContainerContext, report: boolean): 
   for (;;) {
     if (off >= src.size) return;
     if (off + 4 > src.size) break;
-    const magic = u32(src.read(off, 4), 0);
+    const magic = u32le(src.read(off, 4), 0, 'LZ4 data');
     if (magic === FRAME_MAGIC) {
       off = yield* pieces(decodeFrame(src, off, what));
     } else if (magic === LEGACY_MAGIC) {
       off = yield* pieces(decodeLegacy(src, off + 4, what));
     } else if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) {
       if (off + 8 > src.size) throw new FormatError(`The LZ4 skippable frame at offset ${off} is cut off.`, 'truncated');
-      const size = u32(src.read(off + 4, 4), 0);
+      const size = u32le(src.read(off + 4, 4), 0, 'LZ4 data');
       if (size > src.size - off - 8) throw new FormatError(`The LZ4 skippable frame at offset ${off} declares ${size} bytes past the end of the data.`, 'truncated');
       off += 8 + size;
     } else if (off === 0) {
@@ -325,9 +322,9 @@ async function* unlz4(src: ByteSource, ctx: ContainerContext, report: boolean): 
 /** Whether `h` at `at` starts an LZ4 frame with a valid descriptor, or a legacy stream with a plausible first block. */
 function startsLz4(h: Uint8Array, at: number): boolean {
   if (h.length < at + 8) return false;
-  const magic = u32(h, at);
+  const magic = u32le(h, at, 'LZ4 data');
   if (magic === LEGACY_MAGIC) {
-    const len = u32(h, at + 4);
+    const len = u32le(h, at + 4, 'LZ4 data');
     return len > 0 && len <= LEGACY_BOUND;
   }
   if (magic !== FRAME_MAGIC) return false;
@@ -347,12 +344,19 @@ function startsLz4(h: Uint8Array, at: number): boolean {
 export const lz4: ContainerReader = {
   id: 'lz4',
   description: 'LZ4 frames and legacy frames (lz4 -l, Linux/Android ramdisks), checksums verified; a compressed tar is listed as one level',
+  kind: 'compression',
+  signatures: [
+    { offset: 0, magic: [0x04, 0x22, 0x4d, 0x18], note: 'LZ4 frame' },
+    { offset: 0, magic: [0x02, 0x21, 0x4c, 0x18], note: 'LZ4 legacy (kernel ramdisks)' },
+    // Skippable frames 0x184D2A50-0x184D2A5F: `match` looks past them for a frame.
+    ...Array.from({ length: 16 }, (_, i) => ({ offset: 0, magic: [0x50 + i, 0x2a, 0x4d, 0x18], note: 'skippable frame' })),
+  ],
   match(probe: Probe): boolean {
     const h = probe.head;
     let at = 0;
     // Look past a few leading skippable frames that fit in the head.
-    for (let i = 0; i < MATCH_SKIPS && h.length >= at + 8 && (u32(h, at) & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC; i++) {
-      at += 8 + u32(h, at + 4);
+    for (let i = 0; i < MATCH_SKIPS && h.length >= at + 8 && (u32le(h, at, 'LZ4 data') & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC; i++) {
+      at += 8 + u32le(h, at + 4, 'LZ4 data');
     }
     return startsLz4(h, at);
   },

@@ -1,4 +1,5 @@
 import { FormatError } from '../errors.js';
+import { u32le } from '../io/binary.js';
 import { SliceSource, type ByteSource } from '../io/byte-source.js';
 import type { Probe } from '../probe.js';
 import type { ContainerContext, ContainerEntry, ContainerReader } from './types.js';
@@ -28,10 +29,6 @@ interface RawPart {
   readonly count: number;
 }
 
-function u32(b: Uint8Array, at: number): number {
-  return ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16)) + (b[at + 3] as number) * 0x1000000;
-}
-
 function hasSignature(sector: Uint8Array): boolean {
   return sector.length >= SECTOR && sector[510] === 0x55 && sector[511] === 0xaa;
 }
@@ -40,7 +37,7 @@ function readTable(sector: Uint8Array): RawPart[] {
   const parts: RawPart[] = [];
   for (let slot = 0; slot < 4; slot++) {
     const at = TABLE + slot * ENTRY;
-    parts.push({ slot, status: sector[at] as number, type: sector[at + 4] as number, start: u32(sector, at + 8), count: u32(sector, at + 12) });
+    parts.push({ slot, status: sector[at] as number, type: sector[at + 4] as number, start: u32le(sector, at + 8, 'MBR'), count: u32le(sector, at + 12, 'MBR') });
   }
   return parts;
 }
@@ -163,6 +160,9 @@ async function* mbrEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerat
 export const mbr: ContainerReader = {
   id: 'mbr',
   description: 'MBR (DOS) partition tables, primary and logical partitions as slices of the disk image',
+  kind: 'partitions',
+  // recognised by structure: plausible partition entries (its 0x55AA at 510 is shared by every boot sector)
+  signatures: [],
   match(probe: Probe): boolean {
     return probe.head.length >= SECTOR && plausibleMbr(probe.head.subarray(0, SECTOR), probe.size);
   },

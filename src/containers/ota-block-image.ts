@@ -2,7 +2,7 @@ import { Readable, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import { FormatError, UnsupportedError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
-import { releaseDecoded } from '../io/decode-budget.js';
+import { releaseDecoded } from '../io/decoded-source.js';
 import { ExtentSource, type Extent } from '../io/extent-source.js';
 import type { Probe } from '../probe.js';
 import { sourceChunks } from './compressed.js';
@@ -193,6 +193,9 @@ async function* unbrotli(src: ByteSource, what: string): AsyncGenerator<Uint8Arr
 export const otaBlockImage: ContainerReader = {
   id: 'ota-block-image',
   description: 'Android non-A/B block OTAs: <name>.new.dat[.br] laid out by the sibling <name>.transfer.list (v1-4) into the partition image',
+  kind: 'partitions',
+  // recognised by name ('<x>.new.dat[.br]' beside '<x>.transfer.list'): raw blocks have no magic
+  signatures: [],
   match(probe: Probe): boolean {
     // The data has no header of its own (brotli has no magic; a .new.dat is raw blocks): the
     // name is the only claim, and entries() then requires the sibling transfer list.

@@ -1,4 +1,5 @@
 import { FormatError } from '../errors.js';
+import { u32le } from '../io/binary.js';
 import { SliceSource, type ByteSource } from '../io/byte-source.js';
 import type { Probe } from '../probe.js';
 import { EntryNames } from './entry-names.js';
@@ -32,10 +33,6 @@ const MAX_ITEMS = 35;
 /** The 'parameter' item is wrapped: 'PARM', u32 length, the text, a u32 RKCRC. */
 const PARM_HEADER = 8;
 
-function u32(b: Uint8Array, at: number): number {
-  return ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16)) + (b[at + 3] as number) * 0x1000000;
-}
-
 function magic(b: Uint8Array, at: number, text: string): boolean {
   for (let i = 0; i < text.length; i++) if (b[at + i] !== text.charCodeAt(i)) return false;
   return true;
@@ -68,7 +65,7 @@ function slotUsed(h: Uint8Array, at: number): boolean {
  * afptool does, a count of exactly 16 with a used 17th slot is read on to the first empty slot.
  */
 function readItems(h: Uint8Array): Item[] {
-  const declared = u32(h, 0x88);
+  const declared = u32le(h, 0x88, 'Rockchip image');
   if (declared > MAX_ITEMS) throw new FormatError(`Invalid RKAF: item count ${declared} exceeds ${MAX_ITEMS}.`);
   const slots = Math.min(MAX_ITEMS, Math.floor((h.length - RKAF_ITEMS) / ITEM_SIZE));
   if (declared > slots) throw new FormatError(`Invalid RKAF: item count ${declared} does not fit the ${h.length}-byte header.`, 'truncated');
@@ -78,7 +75,7 @@ function readItems(h: Uint8Array): Item[] {
   for (let i = 0; i < count; i++) {
     const at = RKAF_ITEMS + i * ITEM_SIZE;
     if (!slotUsed(h, at)) continue;
-    items.push({ index: i, name: cString(h, at, 32), fileName: cString(h, at + 32, 60), position: u32(h, at + 0x60), fileSize: u32(h, at + 0x6c) });
+    items.push({ index: i, name: cString(h, at, 32), fileName: cString(h, at + 32, 60), position: u32le(h, at + 0x60, 'Rockchip image'), fileSize: u32le(h, at + 0x6c, 'Rockchip image') });
   }
   return items;
 }
@@ -115,7 +112,7 @@ function* rkafItems(src: ByteSource, ctx: ContainerContext, base: number, limit:
     let size = it.fileSize;
     if (it.name === 'parameter' && size >= PARM_HEADER + 4) {
       const ph = src.read(offset, PARM_HEADER);
-      const inner = u32(ph, 4);
+      const inner = u32le(ph, 4, 'Rockchip image');
       if (magic(ph, 0, 'PARM') && inner <= size - PARM_HEADER - 4) {
         offset += PARM_HEADER;
         size = inner;
@@ -144,10 +141,10 @@ async function* rockchipEntries(src: ByteSource, ctx: ContainerContext): AsyncGe
   }
   if (!magic(head, 0, 'RKFW')) throw new FormatError("Invalid Rockchip image: neither 'RKFW' nor 'RKAF' at offset 0.");
   if (head.length < RKFW_HEADER) throw new FormatError(`Invalid RKFW: ${src.size} bytes cannot hold its header.`, 'truncated');
-  const loaderOffset = u32(head, 0x19);
-  const loaderLength = u32(head, 0x1d);
-  const imageOffset = u32(head, 0x21);
-  const imageLength = u32(head, 0x25);
+  const loaderOffset = u32le(head, 0x19, 'Rockchip image');
+  const loaderLength = u32le(head, 0x1d, 'Rockchip image');
+  const imageOffset = u32le(head, 0x21, 'Rockchip image');
+  const imageLength = u32le(head, 0x25, 'Rockchip image');
   if (loaderLength > 0) {
     if (loaderOffset + loaderLength > src.size) {
       ctx.problem({ path: 'boot.bin', severity: 'error', code: 'truncated', message: `The RKFW loader (${loaderLength} bytes at offset ${loaderOffset}) lies past the end of the ${src.size}-byte image; it was not read.` });
@@ -168,11 +165,16 @@ async function* rockchipEntries(src: ByteSource, ctx: ContainerContext): AsyncGe
 export const rockchip: ContainerReader = {
   id: 'rockchip',
   description: 'Rockchip firmware (RKFW update.img, RKAF package), packaged images as slices',
+  kind: 'partitions',
+  signatures: [
+    { offset: 0, magic: 'RKFW', note: 'Rockchip update.img' },
+    { offset: 0, magic: 'RKAF', note: 'Rockchip firmware package' },
+  ],
   match(probe: Probe): boolean {
     const h = probe.head;
     if (h.length >= RKFW_HEADER && magic(h, 0, 'RKFW')) return true;
     // 'RKAF' then a length that fits the file (the trailing RKCRC makes it size - 4 when whole).
-    return h.length >= RKAF_ITEMS && magic(h, 0, 'RKAF') && u32(h, 4) <= probe.size && u32(h, 0x88) <= MAX_ITEMS;
+    return h.length >= RKAF_ITEMS && magic(h, 0, 'RKAF') && u32le(h, 4, 'Rockchip image') <= probe.size && u32le(h, 0x88, 'Rockchip image') <= MAX_ITEMS;
   },
   entries(src: ByteSource, ctx: ContainerContext): AsyncIterable<ContainerEntry> {
     return rockchipEntries(src, ctx);

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { AibomError, FormatError, UnsupportedError } from '../errors.js';
+import { u16le, u32le, u64le } from '../io/binary.js';
 import type { ByteSource } from '../io/byte-source.js';
 import { checked } from '../io/checked.js';
 import { ExtentSource, type Extent } from '../io/extent-source.js';
@@ -92,17 +93,6 @@ interface LogicalPartition {
   readonly identity?: string;
 }
 
-function u32(b: Uint8Array, at: number): number {
-  return ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16) | ((b[at + 3] as number) << 24)) >>> 0;
-}
-function u16(b: Uint8Array, at: number): number {
-  return (b[at] as number) | ((b[at + 1] as number) << 8);
-}
-/** A little-endian u64 as a number; values above 2^53 come out imprecise, and every use bounds them far below. */
-function u64(b: Uint8Array, at: number): number {
-  return u32(b, at + 4) * 2 ** 32 + u32(b, at);
-}
-
 /** sha256 of `bytes` with the 32-byte checksum field at `at` read as zeros. */
 function sha256Zeroed(bytes: Uint8Array, at: number): Buffer {
   const copy = Uint8Array.from(bytes);
@@ -116,7 +106,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** A geometry block: magic and struct_size 52 (liblp rejects any other size). */
 function looksLikeGeometry(head: Uint8Array, at: number): boolean {
-  return head.length >= at + 8 && u32(head, at) === GEOMETRY_MAGIC && u32(head, at + 4) === GEOMETRY_STRUCT_SIZE;
+  return head.length >= at + 8 && u32le(head, at, 'super image metadata') === GEOMETRY_MAGIC && u32le(head, at + 4, 'super image metadata') === GEOMETRY_STRUCT_SIZE;
 }
 
 /**
@@ -126,16 +116,16 @@ function looksLikeGeometry(head: Uint8Array, at: number): boolean {
 function parseGeometry(src: ByteSource, at: number): LpGeometry | undefined {
   if (at + GEOMETRY_STRUCT_SIZE > src.size) return undefined;
   const g = src.read(at, GEOMETRY_STRUCT_SIZE);
-  if (u32(g, 0) !== GEOMETRY_MAGIC) return undefined;
+  if (u32le(g, 0, 'super image metadata') !== GEOMETRY_MAGIC) return undefined;
   const what = `Invalid super image: the geometry at offset ${at} has`;
-  const structSize = u32(g, 4);
+  const structSize = u32le(g, 4, 'super image metadata');
   if (structSize !== GEOMETRY_STRUCT_SIZE) throw new FormatError(`${what} struct_size ${structSize}, not ${GEOMETRY_STRUCT_SIZE}.`);
   const checksumOk = sameBytes(sha256Zeroed(g, 8), g.subarray(8, 40));
-  const metadataMaxSize = checked(u32(g, 40), SECTOR, MAX_METADATA_SIZE, `${what} metadata_max_size`);
+  const metadataMaxSize = checked(u32le(g, 40, 'super image metadata'), SECTOR, MAX_METADATA_SIZE, `${what} metadata_max_size`);
   if (metadataMaxSize % SECTOR !== 0) throw new FormatError(`${what} metadata_max_size ${metadataMaxSize}, not a multiple of ${SECTOR}.`);
   if (metadataMaxSize < HEADER_V1_0_SIZE) throw new FormatError(`${what} metadata_max_size ${metadataMaxSize}, too small for a header.`);
-  const metadataSlotCount = checked(u32(g, 44), 1, MAX_SLOTS, `${what} metadata_slot_count`);
-  const logicalBlockSize = u32(g, 48);
+  const metadataSlotCount = checked(u32le(g, 44, 'super image metadata'), 1, MAX_SLOTS, `${what} metadata_slot_count`);
+  const logicalBlockSize = u32le(g, 48, 'super image metadata');
   return { metadataMaxSize, metadataSlotCount, logicalBlockSize, checksumOk };
 }
 
@@ -179,11 +169,11 @@ function messageOf(err: unknown): string | undefined {
 /** Parses one table descriptor at `at` of the header and checks it against the tables it points into. */
 function descriptor(h: Uint8Array, at: number, tablesSize: number, structSize: number, name: string, where: number): TableDescriptor {
   const what = `Invalid super metadata at offset ${where}: the ${name} table`;
-  const offset = checked(u32(h, at), 0, tablesSize, `${what} offset`);
-  const entrySize = u32(h, at + 4 + 4);
+  const offset = checked(u32le(h, at, 'super image metadata'), 0, tablesSize, `${what} offset`);
+  const entrySize = u32le(h, at + 4 + 4, 'super image metadata');
   // liblp requires the exact struct size; larger entries would still hold every field read here.
   if (entrySize < structSize) throw new FormatError(`${what} has entry_size ${entrySize}, smaller than the ${structSize}-byte entry.`);
-  const count = checked(u32(h, at + 4), 0, Math.floor((tablesSize - offset) / entrySize), `${what} num_entries`);
+  const count = checked(u32le(h, at + 4, 'super image metadata'), 0, Math.floor((tablesSize - offset) / entrySize), `${what} num_entries`);
   return { offset, count, entrySize };
 }
 
@@ -196,17 +186,17 @@ export function parseMetadata(src: ByteSource, geometry: LpGeometry, at: number)
   const where = `Invalid super metadata at offset ${at}:`;
   if (at + HEADER_V1_0_SIZE > src.size) throw new FormatError(`${where} the image ends at ${src.size}, before the header.`, 'truncated');
   const first = src.read(at, HEADER_V1_0_SIZE);
-  if (u32(first, 0) !== HEADER_MAGIC) throw new FormatError(`${where} no header magic 'ALP0' (0x414C5030).`);
-  const major = u16(first, 4);
-  const minor = u16(first, 6);
+  if (u32le(first, 0, 'super image metadata') !== HEADER_MAGIC) throw new FormatError(`${where} no header magic 'ALP0' (0x414C5030).`);
+  const major = u16le(first, 4, 'super image metadata');
+  const minor = u16le(first, 6, 'super image metadata');
   if (major !== MAJOR_VERSION || minor > MINOR_VERSION_MAX) {
     throw new UnsupportedError(`Super image metadata version ${major}.${minor} is not 10.0-10.2: its partitions were not scanned.`);
   }
-  const headerSize = u32(first, 8);
+  const headerSize = u32le(first, 8, 'super image metadata');
   if (headerSize !== HEADER_V1_0_SIZE && headerSize !== HEADER_V1_2_SIZE) {
     throw new FormatError(`${where} header_size ${headerSize} is neither ${HEADER_V1_0_SIZE} nor ${HEADER_V1_2_SIZE}.`);
   }
-  const tablesSize = checked(u32(first, 44), 0, geometry.metadataMaxSize - headerSize, `${where} tables_size`);
+  const tablesSize = checked(u32le(first, 44, 'super image metadata'), 0, geometry.metadataMaxSize - headerSize, `${where} tables_size`);
   if (at + headerSize + tablesSize > src.size) throw new FormatError(`${where} the image ends at ${src.size}, inside the ${tablesSize}-byte tables.`, 'truncated');
   const header = headerSize === HEADER_V1_0_SIZE ? first : src.read(at, headerSize);
   const headerChecksumOk = sameBytes(sha256Zeroed(header, 12), header.subarray(12, 44));
@@ -304,9 +294,9 @@ function logicalPartitions(src: ByteSource, m: LpMetadata, ctx: ContainerContext
   for (let i = 0; i < m.partitions.count; i++) {
     const p = m.tables.subarray(m.partitions.offset + i * m.partitions.entrySize);
     const raw = partitionName(p.subarray(0, NAME_LEN));
-    const firstExtent = u32(p, 40);
-    const numExtents = u32(p, 44);
-    const group = u32(p, 48);
+    const firstExtent = u32le(p, 40, 'super image metadata');
+    const numExtents = u32le(p, 44, 'super image metadata');
+    const group = u32le(p, 48, 'super image metadata');
     // An empty slot (the B copies of a factory super.img) has no extents and nothing to read.
     if (numExtents === 0) continue;
     let name = raw.name;
@@ -377,10 +367,10 @@ function partitionExtents(
   let clipped = false;
   for (let k = first; k < first + n; k++) {
     const e = m.tables.subarray(m.extents.offset + k * m.extents.entrySize);
-    const sectors = u64(e, 0);
-    const type = u32(e, 8);
-    const target = u64(e, 12);
-    const device = u32(e, 20);
+    const sectors = u64le(e, 0, 'super image metadata');
+    const type = u32le(e, 8, 'super image metadata');
+    const target = u64le(e, 12, 'super image metadata');
+    const device = u32le(e, 20, 'super image metadata');
     if (sectors > (MAX_PARTITION_SIZE - size) / SECTOR) {
       problem('format', `Super partition '${path}' extent ${k} makes the partition larger than ${MAX_PARTITION_SIZE} bytes (num_sectors ${sectors}); it was not read.`);
       return undefined;
@@ -455,6 +445,11 @@ function reportOverlaps(linear: { start: number; end: number; partition: string 
 export const superImage: ContainerReader = {
   id: 'super',
   description: 'Android dynamic partitions (liblp super.img): logical partitions as extents of the image',
+  kind: 'partitions',
+  signatures: [
+    { offset: 4096, magic: 'gDla', note: 'LP metadata geometry' },
+    { offset: 8192, magic: 'gDla', note: 'backup LP metadata geometry' },
+  ],
   match(probe: Probe): boolean {
     // LpMetadataGeometry magic 0x616C4467 with struct_size 52, at 4096 or in its copy at 8192.
     return looksLikeGeometry(probe.head, PRIMARY_GEOMETRY_OFFSET) || looksLikeGeometry(probe.head, BACKUP_GEOMETRY_OFFSET);

@@ -227,6 +227,9 @@ async function* tarEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerat
 export const tar: ContainerReader = {
   id: 'tar',
   description: 'tar archives (v7, POSIX ustar, GNU, pax), walked by headers; members are slices of the archive',
+  kind: 'archive',
+  // 'ustar' at 257 is not declared: v7 archives have no magic and are recognised by their header checksum
+  signatures: [],
   match(probe: Probe): boolean {
     const h = probe.head;
     if (h.length < BLOCK) return false;

@@ -1,5 +1,6 @@
 import type { ByteSource } from '../io/byte-source.js';
 import type { Limits } from '../io/limits.js';
+import type { ScanResources } from '../io/scan-resources.js';
 import type { Probe } from '../probe.js';
 import type { ProblemCode } from '../errors.js';
 import type { Signature } from '../detect/signature.js';
@@ -37,6 +38,11 @@ export interface ContainerContext {
   readonly limits: Readonly<Limits>;
   /** The container's own name (last location hop), e.g. `update.tar.gz`, for naming a sole member. */
   readonly name: string;
+  /**
+   * The scan's shared resources: the block cache and decode charge that virtual images with decoded
+   * extents (squashfs, EROFS, OTA payloads) pass to ExtentSource. Owned and disposed by the scan.
+   */
+  readonly resources: ScanResources;
   /** Records a problem; the reader then goes on with the next member where it can. */
   problem(p: EntryProblem): void;
   /**
@@ -80,9 +86,13 @@ export interface ContainerReader {
    * (its members are partitions: GPT, MBR, super, payload.bin, Rockchip, sparse and block OTA images,
    * boot images), `other` (recognised only to be reported).
    */
-  readonly kind?: ContainerKind;
-  /** Magic bytes as data (empty when recognised by structure only, as tar v7 or MBR are). */
-  readonly signatures?: readonly Signature[];
+  readonly kind: ContainerKind;
+  /**
+   * Magic bytes as data (empty when recognised by structure or by name only, as tar v7, MBR and OTA
+   * block images are). The orchestrator may call `match` only when one is present in the head, so
+   * `match` must never accept a head that holds none of them.
+   */
+  readonly signatures: readonly Signature[];
   match(probe: Probe): boolean;
   entries(src: ByteSource, ctx: ContainerContext): AsyncIterable<ContainerEntry>;
 }

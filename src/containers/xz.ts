@@ -147,6 +147,8 @@ async function* unxz(src: ByteSource, what: string): AsyncGenerator<Uint8Array> 
 export const xz: ContainerReader = {
   id: 'xz',
   description: 'xz streams (LZMA2, via the xz-embedded WebAssembly decoder); a compressed tar is listed as one level',
+  kind: 'compression',
+  signatures: [{ offset: 0, magic: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], note: 'xz stream header' }],
   match(probe: Probe): boolean {
     const h = probe.head;
     return h.length >= 12 && MAGIC.every((b, i) => h[i] === b) && h[6] === 0 && ((h[7] as number) & 0xf0) === 0;

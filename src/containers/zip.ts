@@ -10,6 +10,7 @@ import {
   type ZipFile,
 } from 'yauzl';
 import { FormatError, UnsupportedError } from '../errors.js';
+import { u16le, u32le, u64le } from '../io/binary.js';
 import { SliceSource, type ByteSource } from '../io/byte-source.js';
 import type { Probe } from '../probe.js';
 import { inflateRaw, sourceChunks } from './compressed.js';
@@ -72,16 +73,6 @@ class SourceReader extends RandomAccessReader {
   }
 }
 
-function u16(b: Uint8Array, at: number): number {
-  return (b[at] as number) | ((b[at + 1] as number) << 8);
-}
-function u32(b: Uint8Array, at: number): number {
-  return (u16(b, at) + u16(b, at + 2) * 0x10000) >>> 0;
-}
-function u64(b: Uint8Array, at: number): number {
-  return u32(b, at) + u32(b, at + 4) * 0x100000000;
-}
-
 /**
  * Finds the end of the zip: the last 'PK\x05\x06' record in the final 64 KiB + 22 bytes whose
  * comment length fits before the end of the source. Returns the offset just past its comment.
@@ -91,8 +82,8 @@ function findEnd(src: ByteSource): number | undefined {
   const base = src.size - tail;
   const buf = src.read(base, tail);
   for (let i = tail - EOCD_SIZE; i >= 0; i--) {
-    if (buf[i] !== 0x50 || u32(buf, i) !== EOCD_SIG) continue;
-    const comment = u16(buf, i + 20);
+    if (buf[i] !== 0x50 || u32le(buf, i, 'zip') !== EOCD_SIG) continue;
+    const comment = u16le(buf, i + 20, 'zip');
     if (i + EOCD_SIZE + comment <= tail) return base + i + EOCD_SIZE + comment;
   }
   return undefined;
@@ -178,10 +169,10 @@ function zip64Sizes(extra: ExtraField[], m: { compressedSize: number; uncompress
   if (z === undefined) return;
   let at = 0;
   if (m.uncompressedSize === 0xffffffff && z.data.length >= at + 8) {
-    m.uncompressedSize = u64(z.data, at);
+    m.uncompressedSize = u64le(z.data, at, 'zip');
     at += 8;
   }
-  if (m.compressedSize === 0xffffffff && z.data.length >= at + 8) m.compressedSize = u64(z.data, at);
+  if (m.compressedSize === 0xffffffff && z.data.length >= at + 8) m.compressedSize = u64le(z.data, at, 'zip');
 }
 
 function unixMode(versionMadeBy: number, external: number): number {
@@ -196,13 +187,13 @@ function unixMode(versionMadeBy: number, external: number): number {
  */
 function* localMembers(src: ByteSource, ctx: ContainerContext): Generator<Member> {
   // Skip the 'PK\x07\x08' marker of a single-segment spanned archive.
-  let off = src.size >= 4 && u32(src.read(0, 4), 0) === 0x08074b50 ? 4 : 0;
+  let off = src.size >= 4 && u32le(src.read(0, 4), 0, 'zip') === 0x08074b50 ? 4 : 0;
   while (off + 30 <= src.size) {
     const h = src.read(off, 30);
-    if (u32(h, 0) !== LOCAL_SIG) return; // the central directory ('PK\x01\x02') or garbage
-    const flags = u16(h, 6);
-    const n = u16(h, 26);
-    const x = u16(h, 28);
+    if (u32le(h, 0, 'zip') !== LOCAL_SIG) return; // the central directory ('PK\x01\x02') or garbage
+    const flags = u16le(h, 6, 'zip');
+    const n = u16le(h, 26, 'zip');
+    const x = u16le(h, 28, 'zip');
     if (off + 30 + n + x > src.size) {
       ctx.problem({ severity: 'error', code: 'truncated', message: `The zip local header at offset ${off} is cut off by the end of the ${src.size}-byte file.` });
       return;
@@ -214,7 +205,7 @@ function* localMembers(src: ByteSource, ctx: ContainerContext): Generator<Member
     } catch {
       // A malformed extra field only loses zip64 sizes and the Unicode name.
     }
-    const m = { compressedSize: u32(h, 18), uncompressedSize: u32(h, 22) };
+    const m = { compressedSize: u32le(h, 18, 'zip'), uncompressedSize: u32le(h, 22, 'zip') };
     zip64Sizes(extra, m);
     const recorded = getFileNameLowLevel(flags, nameExtra.subarray(0, n), extra, true);
     const dataStart = off + 30 + n + x;
@@ -237,7 +228,7 @@ function* localMembers(src: ByteSource, ctx: ContainerContext): Generator<Member
     yield {
       recorded,
       flags,
-      method: u16(h, 8),
+      method: u16le(h, 8, 'zip'),
       ...m,
       localHeader: off,
       dataStart,
@@ -248,7 +239,7 @@ function* localMembers(src: ByteSource, ctx: ContainerContext): Generator<Member
     if (flags & 0x08) {
       // Data descriptor: optional 'PK\x07\x08', CRC-32, then 4- or 8-byte sizes.
       const d = src.read(off, Math.min(24, src.size - off));
-      const sig = d.length >= 4 && u32(d, 0) === 0x08074b50 ? 4 : 0;
+      const sig = d.length >= 4 && u32le(d, 0, 'zip') === 0x08074b50 ? 4 : 0;
       const wide = m.compressedSize >= 0xffffffff || m.uncompressedSize >= 0xffffffff;
       off += sig + 4 + (wide ? 16 : 8);
     }
@@ -487,14 +478,20 @@ async function openMember(zipSrc: ByteSource, m: Member, path: string, ctx: Cont
 export const zip: ContainerReader = {
   id: 'zip',
   description: 'zip archives and their kin (APK, AAB, JAR, AAR, IPA, APEX, OTA zips), zip64 included; stored members are slices',
+  kind: 'archive',
+  signatures: [
+    { offset: 0, magic: 'PK\x03\x04', note: 'local file header' },
+    { offset: 0, magic: 'PK\x05\x06', note: 'End Of Central Directory of an empty archive' },
+    { offset: 0, magic: 'PK\x07\x08', note: 'split marker of a single-segment spanned archive' },
+  ],
   match(probe: Probe): boolean {
     const h = probe.head;
     if (h.length < 4 || h[0] !== 0x50 || h[1] !== 0x4b) return false;
-    const sig = u32(h, 0);
+    const sig = u32le(h, 0, 'zip');
     if (sig === LOCAL_SIG) return h.length >= 30;
     if (sig === EOCD_SIG) return h.length >= EOCD_SIZE; // an empty archive
     // 'PK\x07\x08' split marker of a single-segment "spanned" zip, then the first local header.
-    return sig === 0x08074b50 && h.length >= 34 && u32(h, 4) === LOCAL_SIG;
+    return sig === 0x08074b50 && h.length >= 34 && u32le(h, 4, 'zip') === LOCAL_SIG;
   },
   entries(src: ByteSource, ctx: ContainerContext): AsyncIterable<ContainerEntry> {
     return zipEntries(src, ctx);

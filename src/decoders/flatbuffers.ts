@@ -452,7 +452,8 @@ export class FlatVector {
 
   private at(i: number): number {
     if (!Number.isInteger(i) || i < 0 || i >= this.length) {
-      throw new RangeError(`${this.what}: index ${i} is outside a ${this.length}-element vector.`);
+      // The index comes from the file (an operator's tensor index, a subgraph number): bad input, not a bug.
+      throw new FormatError(`Invalid ${this.what}: index ${i} is outside a ${this.length}-element vector.`);
     }
     this.reader.spend();
     return this.start + i * this.elemSize;

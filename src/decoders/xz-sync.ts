@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import zlib from 'node:zlib';
 import { FormatError, LimitError, UnsupportedError } from '../errors.js';
+import { u32be, u32le } from '../io/binary.js';
 
 /**
  * Synchronous xz decoding over the WebAssembly build of xz-embedded that the `xz-decompress` npm
@@ -330,21 +331,15 @@ function crc64(data: Uint8Array): [number, number] {
 function verifyCheck(id: number, field: Uint8Array, data: Uint8Array, what: string): void {
   let ok: boolean;
   if (id === 0) ok = true;
-  else if (id === 1) ok = zlib.crc32(data) === u32le(field, 0);
+  else if (id === 1) ok = zlib.crc32(data) === u32le(field, 0, 'xz stream');
   else if (id === 4) {
     const [lo, hi] = crc64(data);
-    ok = lo === u32le(field, 0) && hi === u32le(field, 4);
+    ok = lo === u32le(field, 0, 'xz stream') && hi === u32le(field, 4, 'xz stream');
   } else if (id === 10) ok = Buffer.from(crypto.createHash('sha256').update(data).digest()).equals(Buffer.from(field));
   else throw new UnsupportedError(`Cannot decode ${what}: integrity check type ${id} is not one aibom knows; it was not scanned.`);
   if (!ok) throw new FormatError(`Invalid xz data in ${what}: the ${CHECK_NAMES[id]} check of a block does not match its data.`);
 }
 
-function u32le(b: Uint8Array, at: number): number {
-  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
-}
-function u32be(b: Uint8Array, at: number): number {
-  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
-}
 function putLe(b: Uint8Array, at: number, v: number): void {
   b[at] = v;
   b[at + 1] = v >>> 8;
@@ -393,7 +388,7 @@ function unBcj(id: number, buf: Uint8Array, start: number): void {
           mask = (mask << 1) | 1;
           continue;
         }
-        let src = u32le(buf, i + 1);
+        let src = u32le(buf, i + 1, 'xz stream');
         let dest: number;
         for (;;) {
           dest = (src - (start + i + 5)) >>> 0;
@@ -411,7 +406,7 @@ function unBcj(id: number, buf: Uint8Array, start: number): void {
     }
     case 0x05: // PowerPC: big-endian 'bl' (opcode 18, AA=0, LK=1) with a 24-bit word displacement.
       for (let i = 0; i + 4 <= size; i += 4) {
-        const ins = u32be(buf, i);
+        const ins = u32be(buf, i, 'xz stream');
         if (((ins & 0xfc000003) >>> 0) !== 0x48000001) continue;
         const addr = ((ins & 0x03fffffc) - (start + i)) & 0x03fffffc;
         putBe(buf, i, (0x48000001 | addr) >>> 0);
@@ -466,7 +461,7 @@ function unBcj(id: number, buf: Uint8Array, start: number): void {
       return;
     case 0x09: // SPARC: big-endian 'call' whose 30-bit displacement has its top bits all 0 or all 1.
       for (let i = 0; i + 4 <= size; i += 4) {
-        let ins = u32be(buf, i);
+        let ins = u32be(buf, i, 'xz stream');
         if (ins >>> 22 !== 0x100 && ins >>> 22 !== 0x1ff) continue;
         ins = (((ins << 2) >>> 0) - (start + i)) >>> 0;
         ins >>>= 2;
@@ -477,7 +472,7 @@ function unBcj(id: number, buf: Uint8Array, start: number): void {
     case 0x0a: // ARM64: BL (26-bit word displacement) and ADRP (21-bit page displacement within +-512 MiB).
       for (let i = 0; i + 4 <= size; i += 4) {
         const pc = (start + i) >>> 0;
-        let ins = u32le(buf, i);
+        let ins = u32le(buf, i, 'xz stream');
         if (ins >>> 26 === 0x25) {
           const addr = (ins - (pc >>> 2)) >>> 0;
           putLe(buf, i, (0x94000000 | (addr & 0x03ffffff)) >>> 0);
@@ -518,15 +513,15 @@ function locateBlocks(input: Uint8Array, what: string): BlockInfo[] {
   let pos = input.length;
   if (pos % 4 !== 0) throw bad(`its ${pos} bytes are not a multiple of four, so it does not end with a stream`, true);
   while (pos > 0) {
-    while (pos >= 4 && u32le(input, pos - 4) === 0) pos -= 4;
+    while (pos >= 4 && u32le(input, pos - 4, 'xz stream') === 0) pos -= 4;
     if (pos === 0) break;
     if (pos < 24 || input[pos - 1] !== FOOTER_MAGIC_1 || input[pos - 2] !== FOOTER_MAGIC_0) throw bad(`no stream footer ends at byte ${pos}`, true);
     const footer = pos - 12;
-    if (zlib.crc32(input.subarray(footer + 4, footer + 10)) !== u32le(input, footer)) throw bad(`the stream footer at ${footer} fails its CRC32`);
-    const indexSize = (u32le(input, footer + 4) + 1) * 4;
+    if (zlib.crc32(input.subarray(footer + 4, footer + 10)) !== u32le(input, footer, 'xz stream')) throw bad(`the stream footer at ${footer} fails its CRC32`);
+    const indexSize = (u32le(input, footer + 4, 'xz stream') + 1) * 4;
     const index = footer - indexSize;
     if (index < 12 || input[index] !== 0) throw bad(`the index of the stream ending at ${pos} is not where its footer says`, true);
-    if (zlib.crc32(input.subarray(index, footer - 4)) !== u32le(input, footer - 4)) throw bad(`the index at ${index} fails its CRC32`);
+    if (zlib.crc32(input.subarray(index, footer - 4)) !== u32le(input, footer - 4, 'xz stream')) throw bad(`the index at ${index} fails its CRC32`);
     const end = footer - 4;
     let r = varint(input, index + 1, end);
     if (r === undefined || r[0] > indexSize / 2) throw bad(`the index at ${index} has an invalid record count`);
@@ -543,9 +538,9 @@ function locateBlocks(input: Uint8Array, what: string): BlockInfo[] {
     }
     const start = index - blocksSize - 12;
     if (start < 0) throw bad(`the blocks listed by the index at ${index} start before the input`, true);
-    if (u32le(input, start) !== 0x587a37fd || input[start + 4] !== 0x5a || input[start + 5] !== 0) throw bad(`no stream header at ${start}, where the index at ${index} puts it`);
+    if (u32le(input, start, 'xz stream') !== 0x587a37fd || input[start + 4] !== 0x5a || input[start + 5] !== 0) throw bad(`no stream header at ${start}, where the index at ${index} puts it`);
     if (input[start + 6] !== input[footer + 8] || input[start + 7] !== input[footer + 9]) throw bad(`the stream flags at ${start} differ from its footer's`);
-    if (zlib.crc32(input.subarray(start + 6, start + 8)) !== u32le(input, start + 8)) throw bad(`the stream header at ${start} fails its CRC32`);
+    if (zlib.crc32(input.subarray(start + 6, start + 8)) !== u32le(input, start + 8, 'xz stream')) throw bad(`the stream header at ${start} fails its CRC32`);
     const check = input[start + 7]! & 0x0f;
     const blocks: BlockInfo[] = [];
     let p = start + 12;
@@ -609,7 +604,7 @@ function decodeByBlocks(input: Uint8Array, blocks: readonly BlockInfo[], out: Ui
     const bad = (why: string): FormatError => new FormatError(`Invalid xz data in ${label}: ${why}.`);
     const hsize = (input[b.at]! + 1) * 4;
     if (input[b.at] === 0 || b.at + hsize > input.length) throw bad('the block header is missing or cut off');
-    if (zlib.crc32(input.subarray(b.at, b.at + hsize - 4)) !== u32le(input, b.at + hsize - 4)) throw bad('the block header fails its CRC32');
+    if (zlib.crc32(input.subarray(b.at, b.at + hsize - 4)) !== u32le(input, b.at + hsize - 4, 'xz stream')) throw bad('the block header fails its CRC32');
     const flags = input[b.at + 1]!;
     if (flags & 0x3c) throw bad(`the block flags 0x${flags.toString(16)} set reserved bits`);
     const hend = b.at + hsize - 4;
@@ -637,7 +632,7 @@ function decodeByBlocks(input: Uint8Array, blocks: readonly BlockInfo[], out: Ui
       throw new UnsupportedError(`Cannot decode ${label}: its filter chain ${names.join(' + ')} is not one aibom decodes (LZMA2, optionally after one BCJ filter); it was not scanned.`);
     }
     if (bcj !== undefined && bcj.props.length !== 0 && bcj.props.length !== 4) throw bad(`the ${BCJ_NAMES[bcj.id]} filter has ${bcj.props.length} property bytes`);
-    const startOffset = bcj !== undefined && bcj.props.length === 4 ? u32le(bcj.props, 0) : 0;
+    const startOffset = bcj !== undefined && bcj.props.length === 4 ? u32le(bcj.props, 0, 'xz stream') : 0;
     const csize = b.unpadded - hsize - checkSize(b.check);
     if (csize <= 0) throw bad(`its unpadded size ${b.unpadded} leaves no room for data`);
     if ((flags & 0x40 && sizes[0] !== csize) || (flags & 0x80 && sizes[sizes.length - 1] !== b.uncompressed)) throw bad('the sizes in the block header differ from the index');

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
+import { u16le, u32le } from '../io/binary.js';
 import { MAX_READ, type ByteSource } from '../io/byte-source.js';
 import { FormatError, LimitError, UnsupportedError } from '../errors.js';
 
@@ -59,10 +60,6 @@ const MAX_COMMENT = 0xffff;
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 
-function dv(b: Uint8Array): DataView {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength);
-}
-
 /**
  * Finds the End Of Central Directory record of a zip that ends exactly at the end of `src` and reads
  * its central directory. Returns undefined when there is no such record (no zip here). Throws
@@ -75,24 +72,23 @@ export function readZipDirectory(src: ByteSource, options: ZipDirectoryOptions =
   if (src.size < EOCD_SIZE) return undefined;
   const tailStart = Math.max(0, src.size - (MAX_COMMENT + EOCD_SIZE));
   const tail = src.read(tailStart, src.size - tailStart);
-  const t = dv(tail);
   let at = -1;
   for (let i = tail.length - EOCD_SIZE; i >= 0; i--) {
     // 'PK\x05\x06' whose comment length (offset 20) runs exactly to the end of the source: a signature
     // that happens to occur inside weights almost never satisfies both.
-    if (tail[i] === 0x50 && t.getUint32(i, true) === EOCD_SIG && i + EOCD_SIZE + t.getUint16(i + 20, true) === tail.length) {
+    if (tail[i] === 0x50 && u32le(tail, i, 'zip End Of Central Directory record') === EOCD_SIG && i + EOCD_SIZE + u16le(tail, i + 20, 'zip End Of Central Directory record') === tail.length) {
       at = i;
       break;
     }
   }
   if (at < 0) return undefined;
   const eocdOffset = tailStart + at;
-  const disk = t.getUint16(at + 4, true);
-  const cdDisk = t.getUint16(at + 6, true);
-  const entriesOnDisk = t.getUint16(at + 8, true);
-  const entries = t.getUint16(at + 10, true);
-  const cdSize = t.getUint32(at + 12, true);
-  const cdRelOffset = t.getUint32(at + 16, true);
+  const disk = u16le(tail, at + 4, 'zip End Of Central Directory record');
+  const cdDisk = u16le(tail, at + 6, 'zip End Of Central Directory record');
+  const entriesOnDisk = u16le(tail, at + 8, 'zip End Of Central Directory record');
+  const entries = u16le(tail, at + 10, 'zip End Of Central Directory record');
+  const cdSize = u32le(tail, at + 12, 'zip End Of Central Directory record');
+  const cdRelOffset = u32le(tail, at + 16, 'zip End Of Central Directory record');
   if (entries === 0xffff || cdSize === 0xffffffff || cdRelOffset === 0xffffffff) {
     throw new UnsupportedError(`Zip64 archive at offset ${eocdOffset}: its End Of Central Directory record defers to a zip64 record, which is not read.`);
   }
@@ -116,22 +112,21 @@ export function readZipDirectory(src: ByteSource, options: ZipDirectoryOptions =
     throw new FormatError(`Invalid zip: central directory offset ${cdRelOffset} lies past the record's own position ${cdOffset}.`);
   }
   const cd = src.read(cdOffset, cdSize);
-  const c = dv(cd);
   const members: ZipMember[] = [];
   let p = 0;
   for (let i = 0; i < entries; i++) {
-    if (p + 46 > cd.length || c.getUint32(p, true) !== CDH_SIG) {
+    if (p + 46 > cd.length || u32le(cd, p, 'zip central directory') !== CDH_SIG) {
       throw new FormatError(`Invalid zip: central directory entry ${i} at offset ${cdOffset + p} lacks the 'PK\\x01\\x02' signature.`);
     }
-    const flags = c.getUint16(p + 8, true);
-    const method = c.getUint16(p + 10, true);
-    const crc32 = c.getUint32(p + 16, true);
-    const compressedSize = c.getUint32(p + 20, true);
-    const size = c.getUint32(p + 24, true);
-    const nameLen = c.getUint16(p + 28, true);
-    const extraLen = c.getUint16(p + 30, true);
-    const commentLen = c.getUint16(p + 32, true);
-    const localRel = c.getUint32(p + 42, true);
+    const flags = u16le(cd, p + 8, 'zip central directory');
+    const method = u16le(cd, p + 10, 'zip central directory');
+    const crc32 = u32le(cd, p + 16, 'zip central directory');
+    const compressedSize = u32le(cd, p + 20, 'zip central directory');
+    const size = u32le(cd, p + 24, 'zip central directory');
+    const nameLen = u16le(cd, p + 28, 'zip central directory');
+    const extraLen = u16le(cd, p + 30, 'zip central directory');
+    const commentLen = u16le(cd, p + 32, 'zip central directory');
+    const localRel = u32le(cd, p + 42, 'zip central directory');
     const next = p + 46 + nameLen + extraLen + commentLen;
     if (next > cd.length) {
       throw new FormatError(`Invalid zip: central directory entry ${i} of ${next - p} bytes runs past the ${cdSize}-byte directory.`);
@@ -152,11 +147,10 @@ export function readZipDirectory(src: ByteSource, options: ZipDirectoryOptions =
 export function memberDataRange(src: ByteSource, dir: ZipDirectory, m: ZipMember): { offset: number; length: number } {
   if (m.zip64) throw new UnsupportedError(`Zip member ${JSON.stringify(m.name)} uses zip64 sizes or offsets, which are not read.`);
   const h = src.read(m.localHeaderOffset, 30);
-  const v = dv(h);
-  if (h.length < 30 || v.getUint32(0, true) !== LFH_SIG) {
+  if (h.length < 30 || u32le(h, 0, 'zip local header') !== LFH_SIG) {
     throw new FormatError(`Invalid zip: member ${JSON.stringify(m.name)} has no 'PK\\x03\\x04' local header at offset ${m.localHeaderOffset}.`);
   }
-  const offset = m.localHeaderOffset + 30 + v.getUint16(26, true) + v.getUint16(28, true);
+  const offset = m.localHeaderOffset + 30 + u16le(h, 26, 'zip local header') + u16le(h, 28, 'zip local header');
   if (offset + m.compressedSize > dir.centralDirectoryOffset) {
     throw new FormatError(
       `Invalid zip: member ${JSON.stringify(m.name)} data of ${m.compressedSize} bytes at offset ${offset} overlaps the central directory at ${dir.centralDirectoryOffset}.`,

@@ -1,6 +1,6 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { FormatError } from '../errors.js';
 import { MAX_READ, type ByteSource } from './byte-source.js';
+import type { ScanResources } from './scan-resources.js';
 
 /**
  * One piece of a virtual image. Every reader of an image format (sparse images, dynamic partitions,
@@ -8,7 +8,8 @@ import { MAX_READ, type ByteSource } from './byte-source.js';
  * the reading: nothing materialises a whole partition or file.
  * - `source`: bytes copied from a parent source (a raw sparse chunk, a super.img extent, an ext4 block run);
  * - `fill`: a repeated 1-4 byte pattern (sparse FILL chunks; zeros for holes, ZERO and DISCARD ops);
- * - `decoded`: a compressed block decoded on first read and kept in the shared block cache
+ * - `decoded`: a compressed block decoded on first read, charged to the scan's decode budget and
+ *   kept in the scan's block cache (both from the `resources` option)
  *   (a payload REPLACE_XZ operation, a squashfs block). `decode` must return exactly `length` bytes.
  */
 export type Extent =
@@ -16,52 +17,15 @@ export type Extent =
   | { kind: 'fill'; offset: number; length: number; pattern: Uint8Array }
   | { kind: 'decoded'; offset: number; length: number; decode: () => Uint8Array };
 
-/**
- * An LRU cache of decoded blocks, bounded in bytes. One instance is shared by every ExtentSource of a
- * scan unless one is given, so the memory held by decoded blocks stays bounded whatever the image.
- */
-export class BlockCache {
-  private readonly map = new Map<string, Uint8Array>();
-  private bytes = 0;
-  constructor(readonly maxBytes: number) {}
-
-  get(key: string, compute: () => Uint8Array): Uint8Array {
-    const hit = this.map.get(key);
-    if (hit !== undefined) {
-      // Re-insert to mark as most recently used.
-      this.map.delete(key);
-      this.map.set(key, hit);
-      return hit;
-    }
-    const value = compute();
-    if (value.length <= this.maxBytes) {
-      this.map.set(key, value);
-      this.bytes += value.length;
-      for (const [k, v] of this.map) {
-        if (this.bytes <= this.maxBytes) break;
-        this.map.delete(k);
-        this.bytes -= v.length;
-      }
-    }
-    return value;
-  }
-
-  get size(): number {
-    return this.bytes;
-  }
+/** How an ExtentSource names itself and where its decoded blocks go. */
+export interface ExtentSourceOptions {
+  /** Names the image in messages: `squashfs file "a/b"`. */
+  readonly what: string;
+  /** The scan's block cache and decode charge; required when any extent is `decoded`. */
+  readonly resources?: ScanResources;
+  /** See ByteSource.identity. */
+  readonly identity?: string;
 }
-
-/**
- * Where decoded blocks are charged: the running scan installs its decode budget here, so every block
- * any reader's ExtentSource decodes counts against `maxDecompressedBytes` without each reader wiring
- * it. Outside a scan (a reader's own tests) nothing is charged.
- */
-export const decodeAccounting = new AsyncLocalStorage<{ charge(n: number, what: string): void }>();
-
-/** The scan-wide default: 64 MiB of decoded blocks. */
-export const sharedBlockCache = new BlockCache(64 * 1024 * 1024);
-
-let nextId = 0;
 
 /**
  * A virtual source assembled from extents. Extents are validated once at construction: inside the
@@ -71,17 +35,19 @@ let nextId = 0;
  */
 export class ExtentSource implements ByteSource {
   private readonly starts: Float64Array;
-  private readonly id = `x${nextId++}`;
   private readonly what: string;
+  private readonly resources: ScanResources | undefined;
+  /** This source's keys in the block cache; taken when it has a decoded extent. */
+  private readonly keyspace: string | undefined;
   readonly identity?: string | undefined;
 
   constructor(
     readonly size: number,
     private readonly extents: readonly Extent[],
-    options: { what: string; cache?: BlockCache; identity?: string } = { what: 'image' },
+    options: ExtentSourceOptions,
   ) {
-    this.cache = options.cache ?? sharedBlockCache;
     this.what = options.what;
+    this.resources = options.resources;
     this.identity = options.identity;
     if (!Number.isSafeInteger(size) || size < 0) throw new FormatError(`Invalid ${options.what}: size ${size} is not a byte count.`);
     this.starts = new Float64Array(extents.length);
@@ -103,8 +69,11 @@ export class ExtentSource implements ByteSource {
       this.starts[i] = e.offset;
       end = e.offset + e.length;
     }
+    const decoded = extents.some((e) => e.kind === 'decoded');
+    // A reader bug, not bad input: decoded blocks must be charged and cached by the scan.
+    if (decoded && options.resources === undefined) throw new Error(`ExtentSource of ${options.what}: decoded extents need the scan's resources.`);
+    this.keyspace = decoded ? options.resources?.blockCache.newKeyspace() : undefined;
   }
-  private readonly cache: BlockCache;
 
   read(offset: number, length: number): Uint8Array {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset > this.size) {
@@ -165,10 +134,11 @@ export class ExtentSource implements ByteSource {
         if (p.length === 1) out.fill(p[0]!, at, at + n);
         else for (let k = 0; k < n; k++) out[at + k] = p[(within + k) % p.length]!;
       } else {
-        const block = this.cache.get(`${this.id}:${e.offset}`, () => {
+        const resources = this.resources as ScanResources;
+        const block = resources.blockCache.get(`${this.keyspace}:${e.offset}`, () => {
           const b = e.decode();
           if (b.length !== e.length) throw new FormatError(`A decoded block at offset ${e.offset} has ${b.length} bytes instead of ${e.length}.`);
-          decodeAccounting.getStore()?.charge(b.length, this.what);
+          resources.charge(b.length, this.what);
           return b;
         });
         out.set(block.subarray(within, within + n), at);

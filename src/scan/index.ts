@@ -5,8 +5,9 @@ import type { ContainerKind, ContainerReader } from '../containers/types.js';
 import { formats as defaultFormats } from '../formats/index.js';
 import type { ModelFormat } from '../formats/types.js';
 import { INVENTORY_SCHEMA, type Inventory, type Stats, type Subject } from '../inventory/schema.js';
-import { DecodeBudget, TempArea } from '../io/decode-budget.js';
-import { decodeAccounting } from '../io/extent-source.js';
+import { DecodeBudget } from '../io/decode-budget.js';
+import { ScanResources } from '../io/scan-resources.js';
+import { TempArea } from '../io/temp-area.js';
 import { DEFAULT_LIMITS, type Limits } from '../io/limits.js';
 import { toolVersion } from '../version.js';
 import type { Analyzer } from './analyzer.js';
@@ -38,12 +39,16 @@ export interface ScanOptions {
  * The scan pipeline: walk (inputs, directories, containers, siblings, dedupe) -> identify (exclusive:
  * which model format or container an item is) -> analyzers (non-exclusive passes over every item and
  * listing) -> link (components with content-derived ids, relationships). Resources that live for one
- * scan (the temp area, the decode budget) are created here and released when it returns.
+ * scan (the temp area, the decode budget, the block cache) are created here and released when it
+ * returns; nothing is shared between concurrent scans.
  */
 async function run(inputs: readonly string[], options: ScanOptions): Promise<Inventory> {
   const limits: Readonly<Limits> = { ...DEFAULT_LIMITS, ...options.limits };
   const temp = new TempArea();
   const budget = new DecodeBudget(limits, temp);
+  // The block cache (sized from the memory budget) and the decode charge live for this scan only,
+  // handed to every reader through its context; cleared when the scan returns.
+  const resources = ScanResources.forLimits(limits, budget);
   const ticker = new ProgressTicker(options.onProgress);
   const containers = options.containers ?? defaultContainers;
   const walker = new Walker({
@@ -52,6 +57,7 @@ async function run(inputs: readonly string[], options: ScanOptions): Promise<Inv
     containers,
     analyzers: options.analyzers ?? defaultAnalyzers,
     budget,
+    resources,
     ticker,
   });
   const subjects: Subject[] = [];
@@ -60,10 +66,11 @@ async function run(inputs: readonly string[], options: ScanOptions): Promise<Inv
   try {
     for (const input of inputs) {
       const f = newFindings();
-      subjects.push(await decodeAccounting.run(budget, () => walker.scanInput(input, f)));
+      subjects.push(await walker.scanInput(input, f));
       found.push(f);
     }
   } finally {
+    resources.dispose();
     temp.cleanup();
   }
   const kinds = new Map<string, ContainerKind | undefined>(containers.map((c) => [c.id, c.kind]));

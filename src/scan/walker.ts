@@ -6,6 +6,7 @@ import type { InspectContext, ModelFormat, ModelInfo } from '../formats/types.js
 import type { Evidence, Hop, Subject } from '../inventory/schema.js';
 import { FileSource, type ByteSource } from '../io/byte-source.js';
 import type { DecodeBudget } from '../io/decode-budget.js';
+import type { ScanResources } from '../io/scan-resources.js';
 import { sha256Of } from '../io/hash.js';
 import { hashFileInWorker, WORKER_HASH_MIN_SIZE } from '../io/hash-worker.js';
 import type { Limits } from '../io/limits.js';
@@ -31,6 +32,7 @@ export interface WalkSetup {
   containers: readonly ContainerReader[];
   analyzers: readonly Analyzer[];
   budget: DecodeBudget;
+  resources: ScanResources;
   ticker: ProgressTicker;
 }
 
@@ -421,6 +423,7 @@ export class Walker {
     const budget = this.setup.budget;
     const ctx: ContainerContext = {
       limits: this.limits,
+      resources: this.setup.resources,
       get name() {
         usedName = true;
         return name;

@@ -2,8 +2,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { erofs } from '../../src/containers/erofs.js';
-import { MetaReader, inodeEnd, readInode, readSuper, type ErofsInode } from '../../src/containers/erofs-format.js';
+import { erofs } from '../../src/containers/erofs/index.js';
+import { MetaReader, inodeEnd, readInode, readSuper, type ErofsInode } from '../../src/containers/erofs/erofs-format.js';
 import type { EntryProblem } from '../../src/containers/types.js';
 import { AibomError, UnsupportedError } from '../../src/errors.js';
 import { BufferSource, type ByteSource } from '../../src/io/byte-source.js';
@@ -327,7 +327,7 @@ d('erofs reader', () => {
       // Every extent decodes on its own (lazily, nothing before a read) to its declared length.
       let decodes = 0;
       const counted = extents.map((x) => (x.kind === 'decoded' ? { ...x, decode: () => (decodes++, x.decode.call(x)) } : x));
-      const lazy = new ExtentSource(textSrc!.size, counted, { what: 'counted' });
+      const lazy = new ExtentSource(textSrc!.size, counted, { what: 'counted', resources: t.resources });
       expect(decodes).toBe(0);
       expect(Buffer.from(lazy.read(10, 100)).equals(text(1024 * 1024).subarray(10, 110))).toBe(true);
       expect(decodes).toBe(1);

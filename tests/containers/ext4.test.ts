@@ -3,8 +3,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_DIR_DEPTH, ext4 } from '../../src/containers/ext4.js';
-import { ExtVolume, u16, u32 } from '../../src/containers/ext4-volume.js';
+import { MAX_DIR_DEPTH } from '../../src/containers/ext4/ext4.js';
+import { ext4 } from '../../src/containers/ext4/index.js';
+import { ExtVolume } from '../../src/containers/ext4/ext4-volume.js';
+import { u16le, u32le } from '../../src/io/binary.js';
 import { AibomError, UnsupportedError } from '../../src/errors.js';
 import { BufferSource, type ByteSource } from '../../src/io/byte-source.js';
 import { ExtentSource } from '../../src/io/extent-source.js';
@@ -392,7 +394,7 @@ d('ext4 reader', () => {
         for (let i = 0; i < r.count; i++) {
           const base = (r.physical + i) * bs;
           for (let at = 0; at + 8 <= bs; ) {
-            const len = u16(bytes, base + at + 4);
+            const len = u16le(bytes, base + at + 4, 'test image');
             if (len < 8) break;
             const nameLen = bytes[base + at + 6]!;
             if (bytes.subarray(base + at + 8, base + at + 8 + nameLen).toString() === name) return base + at;
@@ -437,8 +439,8 @@ d('ext4 reader', () => {
           ...vol.runs(root, Math.ceil(root.size / bs), 'root').map((r): [number, number] => [r.physical * bs, bs]),
           [islands.offset, inodeSize],
         ];
-        if (vol.usesExtents(islands)) regions.push([u32(islands.iblock, 16) * bs, bs]); // the index node
-        else regions.push([u32(islands.iblock, 48) * bs, bs], [u32(islands.iblock, 52) * bs, bs]); // indirect blocks
+        if (vol.usesExtents(islands)) regions.push([u32le(islands.iblock, 16, 'test image') * bs, bs]); // the index node
+        else regions.push([u32le(islands.iblock, 48, 'test image') * bs, bs], [u32le(islands.iblock, 52, 'test image') * bs, bs]); // indirect blocks
         const rnd = prng(7);
         for (let round = 0; round < 40; round++) {
           const bytes = Buffer.from(whole);
@@ -471,10 +473,10 @@ d('ext4 reader', () => {
       const whole = fs.readFileSync(img1k);
       const vol = new ExtVolume(new BufferSource(whole));
       const inode = vol.readInode(inodeOf(img1k, 'islands'));
-      expect(u16(inode.iblock, 6)).toBe(2); // eh_depth 2: root -> index node -> leaves
-      const node = u32(inode.iblock, 12 + 4); // first ei_leaf_lo of the root
+      expect(u16le(inode.iblock, 6, 'test image')).toBe(2); // eh_depth 2: root -> index node -> leaves
+      const node = u32le(inode.iblock, 12 + 4, 'test image'); // first ei_leaf_lo of the root
       const nodeAt = node * 1024;
-      expect(u16(whole, nodeAt)).toBe(0xf30a);
+      expect(u16le(whole, nodeAt, 'test image')).toBe(0xf30a);
       // 1: the index node's first entry points to the index node itself.
       const self = Buffer.from(whole);
       self.writeUInt32LE(node, nodeAt + 12 + 4);
@@ -483,8 +485,8 @@ d('ext4 reader', () => {
       selfDepth.writeUInt16LE(2, nodeAt + 6);
       // 3: the index node's first two entries point to the same leaf.
       const twice = Buffer.from(whole);
-      expect(u16(whole, nodeAt + 2)).toBeGreaterThan(1); // eh_entries
-      twice.writeUInt32LE(u32(whole, nodeAt + 12 + 4), nodeAt + 24 + 4);
+      expect(u16le(whole, nodeAt + 2, 'test image')).toBeGreaterThan(1); // eh_entries
+      twice.writeUInt32LE(u32le(whole, nodeAt + 12 + 4, 'test image'), nodeAt + 24 + 4);
       for (const bytes of [self, selfDepth, twice]) {
         const { listed } = await survive(bytes);
         expect(listed.find((e) => e.path === 'islands')?.sha256).toBe('error:format');
@@ -543,7 +545,7 @@ d('ext4 reader', () => {
       fs.copyFileSync(img2, e2);
       const vol = new ExtVolume(new BufferSource(fs.readFileSync(e2)));
       const inode = vol.readInode(inodeOf(e2, 'dir/nested/deep/file.bin'));
-      const ind = u32(inode.iblock, 48); // i_block[12], the single indirect block
+      const ind = u32le(inode.iblock, 48, 'test image'); // i_block[12], the single indirect block
       // i_block[13] (double indirect) := the single indirect block: its pointers are data blocks,
       // read as indirect blocks, then the same block again through i_block[14].
       debugfsWrite(e2, [`sif /dir/nested/deep/file.bin block[IND] ${ind}`, `sif /dir/nested/deep/file.bin block[DIND] ${ind}`, `sif /dir/nested/deep/file.bin size ${70 * MiB}`]);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gzip } from '../../src/containers/gzip.js';
-import { squashfs } from '../../src/containers/squashfs.js';
+import { squashfs } from '../../src/containers/squashfs/index.js';
 import { tar } from '../../src/containers/tar.js';
 import type { ContainerEntry } from '../../src/containers/types.js';
 import { AibomError, FormatError, UnsupportedError } from '../../src/errors.js';

@@ -5,9 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { containers } from '../../src/containers/index.js';
 import type { ContainerContext, ContainerReader, EntryProblem } from '../../src/containers/types.js';
+import { describeError } from '../../src/errors.js';
 import { FileSource, chunks, type ByteSource } from '../../src/io/byte-source.js';
-import { DecodeBudget, TempArea } from '../../src/io/decode-budget.js';
+import { DecodeBudget } from '../../src/io/decode-budget.js';
 import { DEFAULT_LIMITS, type Limits } from '../../src/io/limits.js';
+import { ScanResources } from '../../src/io/scan-resources.js';
+import { TempArea } from '../../src/io/temp-area.js';
 import { createProbe } from '../../src/probe.js';
 
 /** A ContainerContext for tests, with what it is built from. */
@@ -16,29 +19,39 @@ export interface TestContext {
   readonly problems: EntryProblem[];
   readonly budget: DecodeBudget;
   readonly temp: TempArea;
+  /** Fresh per context: its own block cache, charging `budget` as a scan does. */
+  readonly resources: ScanResources;
   readonly limits: Readonly<Limits>;
   /** A context for a nested container sharing the budget, problems and limits. */
   child(name: string): ContainerContext;
+  /** Disposes the resources and removes the temp area. */
   cleanup(): void;
 }
 
 /**
- * Builds a context over a fresh DecodeBudget and TempArea; problems are collected in order.
+ * Builds a context over a fresh DecodeBudget, TempArea and ScanResources (decoded blocks charge the
+ * budget, as in a scan); problems are collected in order.
  * `siblings` answers `ctx.sibling(name)` (none by default).
  */
 export function makeContext(name: string, limits: Partial<Limits> = {}, siblings: Readonly<Record<string, ByteSource>> = {}): TestContext {
   const all: Readonly<Limits> = { ...DEFAULT_LIMITS, ...limits };
   const temp = new TempArea();
   const budget = new DecodeBudget(all, temp);
+  const resources = ScanResources.forLimits(all, budget);
   const problems: EntryProblem[] = [];
   const make = (n: string): ContainerContext => ({
     limits: all,
+    resources,
     name: n,
     problem: (p) => problems.push(p),
     decode: (stream, info) => budget.decode(stream, info),
     sibling: (s) => Promise.resolve(Object.hasOwn(siblings, s) ? siblings[s] : undefined),
   });
-  return { ctx: make(name), problems, budget, temp, limits: all, child: make, cleanup: () => temp.cleanup() };
+  const cleanup = (): void => {
+    resources.dispose();
+    temp.cleanup();
+  };
+  return { ctx: make(name), problems, budget, temp, resources, limits: all, child: make, cleanup };
 }
 
 /** sha256 of a whole source. */
@@ -72,7 +85,8 @@ export interface ListOptions {
 
 /**
  * Lists a reader's entries with the sha256 of each file's content (opened, hashed, released), sorted
- * by path. Errors on open are recorded as `error:<code>` in `sha256` so tests can assert them.
+ * by path. Errors on open are recorded as `error:<code>` in `sha256` (the code the scan would report)
+ * so tests can assert them.
  */
 export async function listEntries(reader: ContainerReader, src: ByteSource, t: TestContext, name = t.ctx.name, opts: ListOptions = {}, prefix = ''): Promise<Listed[]> {
   const out: Listed[] = [];
@@ -94,7 +108,8 @@ export async function listEntries(reader: ContainerReader, src: ByteSource, t: T
           if (inner !== undefined) out.push(...(await listEntries(inner, s, t, probe.name, opts, `${item.path}!/`)));
         }
       } catch (err) {
-        item.sha256 = `error:${(err as { code?: string }).code ?? 'unknown'}`;
+        // describeError, as the scan does: an untyped error is `internal` (a bug), never blamed on the input.
+        item.sha256 = `error:${describeError(err).code}`;
       } finally {
         if (s !== undefined) t.budget.release(s);
       }

@@ -2,7 +2,9 @@ import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { FormatError } from '../../src/errors.js';
 import { BufferSource } from '../../src/io/byte-source.js';
-import { BlockCache, ExtentSource, type Extent } from '../../src/io/extent-source.js';
+import { BlockCache } from '../../src/io/block-cache.js';
+import { ExtentSource, type Extent } from '../../src/io/extent-source.js';
+import { ScanResources } from '../../src/io/scan-resources.js';
 
 const parent = new BufferSource(crypto.randomBytes(10_000));
 
@@ -37,7 +39,7 @@ describe('ExtentSource', () => {
 
   it('reads any range exactly as the extents describe, gaps as zeros', () => {
     const size = 9000;
-    const src = new ExtentSource(size, extents, { what: 'test image', cache: new BlockCache(1 << 20) });
+    const src = new ExtentSource(size, extents, { what: 'test image', resources: new ScanResources(new BlockCache(1 << 20)) });
     const want = expected(size, extents);
     let seed = 3;
     for (let i = 0; i < 2000; i++) {
@@ -54,7 +56,7 @@ describe('ExtentSource', () => {
   it('decodes a block once while it stays in the cache, again after eviction', () => {
     decodes = 0;
     const cache = new BlockCache(4096);
-    const src = new ExtentSource(8000, [decoded(0, 3000, 3), decoded(4000, 3000, 5)], { what: 'test', cache });
+    const src = new ExtentSource(8000, [decoded(0, 3000, 3), decoded(4000, 3000, 5)], { what: 'test', resources: new ScanResources(cache) });
     src.read(10, 10);
     src.read(20, 100);
     expect(decodes).toBe(1);
@@ -75,7 +77,7 @@ describe('ExtentSource', () => {
   });
 
   it('a decoded block of the wrong length is a FormatError at read time', () => {
-    const src = new ExtentSource(100, [{ kind: 'decoded', offset: 0, length: 50, decode: () => new Uint8Array(49) }], { what: 't', cache: new BlockCache(1024) });
+    const src = new ExtentSource(100, [{ kind: 'decoded', offset: 0, length: 50, decode: () => new Uint8Array(49) }], { what: 't', resources: new ScanResources(new BlockCache(1024)) });
     expect(() => src.read(0, 10)).toThrow(/49 bytes instead of 50/);
   });
 });

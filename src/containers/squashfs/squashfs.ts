@@ -1,11 +1,13 @@
-import { FormatError, LimitError, UnsupportedError } from '../errors.js';
-import { BufferSource, type ByteSource } from '../io/byte-source.js';
-import { checked } from '../io/checked.js';
-import { ExtentSource, sharedBlockCache, type Extent } from '../io/extent-source.js';
-import type { Probe } from '../probe.js';
-import { EntryNames } from './entry-names.js';
+import { FormatError, LimitError, UnsupportedError } from '../../errors.js';
+import { u16le, u32le, u64le } from '../../io/binary.js';
+import { BufferSource, type ByteSource } from '../../io/byte-source.js';
+import { checked } from '../../io/checked.js';
+import { ExtentSource, type Extent } from '../../io/extent-source.js';
+import type { ScanResources } from '../../io/scan-resources.js';
+import type { Probe } from '../../probe.js';
+import { EntryNames } from '../entry-names.js';
 import { blockDecoder, COMPRESSION_NAMES, type BlockDecoder } from './squashfs-compression.js';
-import type { ContainerContext, ContainerEntry, ContainerReader } from './types.js';
+import type { ContainerContext, ContainerEntry, ContainerReader } from '../types.js';
 
 /** Superblock size (struct squashfs_super_block); the compressor options block may follow it. */
 const SUPERBLOCK_SIZE = 96;
@@ -53,16 +55,6 @@ const MAX_FILE_BLOCKS = 1 << 20;
 /** Decoded metadata blocks kept per image (8 KiB each). */
 const METADATA_CACHE_BLOCKS = 512;
 
-function u16(b: Uint8Array, at: number): number {
-  return b[at]! | (b[at + 1]! << 8);
-}
-function u32(b: Uint8Array, at: number): number {
-  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
-}
-function u64(b: Uint8Array, at: number): number {
-  return u32(b, at) + u32(b, at + 4) * 2 ** 32;
-}
-
 interface Superblock {
   inodes: number;
   mkfsTime: number;
@@ -80,12 +72,12 @@ interface Superblock {
 /** Names what the magic and version say, for the UnsupportedError of images that are not 4.0 LE. */
 function variantOf(head: Uint8Array): { magic: number; version: string } | undefined {
   if (head.length < 32) return undefined;
-  const magic = u32(head, 0);
+  const magic = u32le(head, 0, 'squashfs image');
   if (magic !== MAGIC_LE && magic !== MAGIC_BE && !MAGIC_VENDOR.includes(magic)) return undefined;
   // s_major at offset 28 and s_minor at 30 in every version's superblock, in the image's byte order.
   const le = magic === MAGIC_LE || magic === MAGIC_VENDOR[0];
-  const major = le ? u16(head, 28) : (head[28]! << 8) | head[29]!;
-  const minor = le ? u16(head, 30) : (head[30]! << 8) | head[31]!;
+  const major = le ? u16le(head, 28, 'squashfs image') : (head[28]! << 8) | head[29]!;
+  const minor = le ? u16le(head, 30, 'squashfs image') : (head[30]! << 8) | head[31]!;
   if (major < 1 || major > 4) return undefined;
   return { magic, version: `${major}.${minor}` };
 }
@@ -98,25 +90,25 @@ function parseSuperblock(src: ByteSource): Superblock {
   if (v.magic === MAGIC_BE) throw new UnsupportedError(`The squashfs image is big-endian ('sqsh', version ${v.version}), which aibom does not read; it was not scanned.`);
   if (v.magic !== MAGIC_LE) throw new UnsupportedError(`The squashfs image has a vendor magic 0x${v.magic.toString(16)} (version ${v.version}, an LZMA variant), which aibom does not read; it was not scanned.`);
   if (v.version !== '4.0') throw new UnsupportedError(`The squashfs image is version ${v.version}; aibom reads version 4.0 only; it was not scanned.`);
-  const blockSize = u32(h, 12);
-  const blockLog = u16(h, 22);
+  const blockSize = u32le(h, 12, 'squashfs image');
+  const blockLog = u16le(h, 22, 'squashfs image');
   // block_size (offset 12): a power of two from 4 KiB to 1 MiB, and block_log (offset 22) its log2.
   if (blockSize < 4096 || blockSize > 1024 * 1024 || (blockSize & (blockSize - 1)) !== 0) {
     throw new FormatError(`Invalid squashfs superblock: block_size ${blockSize} is not a power of two from 4096 to 1048576.`);
   }
   if (2 ** blockLog !== blockSize) throw new FormatError(`Invalid squashfs superblock: block_log ${blockLog} does not match block_size ${blockSize}.`);
   const sb: Superblock = {
-    inodes: u32(h, 4),
-    mkfsTime: u32(h, 8),
+    inodes: u32le(h, 4, 'squashfs image'),
+    mkfsTime: u32le(h, 8, 'squashfs image'),
     blockSize,
-    fragments: u32(h, 16),
-    compression: u16(h, 20),
-    flags: u16(h, 24),
-    rootInode: u64(h, 32),
-    bytesUsed: u64(h, 40),
-    inodeTable: u64(h, 64),
-    directoryTable: u64(h, 72),
-    fragmentTable: u64(h, 80),
+    fragments: u32le(h, 16, 'squashfs image'),
+    compression: u16le(h, 20, 'squashfs image'),
+    flags: u16le(h, 24, 'squashfs image'),
+    rootInode: u64le(h, 32, 'squashfs image'),
+    bytesUsed: u64le(h, 40, 'squashfs image'),
+    inodeTable: u64le(h, 64, 'squashfs image'),
+    directoryTable: u64le(h, 72, 'squashfs image'),
+    fragmentTable: u64le(h, 80, 'squashfs image'),
   };
   // bytes_used (offset 40): the image may be padded (to 4 KiB by mksquashfs), never shorter.
   if (sb.bytesUsed > src.size) {
@@ -164,7 +156,7 @@ class Metadata {
     if (!Number.isSafeInteger(pos) || pos < lo || pos + 2 > hi) {
       throw new FormatError(`Invalid squashfs ${table}: a metadata block at ${pos} lies outside the table (${lo} to ${hi}).`, pos + 2 > hi ? 'truncated' : 'format');
     }
-    const header = u16(this.src.read(pos, 2), 0);
+    const header = u16le(this.src.read(pos, 2), 0, 'squashfs image');
     const length = header & ~METADATA_UNCOMPRESSED;
     if (length === 0 || length > METADATA_SIZE) throw new FormatError(`Invalid squashfs ${table}: the metadata block at ${pos} has length ${length}.`);
     if (pos + 2 + length > hi) throw new FormatError(`Invalid squashfs ${table}: the ${length}-byte metadata block at ${pos} runs past the table end ${hi}.`, 'truncated');
@@ -224,8 +216,6 @@ interface FragmentEntry {
 }
 
 const utf8 = new TextDecoder('utf-8');
-/** Numbers images, so that their fragment blocks have their own keys in the shared block cache. */
-let nextImage = 0;
 
 /** One open squashfs image: tables, caches and the lazily loaded fragment index. */
 class Image {
@@ -233,12 +223,15 @@ class Image {
   private readonly decode: BlockDecoder;
   private readonly compression: string;
   private fragmentIndex: number[] | undefined;
-  private readonly id = `sqfs${nextImage++}`;
+  /** This image's keys in the scan's block cache (its fragment blocks). */
+  private readonly keyspace: string;
 
   constructor(
     readonly src: ByteSource,
     readonly sb: Superblock,
+    private readonly resources: ScanResources,
   ) {
+    this.keyspace = resources.blockCache.newKeyspace();
     this.decode = blockDecoder(sb.compression);
     this.compression = COMPRESSION_NAMES[sb.compression] ?? String(sb.compression);
     this.meta = new Metadata(src, this.decode, this.compression);
@@ -249,8 +242,8 @@ class Image {
     if ((this.sb.flags & FLAG_COMPRESSOR_OPTIONS) === 0) return;
     const opts = this.meta.block(SUPERBLOCK_SIZE, SUPERBLOCK_SIZE, this.sb.inodeTable, 'compressor options').data;
     // lz4 options: version (1 = LZ4_LEGACY, the only one defined) and flags (HC only matters to the encoder).
-    if (this.sb.compression === 5 && opts.length >= 4 && u32(opts, 0) !== 1) {
-      throw new UnsupportedError(`The squashfs image uses lz4 format version ${u32(opts, 0)}; only version 1 is defined; it was not scanned.`);
+    if (this.sb.compression === 5 && opts.length >= 4 && u32le(opts, 0, 'squashfs image') !== 1) {
+      throw new UnsupportedError(`The squashfs image uses lz4 format version ${u32le(opts, 0, 'squashfs image')}; only version 1 is defined; it was not scanned.`);
     }
   }
 
@@ -270,36 +263,36 @@ class Image {
     const cur = this.inodeCursor(ref);
     // struct squashfs_base_inode: inode_type, mode, uid, guid (u16 each), mtime, inode_number (u32).
     const base = this.inodeRead(cur, 16);
-    const type = u16(base, 0);
+    const type = u16le(base, 0, 'squashfs image');
     switch (type) {
       case T_DIR: {
         // start_block u32, nlink u32, file_size u16, offset u16, parent_inode u32.
         const b = this.inodeRead(cur, 16);
-        return { kind: 'dir', type, start: u32(b, 0), size: u16(b, 8), offset: u16(b, 10) };
+        return { kind: 'dir', type, start: u32le(b, 0, 'squashfs image'), size: u16le(b, 8, 'squashfs image'), offset: u16le(b, 10, 'squashfs image') };
       }
       case T_LDIR: {
         // nlink u32, file_size u32, start_block u32, parent_inode u32, i_count u16, offset u16, xattr u32.
         const b = this.inodeRead(cur, 24);
-        return { kind: 'dir', type, size: u32(b, 4), start: u32(b, 8), offset: u16(b, 18) };
+        return { kind: 'dir', type, size: u32le(b, 4, 'squashfs image'), start: u32le(b, 8, 'squashfs image'), offset: u16le(b, 18, 'squashfs image') };
       }
       case T_FILE: {
         // start_block u32, fragment u32, offset u32, file_size u32, then the block size list.
         const b = this.inodeRead(cur, 16);
-        return { kind: 'file', type, start: u32(b, 0), fragment: u32(b, 4), fragmentOffset: u32(b, 8), size: u32(b, 12), blockList: { ...cur } };
+        return { kind: 'file', type, start: u32le(b, 0, 'squashfs image'), fragment: u32le(b, 4, 'squashfs image'), fragmentOffset: u32le(b, 8, 'squashfs image'), size: u32le(b, 12, 'squashfs image'), blockList: { ...cur } };
       }
       case T_LFILE: {
         // start_block u64, file_size u64, sparse u64, nlink u32, fragment u32, offset u32, xattr u32.
         const b = this.inodeRead(cur, 40);
-        const start = u64(b, 0);
-        const size = u64(b, 8);
+        const start = u64le(b, 0, 'squashfs image');
+        const size = u64le(b, 8, 'squashfs image');
         if (!Number.isSafeInteger(start) || !Number.isSafeInteger(size)) throw new FormatError(`Invalid squashfs inode 0x${ref.toString(16)}: start ${start} or size ${size} is out of range.`);
-        return { kind: 'file', type, start, size, fragment: u32(b, 28), fragmentOffset: u32(b, 32), blockList: { ...cur } };
+        return { kind: 'file', type, start, size, fragment: u32le(b, 28, 'squashfs image'), fragmentOffset: u32le(b, 32, 'squashfs image'), blockList: { ...cur } };
       }
       case T_SYMLINK:
       case T_LSYMLINK: {
         // nlink u32, symlink_size u32, then the target (and an xattr index for the extended form).
         const b = this.inodeRead(cur, 8);
-        const n = checked(u32(b, 4), 0, MAX_SYMLINK, `Invalid squashfs inode 0x${ref.toString(16)}: symlink_size`);
+        const n = checked(u32le(b, 4, 'squashfs image'), 0, MAX_SYMLINK, `Invalid squashfs inode 0x${ref.toString(16)}: symlink_size`);
         return { kind: 'symlink', type, target: utf8.decode(this.inodeRead(cur, n)) };
       }
       default:
@@ -325,15 +318,15 @@ class Image {
       if (used + 12 > total) throw new FormatError(`Invalid squashfs directory listing: ${total - used} bytes left cannot hold a header.`);
       const h = read(12);
       used += 12;
-      const count = u32(h, 0) + 1;
+      const count = u32le(h, 0, 'squashfs image') + 1;
       if (count > DIR_COUNT) throw new FormatError(`Invalid squashfs directory header: count ${count} exceeds ${DIR_COUNT}.`);
-      const inodeBlock = u32(h, 4);
+      const inodeBlock = u32le(h, 4, 'squashfs image');
       for (let i = 0; i < count; i++) {
         if (used + 8 > total) throw new FormatError(`Invalid squashfs directory listing: an entry runs past its ${total} bytes.`);
         const e = read(8);
-        const offset = u16(e, 0);
-        const type = u16(e, 4);
-        const nameLen = u16(e, 6) + 1;
+        const offset = u16le(e, 0, 'squashfs image');
+        const type = u16le(e, 4, 'squashfs image');
+        const nameLen = u16le(e, 6, 'squashfs image') + 1;
         if (nameLen > NAME_LEN) throw new FormatError(`Invalid squashfs directory entry: name size ${nameLen} exceeds ${NAME_LEN}.`);
         used += 8 + nameLen;
         if (used > total) throw new FormatError(`Invalid squashfs directory listing: a name runs past its ${total} bytes.`);
@@ -353,23 +346,23 @@ class Image {
       const blocks = Math.ceil(sb.fragments / FRAGMENTS_PER_BLOCK);
       if (sb.fragmentTable + blocks * 8 > sb.bytesUsed) throw new FormatError(`Invalid squashfs fragment table: ${blocks} index entries at ${sb.fragmentTable} run past the image.`, 'truncated');
       const raw = this.src.read(sb.fragmentTable, blocks * 8);
-      this.fragmentIndex = Array.from({ length: blocks }, (_, i) => u64(raw, i * 8));
+      this.fragmentIndex = Array.from({ length: blocks }, (_, i) => u64le(raw, i * 8, 'squashfs image'));
     }
     const block = this.fragmentIndex[Math.floor(index / FRAGMENTS_PER_BLOCK)]!;
     const cur: Cursor = { block, offset: (index % FRAGMENTS_PER_BLOCK) * 16 };
     // struct squashfs_fragment_entry: start_block u64, size u32 (bit 24 = stored), unused u32.
     const e = this.meta.read(cur, 16, SUPERBLOCK_SIZE, sb.fragmentTable, 'fragment table');
-    const start = u64(e, 0);
-    const field = u32(e, 8);
+    const start = u64le(e, 0, 'squashfs image');
+    const field = u32le(e, 8, 'squashfs image');
     const size = (field & ~DATA_UNCOMPRESSED) >>> 0;
     if (size === 0 || size > sb.blockSize) throw new FormatError(`Invalid squashfs fragment ${index}: size ${size} is not within the ${sb.blockSize}-byte block size.`);
     if (!Number.isSafeInteger(start) || start + size > sb.bytesUsed) throw new FormatError(`Invalid squashfs fragment ${index}: ${size} bytes at ${start} run past the ${sb.bytesUsed} bytes used.`);
     return { start, size, stored: (field & DATA_UNCOMPRESSED) !== 0 };
   }
 
-  /** A fragment block decoded once and kept in the shared block cache. */
+  /** A fragment block decoded once and kept in the scan's block cache. */
   private fragmentBlock(index: number, frag: FragmentEntry): Uint8Array {
-    return sharedBlockCache.get(`${this.id}:frag${index}`, () =>
+    return this.resources.blockCache.get(`${this.keyspace}:frag${index}`, () =>
       this.decode(this.src.read(frag.start, frag.size), this.sb.blockSize, `squashfs fragment block ${index} (${this.compression})`),
     );
   }
@@ -398,7 +391,7 @@ class Image {
       const n = Math.min(blocks - i, 2048);
       const list = this.inodeRead(cur, n * 4);
       for (let k = 0; k < n; k++, i++) {
-        const field = u32(list, k * 4);
+        const field = u32le(list, k * 4, 'squashfs image');
         const size = (field & ~DATA_UNCOMPRESSED) >>> 0;
         const offset = i * blockSize;
         const length = Math.min(blockSize, inode.size - offset);
@@ -449,7 +442,7 @@ class Image {
       }
     }
     const identity = this.src.identity === undefined ? undefined : `${this.src.identity}#squashfs-inode:${ref}`;
-    return new ExtentSource(inode.size, extents, { what, ...(identity === undefined ? {} : { identity }) });
+    return new ExtentSource(inode.size, extents, { what, resources: this.resources, ...(identity === undefined ? {} : { identity }) });
   }
 }
 
@@ -483,7 +476,7 @@ const EMPTY = new BufferSource(new Uint8Array(0));
  */
 async function* squashfsEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerator<ContainerEntry> {
   const sb = parseSuperblock(src);
-  const img = new Image(src, sb);
+  const img = new Image(src, sb, ctx.resources);
   img.checkOptions();
   const names = new EntryNames(ctx, 'squashfs', false);
   const limit = ctx.limits.maxEntriesPerContainer;
@@ -553,13 +546,20 @@ async function* squashfsEntries(src: ByteSource, ctx: ContainerContext): AsyncGe
 /**
  * Squashfs 4.0 little-endian images ('hsqs'), the read-only root file systems of routers, cameras and
  * Android-based devices, compressed with gzip, LZO, xz, LZ4 or zstd. Files are ExtentSources over the
- * image: data blocks decoded on demand through the shared block cache, never a whole file at once.
+ * image: data blocks decoded on demand through the scan's block cache, never a whole file at once.
  * Recognised but not read (UnsupportedError): big-endian 'sqsh' images, versions 1-3, vendor LZMA
  * magics, and legacy LZMA compression. Extended attributes, uid/gid and the export table are ignored.
  */
 export const squashfs: ContainerReader = {
   id: 'squashfs',
   description: 'squashfs 4.0 images (gzip, lzo, xz, lz4, zstd); files decoded block by block on demand',
+  kind: 'filesystem',
+  signatures: [
+    { offset: 0, magic: 'hsqs', note: 'little-endian' },
+    { offset: 0, magic: 'sqsh', note: 'big-endian (reported unsupported)' },
+    { offset: 0, magic: 'shsq', note: 'vendor LZMA variant (reported unsupported)' },
+    { offset: 0, magic: 'qshs', note: 'vendor LZMA variant (reported unsupported)' },
+  ],
   match(probe: Probe): boolean {
     return variantOf(probe.head) !== undefined;
   },

@@ -4,8 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FormatError, LimitError } from '../../src/errors.js';
-import { DecodeBudget, TempArea, isReleased, releaseDecoded, spillFileOf } from '../../src/io/decode-budget.js';
+import { DecodeBudget } from '../../src/io/decode-budget.js';
+import { isReleased, releaseDecoded, spillFileOf } from '../../src/io/decoded-source.js';
 import { DEFAULT_LIMITS, RATIO_FLOOR, type Limits } from '../../src/io/limits.js';
+import { TempArea } from '../../src/io/temp-area.js';
 import { sha256Bytes, sha256Source } from '../helpers/container-context.js';
 
 const MiB = 1024 * 1024;

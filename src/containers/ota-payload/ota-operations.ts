@@ -1,8 +1,10 @@
 import crypto from 'node:crypto';
 import { Decompress, decompress } from 'fzstd';
-import { AibomError, FormatError, LimitError, UnsupportedError } from '../errors.js';
-import { decodeXzSync } from '../decoders/xz-sync.js';
-import { decodeBzip2Sync } from './bzip2.js';
+import { AibomError, FormatError, LimitError, UnsupportedError } from '../../errors.js';
+import { decodeXzSync } from '../../decoders/xz-sync.js';
+import { decodeBzip2Sync } from '../../decoders/bzip2.js';
+import { fzstdFormatError, isSkippableMagic, readZstdFrameHeader, zstdFrameEnd } from '../../decoders/zstd-frame.js';
+import { u32le } from '../../io/binary.js';
 
 /**
  * Synchronous, bounded decoders for the data of one OTA payload install operation (REPLACE_BZ,
@@ -57,18 +59,10 @@ export function isDeltaType(type: number): boolean {
   );
 }
 
-/** zstd frame magic 0xFD2FB528 (bytes 28 B5 2F FD). */
-const ZSTD_MAGIC = 0xfd2fb528;
-/** Skippable frames: magic 0x184D2A50 to 0x184D2A5F. */
-const ZSTD_SKIPPABLE = 0x184d2a50;
 /** A window this large is allowed whatever the output (zstd -19 streams use 8 MiB). */
 const ZSTD_WINDOW_FLOOR = 8 * 1024 * 1024;
 /** Never more than the reference decoder's default limit. */
 const ZSTD_WINDOW_CEILING = 128 * 1024 * 1024;
-
-function u32le(b: Uint8Array, at: number): number {
-  return ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16) | ((b[at + 3] as number) << 24)) >>> 0;
-}
 
 /**
  * Walks the frames and block headers of a zstd buffer without decoding, before fzstd allocates a
@@ -84,69 +78,23 @@ function checkZstdFrames(input: Uint8Array, maxOutput: number, what: string): { 
   if (input.length < 4) throw new FormatError(`The zstd data of ${what} is ${input.length} bytes, shorter than a frame magic.`, 'truncated');
   while (off < input.length) {
     if (off + 8 > input.length) throw new FormatError(`The zstd data of ${what} ends inside a frame header at offset ${off}.`, 'truncated');
-    const magic = u32le(input, off);
-    if ((magic & 0xfffffff0) >>> 0 === ZSTD_SKIPPABLE) {
-      const size = u32le(input, off + 4);
+    const magic = u32le(input, off, what);
+    if (isSkippableMagic(magic)) {
+      const size = u32le(input, off + 4, what);
       if (size > input.length - off - 8) throw new FormatError(`The zstd skippable frame at offset ${off} of ${what} runs past the end.`, 'truncated');
       off += 8 + size;
       continue;
     }
-    if (magic !== ZSTD_MAGIC) throw new FormatError(`No zstd frame magic at offset ${off} of ${what}.`);
-    // Frame_Header_Descriptor: FCS flag (2 bits), Single_Segment, unused, reserved, checksum, dictionary id flag (2).
-    const fhd = input[off + 4] as number;
-    if (fhd & 0x08) throw new FormatError(`The zstd frame at offset ${off} of ${what} sets the reserved descriptor bit.`);
-    const single = (fhd >> 5) & 1;
-    const didSize = [0, 1, 2, 4][fhd & 3] as number;
-    const fcsSize = (fhd >> 6) === 0 ? single : ([0, 2, 4, 8][fhd >> 6] as number);
-    const headerSize = 5 + (single ? 0 : 1) + didSize + fcsSize;
-    if (off + headerSize > input.length) throw new FormatError(`The zstd frame header at offset ${off} of ${what} is cut off.`, 'truncated');
-    let at = off + 5 + (single ? 0 : 1);
-    let dictId = 0;
-    for (let i = 0; i < didSize; i++) dictId += (input[at + i] as number) * 2 ** (8 * i);
-    at += didSize;
-    if (dictId !== 0) throw new UnsupportedError(`The zstd data of ${what} needs dictionary ${dictId}; it was not decoded.`);
-    let fcs = 0;
-    for (let i = 0; i < fcsSize; i++) fcs += (input[at + i] as number) * 2 ** (8 * i);
-    if (fcsSize === 2) fcs += 256;
-    if (fcsSize === 0 || fcs === 0) sized = false;
-    declared += fcs;
-    let window = fcs;
-    if (!single) {
-      const wd = input[off + 5] as number;
-      const base = 2 ** (10 + (wd >> 3));
-      window = base + (base / 8) * (wd & 7);
+    const h = readZstdFrameHeader(input.subarray(off), what, off);
+    if (h.contentSize === undefined || h.contentSize === 0) sized = false;
+    declared += h.contentSize ?? 0;
+    if (h.window > windowMax) {
+      throw new FormatError(`The zstd frame at offset ${off} of ${what} asks for a ${h.window}-byte window, more than the ${windowMax} bytes its ${maxOutput}-byte output can need.`);
     }
-    if (window > windowMax) {
-      throw new FormatError(`The zstd frame at offset ${off} of ${what} asks for a ${window}-byte window, more than the ${windowMax} bytes its ${maxOutput}-byte output can need.`);
-    }
-    let p = off + headerSize;
-    for (;;) {
-      if (p + 3 > input.length) throw new FormatError(`The zstd frame at offset ${off} of ${what} is cut off before its last block.`, 'truncated');
-      const bh = (input[p] as number) | ((input[p + 1] as number) << 8) | ((input[p + 2] as number) << 16);
-      const type = (bh >> 1) & 3;
-      const size = bh >>> 3;
-      if (type === 3) throw new FormatError(`The zstd block at offset ${p} of ${what} uses the reserved block type 3.`);
-      const payload = type === 1 ? 1 : size; // RLE: one byte repeated `size` times
-      if (payload > input.length - p - 3) throw new FormatError(`The zstd block at offset ${p} of ${what} runs past the end of the data.`, 'truncated');
-      p += 3 + payload;
-      if (bh & 1) break;
-    }
-    if (fhd & 0x04) p += 4; // Content_Checksum
-    if (p > input.length) throw new FormatError(`The zstd frame at offset ${off} of ${what} is cut off inside its checksum.`, 'truncated');
-    off = p;
+    off = zstdFrameEnd(input, off, h, what);
   }
   return { sized, declared };
 }
-
-/** fzstd's ZstdErrorCode values. */
-const FZSTD_ERRORS: Record<number, string> = {
-  0: 'invalid data',
-  1: 'window size too large',
-  2: 'invalid block type',
-  3: 'FSE accuracy too high',
-  4: 'match distance too far back',
-  5: 'unexpected end of input',
-};
 
 /**
  * Decodes a whole zstd buffer (frames and skippable frames) synchronously, after a header walk that
@@ -181,10 +129,8 @@ function fzstdCall<T>(what: string, fn: () => T): T {
     return fn();
   } catch (err) {
     if (err instanceof AibomError) throw err;
-    const code = (err as { code?: unknown } | undefined)?.code;
-    if (err instanceof Error && typeof code === 'number' && code in FZSTD_ERRORS) {
-      throw new FormatError(`Invalid zstd data in ${what}: ${FZSTD_ERRORS[code]}.`, code === 5 ? 'truncated' : 'format');
-    }
+    const typed = fzstdFormatError(err, what);
+    if (typed !== undefined) throw typed;
     // fzstd reads past its input on some corrupt data: a RangeError or TypeError from a typed array.
     if (err instanceof RangeError || err instanceof TypeError) throw new FormatError(`Invalid zstd data in ${what}: ${err.message}.`);
     throw err;

@@ -1,9 +1,10 @@
 import zlib from 'node:zlib';
 import { Decompress } from 'fzstd';
-import { decodeLz4Block } from '../decoders/lz4.js';
-import { FormatError } from '../errors.js';
-import type { ByteSource } from '../io/byte-source.js';
-import { INCOMPAT_ZERO_PADDING, u32, type ErofsSuper } from './erofs-format.js';
+import { decodeLz4Block } from '../../decoders/lz4.js';
+import { readZstdFrameHeader } from '../../decoders/zstd-frame.js';
+import { FormatError } from '../../errors.js';
+import type { ByteSource } from '../../io/byte-source.js';
+import { INCOMPAT_ZERO_PADDING, type ErofsSuper } from './erofs-format.js';
 
 /**
  * Decoding one EROFS physical cluster (pcluster) into the bytes of its extent: the 'decoded' extents
@@ -20,8 +21,6 @@ export const ALG_LZ4 = 0;
 export const ALG_DEFLATE = 2;
 export const ALG_ZSTD = 3;
 export const ALG_NAMES = ['LZ4', 'LZMA', 'DEFLATE', 'Zstandard'];
-/** 0xFD2FB528: a Zstandard frame. */
-const ZSTD_MAGIC = 0xfd2fb528;
 /** Largest Zstandard window accepted (Z_EROFS_ZSTD_MAX_DICT_SIZE is 1 MiB; room for other writers). */
 const MAX_ZSTD_WINDOW = 16 * 1024 * 1024;
 
@@ -77,25 +76,6 @@ function zeroPrefix(b: Uint8Array, limit: number): number {
   }
   while (s < limit && b[s] === 0) s++;
   return s;
-}
-
-/** The window a zstd frame asks for (RFC 8878 frame header), or -1 when the header is not a frame's. */
-function zstdWindow(b: Uint8Array): number {
-  if (b.length < 6 || u32(b, 0) !== ZSTD_MAGIC) return -1;
-  const fhd = b[4]!;
-  const single = (fhd & 0x20) !== 0;
-  if (!single) {
-    const wd = b[5]!;
-    const base = 2 ** (10 + (wd >> 3));
-    return base + (base / 8) * (wd & 7);
-  }
-  // Single segment: the window is the content size, whose field follows the dictionary id.
-  const fcsSize = [1, 2, 4, 8][fhd >> 6]!;
-  const at = 5 + [0, 1, 2, 4][fhd & 3]!;
-  if (at + fcsSize > b.length) return -1;
-  let v = 0;
-  for (let k = fcsSize - 1; k >= 0; k--) v = v * 256 + b[at + k]!;
-  return fcsSize === 2 ? v + 256 : v;
 }
 
 /**
@@ -168,8 +148,7 @@ export class Pcluster {
   }
 
   private unzstd(input: Uint8Array, what: string): Uint8Array {
-    const window = zstdWindow(input);
-    if (window < 0) throw new FormatError(`Invalid ${what}: it does not start with a Zstandard frame header.`);
+    const { window } = readZstdFrameHeader(input, what);
     if (window > MAX_ZSTD_WINDOW) throw new FormatError(`Invalid ${what}: its Zstandard window of ${window} bytes is more than ${MAX_ZSTD_WINDOW}.`);
     const out = new Uint8Array(this.length);
     let have = 0;

@@ -1,17 +1,10 @@
-import { FormatError, UnsupportedError } from '../errors.js';
-import type { ByteSource } from '../io/byte-source.js';
-import { ExtentSource, type BlockCache, type Extent } from '../io/extent-source.js';
+import { FormatError, UnsupportedError } from '../../errors.js';
+import { u16le, u32le } from '../../io/binary.js';
+import type { ByteSource } from '../../io/byte-source.js';
+import { ExtentSource, type Extent } from '../../io/extent-source.js';
+import type { ScanResources } from '../../io/scan-resources.js';
 import { ALG_DEFLATE, ALG_LZ4, ALG_NAMES, ALG_ZSTD, InterlacedPcluster, MAX_DECODED, Pcluster } from './erofs-pcluster.js';
-import {
-  INCOMPAT_BIG_PCLUSTER,
-  LAYOUT_COMPRESSED_FULL,
-  inodeEnd,
-  u16,
-  u32,
-  type ErofsInode,
-  type ErofsSuper,
-  type MetaReader,
-} from './erofs-format.js';
+import { INCOMPAT_BIG_PCLUSTER, LAYOUT_COMPRESSED_FULL, inodeEnd, type ErofsInode, type ErofsSuper, type MetaReader } from './erofs-format.js';
 
 /**
  * Compressed EROFS files (data layouts 1, COMPRESSED_FULL, and 3, COMPRESSED_COMPACT), following
@@ -20,7 +13,7 @@ import {
  * and PLAIN lclusters start an extent at (lcn << lclusterbits) + clusterofs; NONHEAD lclusters
  * continue it (the first one of a big pcluster carries its block count, CBLKCNT). The indexes are
  * walked once, in order, into an ExtentSource: a 'decoded' extent per compressed pcluster (decoded on
- * first read, kept in the shared block cache), a 'source' extent per plain pcluster, so nothing is
+ * first read, kept in the scan's block cache), a 'source' extent per plain pcluster, so nothing is
  * decompressed before it is read. Handled: LZ4 (with and without LZ4_0PADDING), DEFLATE and Zstandard
  * pclusters, plain pclusters (shifted and interlaced), big pclusters, ztailpacking (the tail pcluster
  * inline after the indexes), fragments (tails or whole files kept in the packed inode), partial
@@ -56,7 +49,8 @@ export interface ZmapContext {
   readonly sb: ErofsSuper;
   readonly meta: MetaReader;
   readonly src: ByteSource;
-  readonly cache?: BlockCache;
+  /** The scan's block cache and decode charge, for the decoded pclusters. */
+  readonly resources: ScanResources;
   readonly identity?: string;
   /** The packed inode's data (fragments); undefined when the image has none. */
   packed(): ByteSource | undefined;
@@ -94,15 +88,15 @@ class IndexReader {
     header: Uint8Array,
   ) {
     const { sb } = z;
-    this.advise = u16(header, 4);
+    this.advise = u16le(header, 4, 'EROFS image');
     const alg = header[6]!;
     this.algorithms = [alg & 15, alg >> 4];
     // h_clusterbits bits 0-3: logical cluster size over the block size (bit 7, a whole-file fragment, is handled before).
     this.lclusterBits = sb.blkBits + (header[7]! & 15);
     this.full = inode.layout === LAYOUT_COMPRESSED_FULL;
     // h_fragmentoff (bytes 0-3) and h_idata_size (bytes 2-3) share bytes: a fragment tail wins, as in erofs-utils.
-    this.fragmentOff = u32(header, 0);
-    this.idataSize = this.advise & ADVISE_FRAGMENT_PCLUSTER || !(this.advise & ADVISE_INLINE_PCLUSTER) ? 0 : u16(header, 2);
+    this.fragmentOff = u32le(header, 0, 'EROFS image');
+    this.idataSize = this.advise & ADVISE_FRAGMENT_PCLUSTER || !(this.advise & ADVISE_INLINE_PCLUSTER) ? 0 : u16le(header, 2, 'EROFS image');
     if (this.full && this.advise & ADVISE_COMPACTED_2B) {
       throw new UnsupportedError(`The EROFS inode ${inode.nid} maps its data with extent records (48-bit layout), which aibom does not read; not scanned.`);
     }
@@ -167,11 +161,11 @@ class IndexReader {
   private loadFull(lcn: number): Lcluster {
     const pos = this.ebase + lcn * 8;
     const di = this.z.meta.read(pos, 8, `lcluster index ${lcn} of inode ${this.inode.nid}`);
-    const advise = u16(di, 0);
+    const advise = u16le(di, 0, 'EROFS image');
     const type = advise & 3;
     const out: Lcluster = { type, clusterofs: 0, pblk: 0, cblks: 0, partialRef: false, nextPackOff: pos + 8 };
     if (type === LC_NONHEAD) {
-      const d0 = u16(di, 4);
+      const d0 = u16le(di, 4, 'EROFS image');
       if (d0 & D0_CBLKCNT) {
         if (!(this.advise & (ADVISE_BIG_PCLUSTER_1 | ADVISE_BIG_PCLUSTER_2))) throw this.corrupt(lcn, 'carries a block count without big pclusters');
         out.cblks = d0 & ~D0_CBLKCNT;
@@ -179,9 +173,9 @@ class IndexReader {
       return out;
     }
     out.partialRef = (advise & PARTIAL_REF) !== 0;
-    out.clusterofs = u16(di, 2);
+    out.clusterofs = u16le(di, 2, 'EROFS image');
     if (out.clusterofs >= 2 ** this.lclusterBits) throw this.corrupt(lcn, `has clusterofs ${out.clusterofs}, past its ${2 ** this.lclusterBits}-byte cluster`);
-    out.pblk = u32(di, 4);
+    out.pblk = u32le(di, 4, 'EROFS image');
     return out;
   }
 
@@ -266,7 +260,7 @@ class IndexReader {
         ++nblk;
       }
     }
-    out.pblk = u32(pack, packBytes - 4) + nblk;
+    out.pblk = u32le(pack, packBytes - 4, 'EROFS image') + nblk;
     return out;
   }
 }
@@ -292,14 +286,14 @@ interface Mapped {
 export function compressedSource(z: ZmapContext, inode: ErofsInode): ByteSource {
   const { sb } = z;
   const size = inode.size;
-  const options = { what: `EROFS inode ${inode.nid}`, ...(z.cache ? { cache: z.cache } : {}), ...(z.identity ? { identity: z.identity } : {}) };
+  const options = { what: `EROFS inode ${inode.nid}`, resources: z.resources, ...(z.identity ? { identity: z.identity } : {}) };
   if (size === 0) return new ExtentSource(0, [], options);
   const headerPos = align(inodeEnd(inode), 8);
   const header = z.meta.read(headerPos, 8, `map header of inode ${inode.nid}`);
   // h_clusterbits bit 7: the whole file lives in the packed inode at the 63-bit offset the header holds.
   if (header[7]! & 0x80) {
-    const hi = u32(header, 4) & 0x7fffffff;
-    const off = hi * 0x100000000 + u32(header, 0);
+    const hi = u32le(header, 4, 'EROFS image') & 0x7fffffff;
+    const off = hi * 0x100000000 + u32le(header, 0, 'EROFS image');
     return new ExtentSource(size, [{ kind: 'source', offset: 0, length: size, source: fragmentOf(z, inode, size, off), sourceOffset: off }], options);
   }
   const idx = new IndexReader(z, inode, header);

@@ -1,7 +1,8 @@
-import { FormatError, LimitError, UnsupportedError } from '../errors.js';
-import type { ByteSource } from '../io/byte-source.js';
-import { checked } from '../io/checked.js';
-import { ExtentSource, type Extent } from '../io/extent-source.js';
+import { FormatError, LimitError, UnsupportedError } from '../../errors.js';
+import { u16le, u32le } from '../../io/binary.js';
+import type { ByteSource } from '../../io/byte-source.js';
+import { checked } from '../../io/checked.js';
+import { ExtentSource, type Extent } from '../../io/extent-source.js';
 
 /**
  * The on-disk layout of ext2/ext3/ext4 (Linux `fs/ext4/ext4.h`, `ext4_extents.h`, e2fsprogs
@@ -93,15 +94,6 @@ const XATTR_INDEX_SYSTEM = 7;
 /** Logical block numbers are 32-bit in extents and block maps alike. */
 const MAX_LOGICAL_BLOCKS = 2 ** 32;
 
-/** Little-endian u16 at `at`; the caller has checked that `b` holds it. */
-export function u16(b: Uint8Array, at: number): number {
-  return (b[at] as number) | ((b[at + 1] as number) << 8);
-}
-/** Little-endian u32 at `at`; the caller has checked that `b` holds it. */
-export function u32(b: Uint8Array, at: number): number {
-  return ((b[at] as number) | ((b[at + 1] as number) << 8) | ((b[at + 2] as number) << 16) | ((b[at + 3] as number) << 24)) >>> 0;
-}
-
 /** The superblock fields the reader uses, validated. */
 export interface Superblock {
   readonly blockSize: number;
@@ -127,12 +119,12 @@ export function looksLikeExt(head: Uint8Array): boolean {
   if (head.length < SUPERBLOCK_OFFSET + SUPERBLOCK_SIZE) return false;
   const s = head.subarray(SUPERBLOCK_OFFSET, SUPERBLOCK_OFFSET + SUPERBLOCK_SIZE);
   return (
-    u16(s, 0x38) === EXT_MAGIC && // s_magic
-    u32(s, 0x18) <= 6 && // s_log_block_size: 1 KiB to 64 KiB
-    u32(s, 0x00) >= 2 && // s_inodes_count
-    u32(s, 0x20) > 0 && // s_blocks_per_group
-    u32(s, 0x28) > 0 && // s_inodes_per_group
-    u32(s, 0x4c) <= 1 // s_rev_level
+    u16le(s, 0x38, 'ext4 image') === EXT_MAGIC && // s_magic
+    u32le(s, 0x18, 'ext4 image') <= 6 && // s_log_block_size: 1 KiB to 64 KiB
+    u32le(s, 0x00, 'ext4 image') >= 2 && // s_inodes_count
+    u32le(s, 0x20, 'ext4 image') > 0 && // s_blocks_per_group
+    u32le(s, 0x28, 'ext4 image') > 0 && // s_inodes_per_group
+    u32le(s, 0x4c, 'ext4 image') <= 1 // s_rev_level
   );
 }
 
@@ -145,15 +137,15 @@ export function readSuperblock(src: ByteSource): Superblock {
     throw new FormatError(`Invalid ext4 image: ${src.size} bytes cannot hold the superblock at offset 1024.`, 'truncated');
   }
   const s = src.read(SUPERBLOCK_OFFSET, SUPERBLOCK_SIZE);
-  const magic = u16(s, 0x38);
+  const magic = u16le(s, 0x38, 'ext4 image');
   if (magic !== EXT_MAGIC) throw new FormatError(`Invalid ext4 image: s_magic is 0x${magic.toString(16)}, not 0xEF53.`);
-  const rev = u32(s, 0x4c); // s_rev_level: 0 original, 1 dynamic (features, s_inode_size)
+  const rev = u32le(s, 0x4c, 'ext4 image'); // s_rev_level: 0 original, 1 dynamic (features, s_inode_size)
   if (rev > 1) throw new UnsupportedError(`ext4 s_rev_level ${rev} is unknown: the file system was not scanned.`);
-  const logBlock = checked(u32(s, 0x18), 0, 6, 'Invalid ext4 superblock: s_log_block_size');
+  const logBlock = checked(u32le(s, 0x18, 'ext4 image'), 0, 6, 'Invalid ext4 superblock: s_log_block_size');
   const blockSize = 1024 << logBlock;
-  const compat = rev === 0 ? 0 : u32(s, 0x5c);
-  const incompat = rev === 0 ? 0 : u32(s, 0x60);
-  const roCompat = rev === 0 ? 0 : u32(s, 0x64);
+  const compat = rev === 0 ? 0 : u32le(s, 0x5c, 'ext4 image');
+  const incompat = rev === 0 ? 0 : u32le(s, 0x60, 'ext4 image');
+  const roCompat = rev === 0 ? 0 : u32le(s, 0x64, 'ext4 image');
   if (incompat & INCOMPAT_JOURNAL_DEV) throw new UnsupportedError('This ext4 image is an external journal device, which holds no files: it was not scanned.');
   if (incompat & INCOMPAT_COMPRESSION) throw new UnsupportedError('This ext2 image uses the old compression feature (incompat 0x1): it was not scanned.');
   if (incompat & INCOMPAT_DIRDATA) throw new UnsupportedError('This ext4 image uses Lustre dirdata directory entries (incompat 0x1000): it was not scanned.');
@@ -161,23 +153,23 @@ export function readSuperblock(src: ByteSource): Superblock {
   if (unknown !== 0) throw new UnsupportedError(`This ext4 image has unknown incompatible features 0x${(unknown >>> 0).toString(16)}: it was not scanned.`);
   const is64 = (incompat & INCOMPAT_64BIT) !== 0;
   // s_blocks_count_lo at 0x04, s_blocks_count_hi at 0x150 (64bit only).
-  const blocksHi = is64 ? u32(s, 0x150) : 0;
+  const blocksHi = is64 ? u32le(s, 0x150, 'ext4 image') : 0;
   const maxBlocks = Math.floor(Number.MAX_SAFE_INTEGER / blockSize);
-  const blocksCount = checked(blocksHi * 2 ** 32 + u32(s, 0x04), 1, maxBlocks, 'Invalid ext4 superblock: s_blocks_count');
-  const firstDataBlock = checked(u32(s, 0x14), 0, Math.min(1, blocksCount - 1), 'Invalid ext4 superblock: s_first_data_block');
+  const blocksCount = checked(blocksHi * 2 ** 32 + u32le(s, 0x04, 'ext4 image'), 1, maxBlocks, 'Invalid ext4 superblock: s_blocks_count');
+  const firstDataBlock = checked(u32le(s, 0x14, 'ext4 image'), 0, Math.min(1, blocksCount - 1), 'Invalid ext4 superblock: s_first_data_block');
   // Without bigalloc a group's block bitmap is one block (8 * blockSize bits); with bigalloc the
   // bits count clusters, so a group spans more blocks. Bounded only so group arithmetic stays exact.
-  const blocksPerGroup = checked(u32(s, 0x20), 8, 2 ** 31, 'Invalid ext4 superblock: s_blocks_per_group');
+  const blocksPerGroup = checked(u32le(s, 0x20, 'ext4 image'), 8, 2 ** 31, 'Invalid ext4 superblock: s_blocks_per_group');
   // The inode bitmap is one block.
-  const inodesPerGroup = checked(u32(s, 0x28), 1, 8 * blockSize, 'Invalid ext4 superblock: s_inodes_per_group');
-  const inodeSize = rev === 0 ? 128 : checked(u16(s, 0x58), 128, blockSize, 'Invalid ext4 superblock: s_inode_size');
+  const inodesPerGroup = checked(u32le(s, 0x28, 'ext4 image'), 1, 8 * blockSize, 'Invalid ext4 superblock: s_inodes_per_group');
+  const inodeSize = rev === 0 ? 128 : checked(u16le(s, 0x58, 'ext4 image'), 128, blockSize, 'Invalid ext4 superblock: s_inode_size');
   if ((inodeSize & (inodeSize - 1)) !== 0) throw new FormatError(`Invalid ext4 superblock: s_inode_size ${inodeSize} is not a power of two.`);
   const groupCount = Math.ceil((blocksCount - firstDataBlock) / blocksPerGroup);
-  const inodesCount = checked(u32(s, 0x00), ROOT_INO, Math.min(2 ** 32 - 1, groupCount * inodesPerGroup), 'Invalid ext4 superblock: s_inodes_count');
+  const inodesCount = checked(u32le(s, 0x00, 'ext4 image'), ROOT_INO, Math.min(2 ** 32 - 1, groupCount * inodesPerGroup), 'Invalid ext4 superblock: s_inodes_count');
   let descSize = 32;
   if (is64) {
     // s_desc_size at 0xFE: 64 to 1024, a power of two (EXT4_MIN_DESC_SIZE_64BIT, EXT4_MAX_DESC_SIZE).
-    descSize = checked(u16(s, 0xfe), 64, Math.min(1024, blockSize), 'Invalid ext4 superblock: s_desc_size');
+    descSize = checked(u16le(s, 0xfe, 'ext4 image'), 64, Math.min(1024, blockSize), 'Invalid ext4 superblock: s_desc_size');
     if ((descSize & (descSize - 1)) !== 0) throw new FormatError(`Invalid ext4 superblock: s_desc_size ${descSize} is not a power of two.`);
   }
   return {
@@ -193,8 +185,8 @@ export function readSuperblock(src: ByteSource): Superblock {
     compat,
     incompat,
     roCompat,
-    firstMetaBg: u32(s, 0x104), // s_first_meta_bg
-    backupBgs: [u32(s, 0x24c), u32(s, 0x250)],
+    firstMetaBg: u32le(s, 0x104, 'ext4 image'), // s_first_meta_bg
+    backupBgs: [u32le(s, 0x24c, 'ext4 image'), u32le(s, 0x250, 'ext4 image')],
   };
 }
 
@@ -318,7 +310,7 @@ export class ExtVolume {
     const block = this.descriptorBlock(Math.floor(g / perBlock));
     const at = this.blockOffset(block, 1, `the descriptor of group ${g}`) + (g % perBlock) * descSize;
     const d = this.src.read(at, descSize);
-    const table = u32(d, 0x08) + (descSize >= 64 ? u32(d, 0x28) * 2 ** 32 : 0);
+    const table = u32le(d, 0x08, 'ext4 image') + (descSize >= 64 ? u32le(d, 0x28, 'ext4 image') * 2 ** 32 : 0);
     // The whole table must lie inside the file system; only the inodes actually read must lie inside the image.
     const tableBlocks = Math.ceil((inodesPerGroup * inodeSize) / blockSize);
     if (table === 0 || table + tableBlocks > this.sb.blocksCount) {
@@ -339,14 +331,14 @@ export class ExtVolume {
       throw new FormatError(`Truncated ext4 image: inode ${ino} at offset ${offset} lies past the end of the ${this.src.size}-byte image.`, 'truncated');
     }
     const raw = this.src.read(offset, inodeSize);
-    const mode = u16(raw, 0x00);
-    const flags = u32(raw, 0x20);
+    const mode = u16le(raw, 0x00, 'ext4 image');
+    const flags = u32le(raw, 0x20, 'ext4 image');
     // i_size_lo at 0x04, i_size_high at 0x6C: the kernel's ext4_isize() uses the high half for
     // regular files, and for directories only with largedir (it was i_dir_acl in ext2).
     const useHigh = (mode & S_IFMT) === S_IFREG || (this.sb.incompat & INCOMPAT_LARGEDIR) !== 0;
-    const size = u32(raw, 0x04) + (useHigh ? u32(raw, 0x6c) * 2 ** 32 : 0);
+    const size = u32le(raw, 0x04, 'ext4 image') + (useHigh ? u32le(raw, 0x6c, 'ext4 image') * 2 ** 32 : 0);
     if (!Number.isSafeInteger(size)) throw new FormatError(`Invalid ext4 image: inode ${ino} has i_size ${size}, beyond what aibom can address.`);
-    return { ino, offset, mode, size, flags, blocksLo: u32(raw, 0x1c), iblock: raw.subarray(I_BLOCK, I_BLOCK + I_BLOCK_SIZE), raw };
+    return { ino, offset, mode, size, flags, blocksLo: u32le(raw, 0x1c, 'ext4 image'), iblock: raw.subarray(I_BLOCK, I_BLOCK + I_BLOCK_SIZE), raw };
   }
 
   /** EXT4_INLINE_DATA_FL: the content is in the inode, not in blocks. */
@@ -368,23 +360,23 @@ export class ExtVolume {
     const { raw } = inode;
     const none = { offset: inode.offset, length: 0 };
     if (raw.length <= 128) return none;
-    const extra = u16(raw, 0x80); // i_extra_isize
+    const extra = u16le(raw, 0x80, 'ext4 image'); // i_extra_isize
     if (extra % 4 !== 0 || 128 + extra + 4 > raw.length) {
       throw new FormatError(`Invalid ext4 image: inode ${inode.ino} has i_extra_isize ${extra}, which leaves no room in a ${raw.length}-byte inode.`);
     }
     const header = 128 + extra;
-    if (u32(raw, header) !== XATTR_MAGIC) return none;
+    if (u32le(raw, header, 'ext4 image') !== XATTR_MAGIC) return none;
     const first = header + 4; // e_value_offs counts from the first entry
     // Entries: e_name_len u8, e_name_index u8, e_value_offs u16, e_value_inum u32, e_value_size u32,
     // e_hash u32, then the name, padded to 4 bytes; a zero u32 ends the list.
-    for (let at = first; at + 16 <= raw.length && u32(raw, at) !== 0; ) {
+    for (let at = first; at + 16 <= raw.length && u32le(raw, at, 'ext4 image') !== 0; ) {
       const nameLen = raw[at] as number;
       const nameEnd = at + 16 + nameLen;
       if (nameEnd > raw.length) break;
       if (raw[at + 1] === XATTR_INDEX_SYSTEM && nameLen === 4 && Buffer.from(raw.subarray(at + 16, nameEnd)).toString('latin1') === 'data') {
-        const valueOffs = u16(raw, at + 2);
-        const valueSize = u32(raw, at + 8);
-        if (u32(raw, at + 4) !== 0) throw new FormatError(`Invalid ext4 image: inode ${inode.ino} keeps its system.data in an xattr inode.`);
+        const valueOffs = u16le(raw, at + 2, 'ext4 image');
+        const valueSize = u32le(raw, at + 8, 'ext4 image');
+        if (u32le(raw, at + 4, 'ext4 image') !== 0) throw new FormatError(`Invalid ext4 image: inode ${inode.ino} keeps its system.data in an xattr inode.`);
         if (valueSize === 0) return none;
         if (first + valueOffs + valueSize > raw.length) {
           throw new FormatError(`Invalid ext4 image: inode ${inode.ino} has a system.data value of ${valueSize} bytes at ${valueOffs}, past its ${raw.length}-byte inode.`);
@@ -422,11 +414,11 @@ export class ExtVolume {
     let mapped = 0;
     const walk = (node: Uint8Array, where: string, expectedDepth: number | undefined): void => {
       // ext4_extent_header: eh_magic u16, eh_entries u16, eh_max u16, eh_depth u16, eh_generation u32.
-      const magic = u16(node, 0);
+      const magic = u16le(node, 0, 'ext4 image');
       if (magic !== EXTENT_MAGIC) throw new FormatError(`Invalid ext4 image: the extent header of ${what} ${where} has magic 0x${magic.toString(16)}, not 0xF30A.`);
-      const entries = u16(node, 2);
-      const max = u16(node, 4);
-      const depth = u16(node, 6);
+      const entries = u16le(node, 2, 'ext4 image');
+      const max = u16le(node, 4, 'ext4 image');
+      const depth = u16le(node, 6, 'ext4 image');
       if (max > Math.floor((node.length - 12) / 12) || entries > max) {
         throw new FormatError(`Invalid ext4 image: the extent node of ${what} ${where} has eh_entries ${entries} and eh_max ${max}, more than ${node.length} bytes hold.`);
       }
@@ -435,14 +427,14 @@ export class ExtVolume {
       }
       for (let i = 0; i < entries; i++) {
         const e = 12 + 12 * i;
-        const logical = u32(node, e);
+        const logical = u32le(node, e, 'ext4 image');
         if (depth === 0) {
           // ext4_extent: ee_block u32, ee_len u16, ee_start_hi u16, ee_start_lo u32.
-          const rawLen = u16(node, e + 4);
+          const rawLen = u16le(node, e + 4, 'ext4 image');
           const uninit = rawLen > EXT_INIT_MAX_LEN;
           const count = uninit ? rawLen - EXT_INIT_MAX_LEN : rawLen;
           if (count === 0) throw new FormatError(`Invalid ext4 image: an extent of ${what} ${where} has ee_len 0.`);
-          const physical = u16(node, e + 6) * 2 ** 32 + u32(node, e + 8);
+          const physical = u16le(node, e + 6, 'ext4 image') * 2 ** 32 + u32le(node, e + 8, 'ext4 image');
           mapped += count;
           if (mapped > blocksCount) throw new FormatError(`Invalid ext4 image: ${what} maps more blocks than the ${blocksCount}-block file system holds.`);
           if (logical >= nBlocks) continue; // preallocated past the end of the file
@@ -453,7 +445,7 @@ export class ExtVolume {
         } else {
           // ext4_extent_idx: ei_block u32, ei_leaf_lo u32, ei_leaf_hi u16, ei_unused u16.
           if (logical >= nBlocks) continue;
-          const leaf = u16(node, e + 8) * 2 ** 32 + u32(node, e + 4);
+          const leaf = u16le(node, e + 8, 'ext4 image') * 2 ** 32 + u32le(node, e + 4, 'ext4 image');
           if (visited.has(leaf)) throw new FormatError(`Invalid ext4 image: the extent tree of ${what} reaches block ${leaf} twice (a loop).`);
           visited.add(leaf);
           walk(this.readBlock(leaf, `the extent tree of ${what}`), `in block ${leaf}`, depth - 1);
@@ -478,7 +470,7 @@ export class ExtVolume {
       else runs.push({ logical, physical, count: 1, uninit: false });
     };
     // i_block[0..11]: direct blocks.
-    for (let i = 0; i < 12 && i < nBlocks; i++) add(i, u32(inode.iblock, 4 * i));
+    for (let i = 0; i < 12 && i < nBlocks; i++) add(i, u32le(inode.iblock, 4 * i, 'ext4 image'));
     // An indirect block of `level` (1: pointers to data) covering logical blocks from `base`.
     const indirect = (block: number, level: number, base: number): void => {
       if (block === 0) return;
@@ -489,7 +481,7 @@ export class ExtVolume {
       for (let i = 0; i < per; i++) {
         const logical = base + i * span;
         if (logical >= nBlocks) break;
-        const p = u32(b, 4 * i);
+        const p = u32le(b, 4 * i, 'ext4 image');
         if (level === 1) add(logical, p);
         else indirect(p, level - 1, logical);
       }
@@ -497,7 +489,7 @@ export class ExtVolume {
     // i_block[12], [13], [14]: single, double and triple indirect blocks.
     let base = 12;
     for (let level = 1; level <= 3 && base < nBlocks; level++) {
-      indirect(u32(inode.iblock, 4 * (11 + level)), level, base);
+      indirect(u32le(inode.iblock, 4 * (11 + level), 'ext4 image'), level, base);
       base += per ** level;
     }
     if (nBlocks > base) throw new FormatError(`Invalid ext4 image: ${what} has i_size ${inode.size}, more than a triple-indirect block map addresses.`);

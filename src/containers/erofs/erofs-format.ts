@@ -1,6 +1,7 @@
-import { FormatError, UnsupportedError } from '../errors.js';
-import type { ByteSource } from '../io/byte-source.js';
-import { checked } from '../io/checked.js';
+import { FormatError, UnsupportedError } from '../../errors.js';
+import { u16le, u32le, u64le } from '../../io/binary.js';
+import type { ByteSource } from '../../io/byte-source.js';
+import { checked } from '../../io/checked.js';
 
 /**
  * EROFS on-disk structures (Linux fs/erofs/erofs_fs.h): the superblock, the 32- and 64-byte inodes and
@@ -57,20 +58,10 @@ export interface ErofsSuper {
   readonly packedNid: number | undefined;
 }
 
-/** A little-endian u16 at `o` (EROFS is little-endian throughout). */
-export const u16 = (b: Uint8Array, o: number): number => b[o]! | (b[o + 1]! << 8);
-/** A little-endian u32 at `o`, unsigned. */
-export const u32 = (b: Uint8Array, o: number): number => (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
-/** A little-endian u64 at `o` as a number, or NaN above 2^53 (then rejected by `checked`). */
-export const u64 = (b: Uint8Array, o: number): number => {
-  const hi = u32(b, o + 4);
-  return hi >= 0x200000 ? Number.NaN : hi * 0x100000000 + u32(b, o);
-};
-
 /** True when the head holds an EROFS superblock: the magic and a block size the format allows. */
 export function looksLikeErofs(head: Uint8Array): boolean {
   if (head.length < SUPER_OFFSET + SUPER_SIZE) return false;
-  if (u32(head, SUPER_OFFSET) !== EROFS_MAGIC) return false;
+  if (u32le(head, SUPER_OFFSET, 'EROFS image') !== EROFS_MAGIC) return false;
   const bits = head[SUPER_OFFSET + 12]!;
   return bits >= 9 && bits <= 16;
 }
@@ -90,14 +81,14 @@ export function readSuper(src: ByteSource): ErofsSuper {
     throw new FormatError(`Invalid EROFS image: ${src.size} bytes is too small to hold the superblock at offset ${SUPER_OFFSET}.`, 'truncated');
   }
   const sb = src.read(SUPER_OFFSET, SUPER_SIZE);
-  const magic = u32(sb, 0);
+  const magic = u32le(sb, 0, 'EROFS image');
   if (magic !== EROFS_MAGIC) throw new FormatError(`Invalid EROFS image: magic 0x${magic.toString(16)} at offset ${SUPER_OFFSET} is not 0xe0f5e1e2.`);
-  const featureCompat = u32(sb, 8);
+  const featureCompat = u32le(sb, 8, 'EROFS image');
   const blkBits = checked(sb[12]!, 9, 16, 'Invalid EROFS superblock: blkszbits');
   const blkSize = 2 ** blkBits;
-  const rootNid = u16(sb, 14);
-  const metaBlk = u32(sb, 40);
-  const featureIncompat = u32(sb, 80);
+  const rootNid = u16le(sb, 14, 'EROFS image');
+  const metaBlk = u32le(sb, 40, 'EROFS image');
+  const featureIncompat = u32le(sb, 80, 'EROFS image');
   const unknown = featureIncompat & ~KNOWN_INCOMPAT;
   if (unknown !== 0) {
     throw new UnsupportedError(`The EROFS image uses incompatible features 0x${unknown.toString(16)} (feature_incompat 0x${featureIncompat.toString(16)}) that aibom does not read; not scanned.`);
@@ -106,26 +97,26 @@ export function readSuper(src: ByteSource): ErofsSuper {
   if (sb[90] !== 0) throw new UnsupportedError(`The EROFS image has dirblkbits ${sb[90]}, a directory block size aibom does not read; not scanned.`);
   const metaBase = checked(metaBlk * blkSize, 0, src.size - 1, 'Invalid EROFS superblock: meta_blkaddr byte offset');
   // u1 at 84: available_compr_algs with COMPR_CFGS (shares the BIG_PCLUSTER bit), else lz4_max_distance.
-  const algorithms = featureIncompat & INCOMPAT_BIG_PCLUSTER ? u16(sb, 84) : 1;
-  const extraDevices = featureIncompat & INCOMPAT_DEVICE_TABLE ? u16(sb, 86) : 0;
+  const algorithms = featureIncompat & INCOMPAT_BIG_PCLUSTER ? u16le(sb, 84, 'EROFS image') : 1;
+  const extraDevices = featureIncompat & INCOMPAT_DEVICE_TABLE ? u16le(sb, 86, 'EROFS image') : 0;
   const deviceRanges: { start: number; end: number; device: number }[] = [];
   if (extraDevices > 0) {
     checked(extraDevices, 0, MAX_DEVICES, 'Invalid EROFS superblock: extra_devices');
     // devt_slotoff (88) counts 128-byte slots from the start of the image.
-    const table = u16(sb, 88) * DEVICE_SLOT;
+    const table = u16le(sb, 88, 'EROFS image') * DEVICE_SLOT;
     if (table + extraDevices * DEVICE_SLOT > src.size) {
       throw new FormatError(`Invalid EROFS superblock: the device table of ${extraDevices} slots at offset ${table} runs past the end of the ${src.size}-byte image.`, 'truncated');
     }
     const slots = src.read(table, extraDevices * DEVICE_SLOT);
     for (let i = 0; i < extraDevices; i++) {
       // blocks at slot offset 64, mapped_blkaddr at 68 (0: reached only through chunk device ids).
-      const blocks = u32(slots, i * DEVICE_SLOT + 64);
-      const mapped = u32(slots, i * DEVICE_SLOT + 68);
+      const blocks = u32le(slots, i * DEVICE_SLOT + 64, 'EROFS image');
+      const mapped = u32le(slots, i * DEVICE_SLOT + 68, 'EROFS image');
       if (mapped !== 0) deviceRanges.push({ start: mapped, end: mapped + blocks, device: i + 1 });
     }
   }
   // packed_nid (96, u64) with FRAGMENTS: the inode whose data holds the fragments of other files.
-  const packed = u64(sb, 96);
+  const packed = u64le(sb, 96, 'EROFS image');
   const packedNid = featureIncompat & INCOMPAT_FRAGMENTS && packed !== 0 ? checked(packed, 1, Number.MAX_SAFE_INTEGER, 'Invalid EROFS superblock: packed_nid') : undefined;
   return { imageSize: src.size, blkBits, blkSize, rootNid, metaBase, featureCompat, featureIncompat, algorithms, extraDevices, deviceRanges, packedNid };
 }
@@ -201,24 +192,24 @@ export function readInode(sb: ErofsSuper, meta: MetaReader, nid: number): ErofsI
   checked(nid, 0, maxNid, 'Invalid EROFS image: inode nid');
   const iloc = sb.metaBase + nid * 32;
   const head = meta.read(iloc, 32, `inode ${nid}`);
-  const format = u16(head, 0);
+  const format = u16le(head, 0, 'EROFS image');
   const extended = (format & 1) === 1;
   const layout = (format >> 1) & 7;
   // Bits 4 (NLINK_1) and 5 (DOT_OMITTED) of newer images change nothing we read; higher bits are unknown.
   if (format & ~0x3f) throw new UnsupportedError(`The EROFS inode ${nid} has i_format 0x${format.toString(16)} with bits aibom does not know; not scanned.`);
   if (layout > LAYOUT_CHUNK_BASED) throw new UnsupportedError(`The EROFS inode ${nid} has data layout ${layout}, which aibom does not know; not scanned.`);
-  const icount = u16(head, 2);
+  const icount = u16le(head, 2, 'EROFS image');
   const xattrSize = icount === 0 ? 0 : 12 + 4 * (icount - 1);
-  const mode = u16(head, 4);
+  const mode = u16le(head, 4, 'EROFS image');
   let size: number;
   let iu: number;
   if (extended) {
     const ext = meta.read(iloc, 64, `extended inode ${nid}`);
-    size = checked(u64(ext, 8), 0, Number.MAX_SAFE_INTEGER, `Invalid EROFS inode ${nid}: i_size`);
-    iu = u32(ext, 16);
+    size = checked(u64le(ext, 8, 'EROFS image'), 0, Number.MAX_SAFE_INTEGER, `Invalid EROFS inode ${nid}: i_size`);
+    iu = u32le(ext, 16, 'EROFS image');
   } else {
-    size = u32(head, 8);
-    iu = u32(head, 16);
+    size = u32le(head, 8, 'EROFS image');
+    iu = u32le(head, 16, 'EROFS image');
   }
   return { nid, iloc, inodeSize: extended ? 64 : 32, xattrSize, layout, mode, size, iu };
 }

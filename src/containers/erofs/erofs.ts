@@ -1,33 +1,14 @@
-import { FormatError, UnsupportedError, describeError, type ProblemCode } from '../errors.js';
-import { BufferSource, SliceSource, type ByteSource } from '../io/byte-source.js';
-import { checked } from '../io/checked.js';
-import { ExtentSource, type Extent } from '../io/extent-source.js';
-import type { Probe } from '../probe.js';
-import { EntryNames } from './entry-names.js';
-import {
-  LAYOUT_CHUNK_BASED,
-  LAYOUT_COMPRESSED_COMPACT,
-  LAYOUT_COMPRESSED_FULL,
-  LAYOUT_FLAT_INLINE,
-  LAYOUT_FLAT_PLAIN,
-  MetaReader,
-  NULL_ADDR,
-  S_IFDIR,
-  S_IFLNK,
-  S_IFMT,
-  S_IFREG,
-  inodeEnd,
-  looksLikeErofs,
-  readInode,
-  readSuper,
-  u16,
-  u32,
-  u64,
-  type ErofsInode,
-  type ErofsSuper,
-} from './erofs-format.js';
+import { FormatError, UnsupportedError, describeError, type ProblemCode } from '../../errors.js';
+import { u16le, u32le, u64le } from '../../io/binary.js';
+import { BufferSource, SliceSource, type ByteSource } from '../../io/byte-source.js';
+import { checked } from '../../io/checked.js';
+import { ExtentSource, type Extent } from '../../io/extent-source.js';
+import type { ScanResources } from '../../io/scan-resources.js';
+import type { Probe } from '../../probe.js';
+import { EntryNames } from '../entry-names.js';
+import { LAYOUT_CHUNK_BASED, LAYOUT_COMPRESSED_COMPACT, LAYOUT_COMPRESSED_FULL, LAYOUT_FLAT_INLINE, LAYOUT_FLAT_PLAIN, MetaReader, NULL_ADDR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, inodeEnd, looksLikeErofs, readInode, readSuper, type ErofsInode, type ErofsSuper } from './erofs-format.js';
 import { compressedSource } from './erofs-zmap.js';
-import type { ContainerContext, ContainerEntry, ContainerReader } from './types.js';
+import type { ContainerContext, ContainerEntry, ContainerReader } from '../types.js';
 
 /** Deepest directory nesting walked; real Android trees stay under 30 levels. */
 const MAX_DEPTH = 256;
@@ -55,7 +36,10 @@ class ErofsImage {
   private packedSource: ByteSource | undefined;
   private packedLoading = false;
 
-  constructor(readonly src: ByteSource) {
+  constructor(
+    readonly src: ByteSource,
+    private readonly resources: ScanResources,
+  ) {
     this.sb = readSuper(src);
     this.meta = new MetaReader(src, this.sb.blkSize);
   }
@@ -107,6 +91,7 @@ class ErofsImage {
             sb,
             meta: this.meta,
             src: this.src,
+            resources: this.resources,
             ...(this.identity(inode.nid) === undefined ? {} : { identity: this.identity(inode.nid)! }),
             packed: () => this.packed(inode),
           },
@@ -167,9 +152,9 @@ class ErofsImage {
       const table = this.src.read(base + first * unit, n * unit);
       for (let k = 0; k < n; k++) {
         const i = first + k;
-        const blkaddr = indexes ? u32(table, k * 8 + 4) : u32(table, k * 4);
+        const blkaddr = indexes ? u32le(table, k * 8 + 4, 'EROFS image') : u32le(table, k * 4, 'EROFS image');
         if (blkaddr === NULL_ADDR) continue; // a hole reads as zeros
-        const device = indexes ? u16(table, k * 8 + 2) & mask : 0;
+        const device = indexes ? u16le(table, k * 8 + 2, 'EROFS image') & mask : 0;
         if (device !== 0) {
           throw new UnsupportedError(`Chunk ${i} of EROFS inode ${inode.nid} is on extra device ${device}, which is not part of this image; not scanned.`);
         }
@@ -222,14 +207,14 @@ function* dirents(dir: ErofsInode, data: ByteSource, blkSize: number): Generator
     const blk = data.read(pos, maxsize);
     const bad = (why: string): FormatError => new FormatError(`Invalid EROFS directory (inode ${dir.nid}): the block at offset ${pos} ${why}.`);
     if (maxsize < DIRENT_SIZE) throw bad(`is ${maxsize} bytes, too short for a dirent`);
-    const nameoff0 = u16(blk, 8);
+    const nameoff0 = u16le(blk, 8, 'EROFS image');
     if (nameoff0 < DIRENT_SIZE || nameoff0 >= maxsize) throw bad(`has a first nameoff ${nameoff0} outside [${DIRENT_SIZE}, ${maxsize})`);
     const count = Math.floor(nameoff0 / DIRENT_SIZE);
     for (let i = 0; i < count; i++) {
       const at = i * DIRENT_SIZE;
-      const nameoff = u16(blk, at + 8);
+      const nameoff = u16le(blk, at + 8, 'EROFS image');
       let end: number;
-      if (i + 1 < count) end = u16(blk, at + DIRENT_SIZE + 8);
+      if (i + 1 < count) end = u16le(blk, at + DIRENT_SIZE + 8, 'EROFS image');
       else {
         end = nameoff;
         while (end < maxsize && blk[end] !== 0) end++;
@@ -237,7 +222,7 @@ function* dirents(dir: ErofsInode, data: ByteSource, blkSize: number): Generator
       if (nameoff < nameoff0 || end > maxsize || end <= nameoff || end - nameoff > MAX_NAME) {
         throw bad(`has dirent ${i} with a name from ${nameoff} to ${end}, outside its ${maxsize} bytes or longer than ${MAX_NAME}`);
       }
-      const nid = u64(blk, at);
+      const nid = u64le(blk, at, 'EROFS image');
       yield { name: blk.subarray(nameoff, end), nid: checked(nid, 0, Number.MAX_SAFE_INTEGER, `Invalid EROFS directory (inode ${dir.nid}): dirent ${i} nid`) };
     }
   }
@@ -254,7 +239,7 @@ function isDotName(name: Uint8Array): boolean {
  * hard-linked directory) is a problem and not entered again; depth and entry counts are bounded.
  */
 async function* erofsEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerator<ContainerEntry> {
-  const img = new ErofsImage(src);
+  const img = new ErofsImage(src, ctx.resources);
   const { sb } = img;
   const root = img.inode(sb.rootNid);
   if ((root.mode & S_IFMT) !== S_IFDIR) throw new FormatError(`Invalid EROFS image: root_nid ${sb.rootNid} is not a directory (i_mode 0o${root.mode.toString(8)}).`);
@@ -375,6 +360,8 @@ async function* erofsEntries(src: ByteSource, ctx: ContainerContext): AsyncGener
 export const erofs: ContainerReader = {
   id: 'erofs',
   description: 'EROFS read-only file systems (Android partitions): flat, chunked, LZ4/DEFLATE/Zstandard-compressed files, decoded a pcluster at a time',
+  kind: 'filesystem',
+  signatures: [{ offset: 1024, magic: [0xe2, 0xe1, 0xf5, 0xe0], note: 'superblock magic 0xE0F5E1E2' }],
   match(probe: Probe): boolean {
     return looksLikeErofs(probe.head);
   },

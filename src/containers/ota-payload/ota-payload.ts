@@ -1,12 +1,14 @@
 import protobuf from 'protobufjs';
-import { AibomError, FormatError, UnsupportedError } from '../errors.js';
-import { MAX_READ, SliceSource, type ByteSource } from '../io/byte-source.js';
-import { checked, checkedRange } from '../io/checked.js';
-import { ExtentSource, sharedBlockCache, type Extent } from '../io/extent-source.js';
-import type { Probe } from '../probe.js';
-import { EntryNames } from './entry-names.js';
+import { AibomError, FormatError, UnsupportedError } from '../../errors.js';
+import { u32be, u64beBig } from '../../io/binary.js';
+import { MAX_READ, SliceSource, type ByteSource } from '../../io/byte-source.js';
+import { checked, checkedRange } from '../../io/checked.js';
+import { ExtentSource, type Extent } from '../../io/extent-source.js';
+import type { ScanResources } from '../../io/scan-resources.js';
+import type { Probe } from '../../probe.js';
+import { EntryNames } from '../entry-names.js';
 import { OP, decodeOperation, isDeltaType, isReplaceType, opName } from './ota-operations.js';
-import type { ContainerContext, ContainerEntry, ContainerReader } from './types.js';
+import type { ContainerContext, ContainerEntry, ContainerReader } from '../types.js';
 
 /*
  * Android A/B OTA payloads (`payload.bin`, update_engine's "delta update file"), major version 2:
@@ -25,7 +27,7 @@ import type { ContainerContext, ContainerEntry, ContainerReader } from './types.
  * and in incremental payloads (minor_version > 0) operations that read the old partition
  * (SOURCE_COPY, SOURCE_BSDIFF, BROTLI_BSDIFF, PUFFDIFF, ZUCCHINI, LZ4DIFF_*), which cannot be applied
  * without the source build. A partition becomes an ExtentSource: REPLACE data is a slice of the
- * payload, compressed data is decoded per operation on first read through the shared block cache.
+ * payload, compressed data is decoded per operation on first read through the scan's block cache.
  */
 
 /**
@@ -246,10 +248,6 @@ export interface PayloadManifest {
   readonly partitions: readonly PayloadPartition[];
 }
 
-function u64be(b: Uint8Array, at: number): bigint {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength).getBigUint64(at, false);
-}
-
 /** Whether `b` starts with 'CrAU'. */
 function hasMagic(b: Uint8Array): boolean {
   return b.length >= 4 && MAGIC.every((m, i) => b[i] === m);
@@ -263,12 +261,12 @@ export function readPayloadHeader(src: ByteSource): PayloadHeader {
   const h = src.read(0, Math.min(HEADER_SIZE, src.size));
   if (!hasMagic(h)) throw new FormatError(`No 'CrAU' OTA payload magic at offset 0.`);
   if (h.length < 12) throw new FormatError(`The OTA payload is ${src.size} bytes, shorter than its header.`, 'truncated');
-  const version = u64be(h, 4);
+  const version = u64beBig(h, 4, 'OTA payload header');
   if (version === 1n) throw new UnsupportedError('OTA payload major version 1 (the Chrome OS format) is not supported; the payload was not scanned.');
   if (version !== 2n) throw new UnsupportedError(`OTA payload major version ${version} is not supported (only 2); the payload was not scanned.`);
   if (h.length < HEADER_SIZE) throw new FormatError(`The OTA payload is ${src.size} bytes, shorter than its ${HEADER_SIZE}-byte header.`, 'truncated');
-  const manifestSize = checked(u64be(h, 12), 1, MAX_MANIFEST, 'OTA payload manifest_size');
-  const metadataSignatureSize = checked(new DataView(h.buffer, h.byteOffset, h.byteLength).getUint32(20, false), 0, MAX_METADATA_SIGNATURE, 'OTA payload metadata_signature_size');
+  const manifestSize = checked(u64beBig(h, 12, 'OTA payload header'), 1, MAX_MANIFEST, 'OTA payload manifest_size');
+  const metadataSignatureSize = checked(u32be(h, 20, 'OTA payload header'), 0, MAX_METADATA_SIGNATURE, 'OTA payload metadata_signature_size');
   const dataStart = HEADER_SIZE + manifestSize + metadataSignatureSize;
   if (dataStart > src.size) {
     throw new FormatError(`The OTA payload's manifest and metadata signature end at ${dataStart}, past the end of the ${src.size}-byte file.`, 'truncated');
@@ -441,19 +439,18 @@ function planOperation(op: OperationMsg, index: number, blockSize: number, dataS
   return { index, type, dataOffset, dataLength, dst, blocks, ...(hash !== undefined && hash.length > 0 ? { sha256: hash } : {}) };
 }
 
-let nextPayload = 0;
-
 /**
  * Builds the ExtentSource of one partition: REPLACE data as slices of the payload, compressed data as
- * `decoded` extents (an operation with several destination extents is decoded once, kept in the shared
+ * `decoded` extents (an operation with several destination extents is decoded once, kept in the scan's
  * block cache under its own key, and sliced), ZERO and DISCARD as zero fills. Extents are sorted by
  * offset; ExtentSource rejects overlaps.
  */
-function partitionSource(src: ByteSource, header: PayloadHeader, p: PayloadPartition, index: number, label: string): ExtentSource {
+function partitionSource(src: ByteSource, header: PayloadHeader, p: PayloadPartition, index: number, label: string, resources: ScanResources): ExtentSource {
   if (p.error !== undefined) throw p.error;
   const blob = new SliceSource(src, header.dataStart, src.size - header.dataStart);
   const B = p.blockSize;
-  const key = `ota-payload:${nextPayload++}`;
+  const cache = resources.blockCache;
+  const key = cache.newKeyspace();
   const extents: Extent[] = [];
   const zero = new Uint8Array([0]);
   for (const op of p.ops) {
@@ -463,7 +460,7 @@ function partitionSource(src: ByteSource, header: PayloadHeader, p: PayloadParti
     if (op.type !== OP.REPLACE && op.type !== OP.ZERO && op.type !== OP.DISCARD) {
       const run = (): Uint8Array => decodeOperation(op.type, blob.read(op.dataOffset, op.dataLength), expected, what, op.sha256);
       // One destination extent: ExtentSource caches the extent itself. Several: cache the operation.
-      decodeOnce = op.dst.length === 2 ? run : () => sharedBlockCache.get(`${key}:${op.index}`, run);
+      decodeOnce = op.dst.length === 2 ? run : () => cache.get(`${key}:${op.index}`, run);
     }
     let within = 0;
     for (let k = 0; k < op.dst.length; k += 2) {
@@ -487,6 +484,7 @@ function partitionSource(src: ByteSource, header: PayloadHeader, p: PayloadParti
   extents.sort((a, b) => a.offset - b.offset);
   return new ExtentSource(p.size, extents, {
     what: `OTA payload partition ${label}`,
+    resources,
     ...(src.identity === undefined ? {} : { identity: `${src.identity}#ota-payload:${index}` }),
   });
 }
@@ -504,6 +502,8 @@ function partitionSource(src: ByteSource, header: PayloadHeader, p: PayloadParti
 export const otaPayload: ContainerReader = {
   id: 'ota-payload',
   description: "Android A/B OTA payloads (payload.bin, 'CrAU' v2): each partition rebuilt in place from REPLACE, REPLACE_BZ/XZ/ZSTD and ZERO operations; incremental operations reported",
+  kind: 'partitions',
+  signatures: [{ offset: 0, magic: 'CrAU', note: 'payload.bin magic' }],
   match(probe: Probe): boolean {
     const h = probe.head;
     // 'CrAU', then a big-endian u64 file_format_version of 1 or 2.
@@ -531,7 +531,7 @@ export const otaPayload: ContainerReader = {
             : `OTA payload partition ${label} has operations aibom does not know (${counts}); their blocks read as zeros.`,
         });
       }
-      yield { path, type: 'file', size: p.size, open: () => Promise.resolve(partitionSource(src, manifest.header, p, i, label)) };
+      yield { path, type: 'file', size: p.size, open: () => Promise.resolve(partitionSource(src, manifest.header, p, i, label, ctx.resources)) };
     }
   },
 };

@@ -1,9 +1,10 @@
 import zlib from 'node:zlib';
 import { Decompress, decompress as zstdDecompress } from 'fzstd';
-import { decodeLz4Block } from '../decoders/lz4.js';
-import { decodeLzo1x } from '../decoders/lzo.js';
-import { decodeXzInto } from '../decoders/xz-sync.js';
-import { AibomError, FormatError, UnsupportedError } from '../errors.js';
+import { decodeLz4Block } from '../../decoders/lz4.js';
+import { decodeLzo1x } from '../../decoders/lzo.js';
+import { decodeXzInto } from '../../decoders/xz-sync.js';
+import { readZstdFrameHeader, zstdFrameEnd } from '../../decoders/zstd-frame.js';
+import { AibomError, FormatError, UnsupportedError } from '../../errors.js';
 
 /**
  * Decodes one squashfs block (a metadata block or a data or fragment block) that must not produce more
@@ -41,12 +42,8 @@ function intoBuffer(decode: (input: Uint8Array, out: Uint8Array, what: string) =
   };
 }
 
-/** 28 B5 2F FD: zstd frame magic 0xFD2FB528. */
-const ZSTD_MAGIC = 0xfd2fb528;
 /** Largest window accepted for a squashfs zstd block without a frame content size (fzstd allocates it). */
 const ZSTD_WINDOW_MAX = 8 * 1024 * 1024;
-/** RFC 8878 Block_Maximum_Size. */
-const ZSTD_MAX_BLOCK = 128 * 1024;
 
 function zstdError(err: unknown, what: string): unknown {
   if (err instanceof AibomError) return err;
@@ -64,57 +61,20 @@ function zstdError(err: unknown, what: string): unknown {
  */
 function zstdBlock(input: Uint8Array, maxOutput: number, what: string): Uint8Array {
   if (input.length < 6) throw new FormatError(`Invalid ${what}: ${input.length} bytes are too few for a zstd frame.`, 'truncated');
-  const magic = (input[0]! | (input[1]! << 8) | (input[2]! << 16) | (input[3]! << 24)) >>> 0;
-  if (magic !== ZSTD_MAGIC) throw new FormatError(`Invalid ${what}: no zstd frame magic (found 0x${magic.toString(16)}).`);
-  // Frame_Header_Descriptor: FCS flag (2 bits), Single_Segment, unused, reserved, checksum, dictionary id flag (2).
-  const fhd = input[4]!;
-  if (fhd & 0x08) throw new FormatError(`Invalid ${what}: the zstd frame sets its reserved descriptor bit.`);
-  const single = (fhd >> 5) & 1;
-  const fcsFlag = fhd >> 6;
-  const didSize = [0, 1, 2, 4][fhd & 3]!;
-  const fcsSize = fcsFlag === 0 ? single : [0, 2, 4, 8][fcsFlag]!;
-  const headerSize = 5 + (single ? 0 : 1) + didSize + fcsSize;
-  if (input.length < headerSize + 3) throw new FormatError(`Invalid ${what}: the zstd frame header is cut off.`, 'truncated');
-  let at = 5 + (single ? 0 : 1);
-  let dictId = 0;
-  for (let i = 0; i < didSize; i++) dictId += input[at + i]! * 2 ** (8 * i);
-  at += didSize;
-  if (dictId !== 0) throw new UnsupportedError(`Cannot decode ${what}: the zstd frame needs dictionary ${dictId}; it was not scanned.`);
-  let fcs = -1;
-  if (fcsSize > 0) {
-    fcs = 0;
-    for (let i = 0; i < fcsSize; i++) fcs += input[at + i]! * 2 ** (8 * i);
-    if (fcsSize === 2) fcs += 256;
-  }
+  const header = readZstdFrameHeader(input, what);
+  const fcs = header.contentSize ?? -1;
   if (fcs > maxOutput) throw new FormatError(`Invalid ${what}: the zstd frame declares ${fcs} bytes, more than the ${maxOutput}-byte block.`);
-  // Walk the frame's block headers: it must end exactly where the input does (one frame per block).
-  let p = headerSize;
-  for (;;) {
-    if (p + 3 > input.length) throw new FormatError(`Invalid ${what}: the zstd frame ends before its last block.`, 'truncated');
-    const bh = input[p]! | (input[p + 1]! << 8) | (input[p + 2]! << 16);
-    const type = (bh >> 1) & 3;
-    const size = bh >>> 3;
-    if (type === 3) throw new FormatError(`Invalid ${what}: a zstd block uses the reserved block type 3.`);
-    if (size > ZSTD_MAX_BLOCK) throw new FormatError(`Invalid ${what}: a zstd block declares ${size} bytes, more than the ${ZSTD_MAX_BLOCK}-byte maximum.`);
-    p += 3 + (type === 1 ? 1 : size);
-    if (p > input.length) throw new FormatError(`Invalid ${what}: a zstd block runs past the end of the input.`, 'truncated');
-    if (bh & 1) break;
-  }
-  if (fhd & 0x04) p += 4; // Content_Checksum
+  // The frame must end exactly where the input does (one frame per block).
+  const p = zstdFrameEnd(input, 0, header, what);
   if (p !== input.length) throw new FormatError(`Invalid ${what}: the zstd frame ends at byte ${p} of a ${input.length}-byte block.`);
   try {
-    if (single && fcs >= 0) {
+    if (header.singleSegment && fcs >= 0) {
       // fzstd allocates exactly the content size (checked above) and decodes into it.
       const out = zstdDecompress(input);
       if (out.length > maxOutput) throw new FormatError(`Invalid ${what}: zstd output of ${out.length} bytes passes the ${maxOutput}-byte block.`);
       return out;
     }
-    let window = fcs;
-    if (!single) {
-      const wd = input[5]!;
-      const base = 2 ** (10 + (wd >> 3));
-      window = base + (base / 8) * (wd & 7);
-    }
+    const window = header.window;
     if (window > ZSTD_WINDOW_MAX) throw new FormatError(`Invalid ${what}: the zstd frame asks for a ${window}-byte window, more than the ${ZSTD_WINDOW_MAX} bytes allowed.`);
     const out = new Uint8Array(maxOutput);
     let len = 0;

@@ -1,24 +1,10 @@
-import { AibomError, FormatError, UnsupportedError, describeError } from '../errors.js';
-import type { ByteSource } from '../io/byte-source.js';
-import type { Probe } from '../probe.js';
-import {
-  ExtVolume,
-  FLAG_ENCRYPT,
-  I_BLOCK_SIZE,
-  INCOMPAT_RECOVER,
-  ROOT_INO,
-  S_IFDIR,
-  S_IFLNK,
-  S_IFMT,
-  S_IFREG,
-  looksLikeExt,
-  u16,
-  u32,
-  type HoleBudget,
-  type Inode,
-} from './ext4-volume.js';
-import { EntryNames } from './entry-names.js';
-import type { ContainerContext, ContainerEntry, ContainerReader } from './types.js';
+import { AibomError, FormatError, UnsupportedError, describeError } from '../../errors.js';
+import { u16le, u32le } from '../../io/binary.js';
+import type { ByteSource } from '../../io/byte-source.js';
+import type { Probe } from '../../probe.js';
+import { ExtVolume, FLAG_ENCRYPT, I_BLOCK_SIZE, INCOMPAT_RECOVER, ROOT_INO, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, looksLikeExt, type HoleBudget, type Inode } from './ext4-volume.js';
+import { EntryNames } from '../entry-names.js';
+import type { ContainerContext, ContainerEntry, ContainerReader } from '../types.js';
 
 /** Deepest directory nesting followed; Linux has no limit, but real trees stay far below. */
 export const MAX_DIR_DEPTH = 256;
@@ -82,9 +68,9 @@ function recLen(raw: number, blockSize: number): number {
 function parseEntries(w: Walk, buf: Uint8Array, start: number, end: number, where: string, path: string, out: DirChild[]): void {
   const filetype = w.vol.hasFiletype;
   for (let at = start; at + 8 <= end; ) {
-    const ino = u32(buf, at);
-    const len = recLen(u16(buf, at + 4), w.vol.sb.blockSize);
-    const nameLen = filetype ? (buf[at + 6] as number) : u16(buf, at + 6);
+    const ino = u32le(buf, at, 'ext4 image');
+    const len = recLen(u16le(buf, at + 4, 'ext4 image'), w.vol.sb.blockSize);
+    const nameLen = filetype ? (buf[at + 6] as number) : u16le(buf, at + 6, 'ext4 image');
     if (len < 8 || len % 4 !== 0 || at + len > end || 8 + nameLen > len) {
       problem(w, path, 'format', `Invalid ext4 directory ${JSON.stringify(path || '/')}: the entry at byte ${at - start} of ${where} has rec_len ${len} and name_len ${nameLen}; the rest of that block is skipped.`);
       return;
@@ -145,7 +131,7 @@ function linkTarget(vol: ExtVolume, inode: Inode, what: string): string {
   if (size > MAX_LINK_TARGET) throw new FormatError(`Invalid ext4 image: ${what} has a ${size}-byte target, more than ${MAX_LINK_TARGET}.`);
   // A fast symlink (target < 60 bytes, no data blocks) keeps the target in i_block. The kernel
   // decides by i_blocks; an extent-mapped one carries the extent magic 0xF30A.
-  const fast = !vol.isInline(inode) && size < I_BLOCK_SIZE && (inode.blocksLo === 0 || !(vol.usesExtents(inode) && u16(inode.iblock, 0) === 0xf30a));
+  const fast = !vol.isInline(inode) && size < I_BLOCK_SIZE && (inode.blocksLo === 0 || !(vol.usesExtents(inode) && u16le(inode.iblock, 0, 'ext4 image') === 0xf30a));
   const bytes = fast ? inode.iblock.subarray(0, size) : vol.open(inode, what).read(0, size);
   return Buffer.from(bytes).toString('utf8');
 }
@@ -274,6 +260,8 @@ async function* extEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerat
 export const ext4: ContainerReader = {
   id: 'ext4',
   description: 'ext2/ext3/ext4 file systems (extents, block maps, inline data, htree directories); files are extents of the image',
+  kind: 'filesystem',
+  signatures: [{ offset: 1080, magic: [0x53, 0xef], note: 's_magic 0xEF53 (ext2, ext3 and ext4)' }],
   match(probe: Probe): boolean {
     return looksLikeExt(probe.head);
   },
