@@ -65,6 +65,8 @@ export interface ContainerFinding {
   size: number;
   /** Members listed, to tell a compressed tar (an archive) from a compressed single file. */
   entries: number;
+  /** How the container was recognised (its signature, or its structure). */
+  evidence: Evidence;
 }
 
 /** An edge between two items named by their relative locations (resolved to ids at assembly). */

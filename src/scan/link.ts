@@ -167,7 +167,7 @@ export function link(found: readonly Findings[], kinds: ReadonlyMap<string, Cont
         sha256: cf.sha256,
         size: cf.size,
         confidence: 'high',
-        evidence: [],
+        evidence: [cf.evidence],
         container: { reader: cf.reader },
       };
       add(c, cf.hops);

@@ -246,7 +246,8 @@ export class Walker {
       adopt(found, seen, []);
       return found;
     }
-    const usedName = await this.walkContainer(reader, src, name, location, depth, found, siblings, sha);
+    const evidence: Evidence = { technique: cand.signature !== undefined ? 'magic' : 'structure', detail: matchDetail('container', reader.id, cand), confidence: 'high' };
+    const usedName = await this.walkContainer(reader, src, name, location, depth, found, siblings, sha, evidence);
     await this.runItemAnalyzers(src, probe, { kind: 'container', id: reader.id }, sha, found);
     this.remember(usedName ? nameKey(sha(), name) : sha(), found);
     return found;
@@ -412,6 +413,7 @@ export class Walker {
     found: Findings,
     siblings: SiblingResolver,
     sha: () => string,
+    evidence: Evidence,
   ): Promise<boolean> {
     this.stats.containers++;
     const at = (p: string): Hop[] => [hop(p, reader.id)];
@@ -515,7 +517,7 @@ export class Walker {
     for (const entry of deferred) await member(entry);
     await checkPartsInListing(found, reader.id, listed, (s) => this.hashOf(s), budget);
     await this.runListingAnalyzers({ reader: reader.id, entries: listing }, found, at);
-    found.containers.push({ hops: [], reader: reader.id, sha256: sha(), size: src.size, entries: count });
+    found.containers.push({ hops: [], reader: reader.id, sha256: sha(), size: src.size, entries: count, evidence });
     return usedName;
   }
 }
