@@ -20,7 +20,7 @@ describe('conventions', () => {
     expect(new Set(ids).size).toBe(ids.length);
   });
   it.each(formats.map((f) => f.id))('model format %s has its module, test file and fixture README', (id) => {
-    expect(exists(`src/formats/${id}.ts`)).toBe(true);
+    expect(exists(`src/formats/${id}.ts`) || exists(`src/formats/${id}/index.ts`)).toBe(true);
     expect(exists(`tests/formats/${id}.test.ts`)).toBe(true);
     expect(exists(`fixtures/${id}/README.md`)).toBe(true);
   });
@@ -29,6 +29,47 @@ describe('conventions', () => {
     expect(exists(`src/containers/${id}.ts`) || exists(`src/containers/${id}/index.ts`)).toBe(true);
     expect(exists(`tests/containers/${id}.test.ts`)).toBe(true);
     expect(exists(`fixtures/${id}/README.md`)).toBe(true);
+  });
+  // The other direction: nothing sits in a registry folder unregistered. A file is a registered module
+  // (`<id>.ts`), a helper of one (`<id>-<what>.ts`), inside a registered module's folder (`<id>/`), or
+  // one of the shared helpers declared here with the reason it is shared.
+  const sharedHelpers: Record<string, Record<string, string>> = {
+    'src/formats': {
+      'index.ts': 'the registry',
+      'types.ts': 'the ModelFormat interface',
+      'contract.ts': "renders the README's per-format metadata contract from the schemas",
+      'card-util.ts': 'sorting and optional-field helpers every card uses',
+      '_template.ts': 'the documented starting point for a new format (compiled, tested, not registered)',
+    },
+    'src/containers': {
+      'index.ts': 'the registry',
+      'types.ts': 'the ContainerReader interface',
+      'compressed.ts': 'member naming and the compressed-tar-as-one-level rule shared by gzip, xz, zstd, bzip2',
+      'entry-names.ts': 'hostile member names, shared by every archive reader',
+    },
+  };
+  it.each([
+    ['src/formats', formats.map((f) => f.id)],
+    ['src/containers', containers.map((c) => c.id)],
+  ] as const)('every file in %s is registered, a helper of a registered module, or a declared shared helper', (folder, ids) => {
+    const stray: string[] = [];
+    for (const e of fs.readdirSync(path.join(root, folder), { withFileTypes: true })) {
+      if (e.isDirectory()) {
+        if (!ids.includes(e.name)) stray.push(`${e.name}/`);
+        continue;
+      }
+      const base = e.name.replace(/\.ts$/, '');
+      const ok = Object.hasOwn(sharedHelpers[folder]!, e.name) || ids.includes(base) || ids.some((id) => base.startsWith(`${id}-`));
+      if (!ok) stray.push(e.name);
+    }
+    expect(stray).toEqual([]);
+  });
+  it('every detector declares its signatures; those recognised by structure alone are the known few', () => {
+    const structural = [...formats, ...containers].filter((d) => d.signatures.length === 0).map((d) => d.id);
+    // ONNX has no magic; a block OTA is found by its name and sibling; tar v7 and MBR have no magic of
+    // their own. Adding one here needs a reason: every structural detector is asked about every item.
+    expect(structural.sort()).toEqual(['mbr', 'onnx', 'ota-block-image', 'tar']);
+    for (const c of containers) expect(['archive', 'compression', 'filesystem', 'partitions', 'other']).toContain(c.kind);
   });
   it('every format and container has a one-line description, and formats list their extensions', () => {
     for (const x of [...formats, ...containers, ...encoders]) expect(x.description).toMatch(/^[^\n]{10,200}$/);
