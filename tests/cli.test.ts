@@ -54,8 +54,8 @@ describe('aibom CLI', () => {
     expect(s.code).toBe(0);
     expect(s.err).toBe('');
     expect(s.out).toMatch(/^aibom \S+: 1 input, 2 models, 0 problems\n/);
-    expect(s.out).toContain('  fw/cls.tflite\n    tflite · ');
-    expect(s.out).toContain('  fw/res.onnx\n    onnx · ');
+    expect(s.out).toContain('  fw/cls.tflite\n    tflite schema 3 · ');
+    expect(s.out).toContain('  fw/res.onnx\n    onnx ir 3; opset ai.onnx 9 · ');
     const j = aibom('scan', 'fw', '--format', 'json', '-o', 'inv.json');
     expect(j.code).toBe(0);
     expect(j.out).toBe('');
