@@ -1,9 +1,10 @@
+import { cyclonedx } from './cyclonedx.js';
 import { json } from './json.js';
 import { summary } from './summary.js';
 import type { ReportEncoder } from './types.js';
 
 /** Report encoders by id, in the order `--format` lists them. */
-export const encoders: readonly ReportEncoder[] = [summary, json];
+export const encoders: readonly ReportEncoder[] = [summary, json, cyclonedx];
 
 export function encoderById(id: string): ReportEncoder | undefined {
   return encoders.find((e) => e.id === id);
