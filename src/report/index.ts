@@ -1,10 +1,11 @@
 import { cyclonedx } from './cyclonedx.js';
 import { json } from './json.js';
+import { sarif } from './sarif.js';
 import { summary } from './summary.js';
 import type { ReportEncoder } from './types.js';
 
 /** Report encoders by id, in the order `--format` lists them. */
-export const encoders: readonly ReportEncoder[] = [summary, json, cyclonedx];
+export const encoders: readonly ReportEncoder[] = [summary, json, cyclonedx, sarif];
 
 export function encoderById(id: string): ReportEncoder | undefined {
   return encoders.find((e) => e.id === id);
