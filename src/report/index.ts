@@ -1,3 +1,4 @@
+import { csv } from './csv.js';
 import { cyclonedx } from './cyclonedx.js';
 import { json } from './json.js';
 import { sarif } from './sarif.js';
@@ -5,7 +6,7 @@ import { summary } from './summary.js';
 import type { ReportEncoder } from './types.js';
 
 /** Report encoders by id, in the order `--format` lists them. */
-export const encoders: readonly ReportEncoder[] = [summary, json, cyclonedx, sarif];
+export const encoders: readonly ReportEncoder[] = [summary, json, cyclonedx, sarif, csv];
 
 export function encoderById(id: string): ReportEncoder | undefined {
   return encoders.find((e) => e.id === id);
