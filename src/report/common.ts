@@ -31,6 +31,19 @@ export function contentUuid(text: string): string {
   return `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20, 32)}`;
 }
 
+/**
+ * JSON with object keys sorted at every level: the same inventory gives the same text whatever order
+ * its producer wrote the keys in (a scan and a re-read saved inventory differ there), so ids derived
+ * from it are stable.
+ */
+export function canonicalJson(v: unknown): string {
+  return JSON.stringify(v, (_k, val: unknown) => {
+    if (val === null || typeof val !== 'object' || Array.isArray(val)) return val;
+    const o = val as Record<string, unknown>;
+    return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
+  });
+}
+
 /** A stable reference for a scanned input: `subject:` and 16 hex digits of its location. */
 export function subjectRef(s: Subject): string {
   return `subject:${sha256Hex(s.location).slice(0, 16)}`;

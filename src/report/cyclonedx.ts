@@ -1,5 +1,5 @@
 import type { Component, DataComponent, Inventory, ModelComponent, Relationship, Subject } from '../inventory/schema.js';
-import { CONFIDENCE_NUMBER, cmp, contentUuid, edgesFrom, metadataProperties, partsByModel, readersText, subjectRef, tensorText } from './common.js';
+import { CONFIDENCE_NUMBER, canonicalJson, cmp, contentUuid, edgesFrom, metadataProperties, partsByModel, readersText, subjectRef, tensorText } from './common.js';
 import { spdxLicenseId } from './licenses.js';
 import type { ReportEncoder, ReportOptions } from './types.js';
 
@@ -235,7 +235,7 @@ export function cyclonedxBom(inv: Inventory, options: ReportOptions = {}): Json 
     $schema: `http://cyclonedx.org/schema/bom-${specVersion}.schema.json`,
     bomFormat: 'CycloneDX',
     specVersion,
-    serialNumber: `urn:uuid:${contentUuid(`cyclonedx ${specVersion}\u0000${JSON.stringify(inv)}`)}`,
+    serialNumber: `urn:uuid:${contentUuid(`cyclonedx ${specVersion}\u0000${canonicalJson(inv)}`)}`,
     version: 1,
     metadata,
     components,

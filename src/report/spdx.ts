@@ -1,5 +1,5 @@
 import type { Component, Inventory, ModelComponent, Relationship, RelationshipType, Subject } from '../inventory/schema.js';
-import { cmp, contentUuid, locationText, metadataProperties, partsByModel, sha256Hex, subjectRef, tensorText } from './common.js';
+import { canonicalJson, cmp, contentUuid, locationText, metadataProperties, partsByModel, sha256Hex, subjectRef, tensorText } from './common.js';
 import { spdxLicenseId } from './licenses.js';
 import type { ReportEncoder } from './types.js';
 
@@ -45,7 +45,7 @@ function commonPairs(c: Component): Array<[string, string]> {
 
 /** The inventory as an SPDX 3.0.1 JSON-LD document object. */
 export function spdxDocument(inv: Inventory): Json {
-  const uuid = contentUuid(`spdx 3.0.1\u0000${JSON.stringify(inv)}`);
+  const uuid = contentUuid(`spdx 3.0.1\u0000${canonicalJson(inv)}`);
   const base = `urn:aibom:${uuid}:`;
   const idOf = (ref: string): string => `${base}${ref}`;
   const graph: Json[] = [];
