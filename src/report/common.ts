@@ -40,7 +40,11 @@ export function canonicalJson(v: unknown): string {
   return JSON.stringify(v, (_k, val: unknown) => {
     if (val === null || typeof val !== 'object' || Array.isArray(val)) return val;
     const o = val as Record<string, unknown>;
-    return Object.fromEntries(Object.keys(o).sort().map((k) => [k, o[k]]));
+    return Object.fromEntries(
+      Object.keys(o)
+        .sort()
+        .map((k) => [k, o[k]]),
+    );
   });
 }
 

@@ -30,18 +30,59 @@ const lines = (xs: readonly string[]): string | undefined => (xs.length > 0 ? xs
 function modelsCsv(inv: Inventory): string {
   const parts = partsByModel(inv);
   const header = [
-    'id', 'name', 'version', 'format', 'format_version', 'locations', 'size', 'sha256', 'confidence', 'license', 'author', 'task',
-    'architecture', 'producer', 'producer_version', 'parameters', 'parameter_bytes', 'weight_types', 'quantized', 'quantization',
-    'custom_operators', 'inputs', 'outputs', 'parts', 'associated_files', 'description',
+    'id',
+    'name',
+    'version',
+    'format',
+    'format_version',
+    'locations',
+    'size',
+    'sha256',
+    'confidence',
+    'license',
+    'author',
+    'task',
+    'architecture',
+    'producer',
+    'producer_version',
+    'parameters',
+    'parameter_bytes',
+    'weight_types',
+    'quantized',
+    'quantization',
+    'custom_operators',
+    'inputs',
+    'outputs',
+    'parts',
+    'associated_files',
+    'description',
   ];
   const rows = models(inv).map((m) => {
     const c = m.model.card;
     return [
-      m.id, m.name, m.version ?? c.version, m.model.format, c.formatVersion, lines(m.locations.map(locationText)), m.size, m.sha256, m.confidence,
-      c.license, c.author, c.task, c.architecture, c.producer, c.producerVersion, c.parameters, c.parameterBytes, c.weightTypes.join(' '),
-      c.quantized, c.quantization,
+      m.id,
+      m.name,
+      m.version ?? c.version,
+      m.model.format,
+      c.formatVersion,
+      lines(m.locations.map(locationText)),
+      m.size,
+      m.sha256,
+      m.confidence,
+      c.license,
+      c.author,
+      c.task,
+      c.architecture,
+      c.producer,
+      c.producerVersion,
+      c.parameters,
+      c.parameterBytes,
+      c.weightTypes.join(' '),
+      c.quantized,
+      c.quantization,
       lines(c.operators.filter((o) => o.custom).map((o) => `${o.domain ?? 'custom'}:${o.name}`)),
-      lines(c.inputs.map(tensorText)), lines(c.outputs.map(tensorText)),
+      lines(c.inputs.map(tensorText)),
+      lines(c.outputs.map(tensorText)),
       lines((parts.get(m.id) ?? []).map((p) => `${p.locations[0]!.path} ${p.sha256 ?? ''}`.trim())),
       lines((m.model.associatedFiles ?? []).map((a) => `${a.name} ${a.sha256}`)),
       c.description,
@@ -64,14 +105,26 @@ function componentsCsv(inv: Inventory): string {
   const from = edgesFrom(inv.relationships);
   const header = ['id', 'kind', 'name', 'version', 'detail', 'locations', 'size', 'sha256', 'confidence', 'relationships', 'referenced_by'];
   const rows = inv.components.map((c) => [
-    c.id, c.kind, c.name, c.version, detail(c), lines(c.locations.map(locationText)), c.size, c.sha256, c.confidence,
-    lines((from.get(c.id) ?? []).map((r) => `${r.type} ${r.to}`)), lines(into.get(c.id) ?? []),
+    c.id,
+    c.kind,
+    c.name,
+    c.version,
+    detail(c),
+    lines(c.locations.map(locationText)),
+    c.size,
+    c.sha256,
+    c.confidence,
+    lines((from.get(c.id) ?? []).map((r) => `${r.type} ${r.to}`)),
+    lines(into.get(c.id) ?? []),
   ]);
   return csvTable(header, rows);
 }
 
 function problemsCsv(inv: Inventory): string {
-  return csvTable(['severity', 'code', 'location', 'message'], inv.problems.map((p) => [p.severity, p.code, p.location, p.message]));
+  return csvTable(
+    ['severity', 'code', 'location', 'message'],
+    inv.problems.map((p) => [p.severity, p.code, p.location, p.message]),
+  );
 }
 
 export const csv: ReportEncoder = {
@@ -79,5 +132,10 @@ export const csv: ReportEncoder = {
   description: 'CSV for spreadsheets: models, components and problems, one file each (RFC 4180)',
   extension: 'csv',
   encode: (inv) => modelsCsv(inv),
-  encodeFiles: (inv) => new Map([['models.csv', modelsCsv(inv)], ['components.csv', componentsCsv(inv)], ['problems.csv', problemsCsv(inv)]]),
+  encodeFiles: (inv) =>
+    new Map([
+      ['models.csv', modelsCsv(inv)],
+      ['components.csv', componentsCsv(inv)],
+      ['problems.csv', problemsCsv(inv)],
+    ]),
 };

@@ -1,5 +1,16 @@
 import type { Component, DataComponent, Inventory, ModelComponent, Relationship, Subject } from '../inventory/schema.js';
-import { CONFIDENCE_NUMBER, canonicalJson, cmp, contentUuid, edgesFrom, metadataProperties, partsByModel, readersText, subjectRef, tensorText } from './common.js';
+import {
+  CONFIDENCE_NUMBER,
+  canonicalJson,
+  cmp,
+  contentUuid,
+  edgesFrom,
+  metadataProperties,
+  partsByModel,
+  readersText,
+  subjectRef,
+  tensorText,
+} from './common.js';
 import { spdxLicenseId } from './licenses.js';
 import type { ReportEncoder, ReportOptions } from './types.js';
 
@@ -46,7 +57,11 @@ function hashes(sha256: string | undefined): Json {
 }
 
 function evidence(c: Component): Json {
-  const methods: Json[] = c.evidence.map((e) => ({ technique: TECHNIQUE[e.technique] ?? 'other', confidence: CONFIDENCE_NUMBER[e.confidence], value: e.detail }));
+  const methods: Json[] = c.evidence.map((e) => ({
+    technique: TECHNIQUE[e.technique] ?? 'other',
+    confidence: CONFIDENCE_NUMBER[e.confidence],
+    value: e.detail,
+  }));
   // The same bytes found at several places were matched by their hash: that is itself evidence.
   if (c.locations.length > 1 && c.sha256 !== undefined) {
     methods.push({ technique: 'hash-comparison', confidence: 1, value: `same sha256 at ${c.locations.length} locations` });
@@ -88,7 +103,8 @@ function baseComponent(c: Component, from: ReadonlyMap<string, Relationship[]>, 
   // A kind added later keeps its own record (`runtime: {...}`): its scalar fields become properties.
   if (!(kind in KIND_TYPE) || kind === 'runtime' || kind === 'sdk' || kind === 'package' || kind === 'app') {
     const rec = (c as unknown as Record<string, unknown>)[kind];
-    if (rec !== null && typeof rec === 'object') props.push(...metadataProperties(kind, rec as Record<string, unknown>).map(([name, value]) => ({ name, value })));
+    if (rec !== null && typeof rec === 'object')
+      props.push(...metadataProperties(kind, rec as Record<string, unknown>).map(([name, value]) => ({ name, value })));
   }
   out.properties = props;
   out.evidence = evidence(c);
@@ -111,7 +127,10 @@ function modelComponent(m: ModelComponent, parts: readonly Component[], from: Re
     ...prop('aibom:quantized', card.quantized),
     ...prop('aibom:quantization', card.quantization),
     ...prop('aibom:custom-operators', card.customOperators),
-    ...ops.map((o) => ({ name: o.custom ? 'aibom:custom-operator' : 'aibom:operator', value: `${o.domain !== undefined ? `${o.domain}:` : ''}${o.name} x${o.count}` })),
+    ...ops.map((o) => ({
+      name: o.custom ? 'aibom:custom-operator' : 'aibom:operator',
+      value: `${o.domain !== undefined ? `${o.domain}:` : ''}${o.name} x${o.count}`,
+    })),
     ...metadataProperties(m.model.format, m.model.metadata).map(([name, value]) => ({ name, value })),
   ];
   const out = baseComponent(m, from, extra);
@@ -200,9 +219,7 @@ function dependencies(inv: Inventory, allRefs: readonly string[]): Json[] {
       if (first === s.location || first.startsWith(`${s.location}/`)) deps.get(ref)!.add(c.id);
     }
   }
-  return [...deps.entries()]
-    .sort((x, y) => cmp(x[0], y[0]))
-    .map(([ref, on]) => (on.size > 0 ? { ref, dependsOn: [...on].sort(cmp) } : { ref }));
+  return [...deps.entries()].sort((x, y) => cmp(x[0], y[0])).map(([ref, on]) => (on.size > 0 ? { ref, dependsOn: [...on].sort(cmp) } : { ref }));
 }
 
 /** Encodes an inventory as a CycloneDX BOM object (not yet serialized). */
@@ -218,7 +235,10 @@ export function cyclonedxBom(inv: Inventory, options: ReportOptions = {}): Json 
   for (const c of inv.components) {
     if (nestedIds.has(c.id)) continue;
     if (c.kind === 'model') components.push(modelComponent(c, parts.get(c.id) ?? [], from));
-    else components.push(baseComponent(c, from, 'container' in c ? prop('aibom:reader', c.container.reader) : c.kind === 'data' ? prop('aibom:data-role', c.data.role) : []));
+    else
+      components.push(
+        baseComponent(c, from, 'container' in c ? prop('aibom:reader', c.container.reader) : c.kind === 'data' ? prop('aibom:data-role', c.data.role) : []),
+      );
   }
   const metadata: Json = {};
   if (inv.timestamp !== undefined) metadata.timestamp = inv.timestamp;

@@ -14,9 +14,7 @@ import type { ReportEncoder } from './types.js';
 
 /** Escapes text for a Markdown table cell or paragraph: no HTML, no emphasis, no links, no cell break. */
 export function mdText(s: string): string {
-  return s
-    .replace(/[\\`*_[\]#|<>&~]/g, (c) => (c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : `\\${c}`))
-    .replace(/\r?\n/g, '<br>');
+  return s.replace(/[\\`*_[\]#|<>&~]/g, (c) => (c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : `\\${c}`)).replace(/\r?\n/g, '<br>');
 }
 
 function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string[] {
@@ -55,10 +53,27 @@ function modelSection(m: ModelComponent, parts: readonly Component[], t: Strings
   item(f.weightTypes, c.weightTypes.map(mdText).join(', '));
   item(f.quantization, c.quantization !== undefined ? mdText(c.quantization) : c.quantized === true ? t.yes : undefined);
   const ops = c.operators.filter((o) => o.count > 0);
-  item(f.operators, ops.slice(0, 12).map((o) => mdText(`${o.name}×${o.count}`)).join(', ') + (ops.length > 12 ? ', …' : ''));
-  item(f.customOperators, ops.filter((o) => o.custom).map((o) => mdText(`${o.domain ?? 'custom'}:${o.name}`)).join(', '));
-  for (const p of parts) item(f.parts, mdText(`${locationText(p.locations[0]!)}${p.size !== undefined ? ` (${bytes(p.size)})` : ''}`) + (p.sha256 !== undefined ? ` \`${p.sha256}\`` : ''));
-  for (const a of m.model.associatedFiles ?? []) item(f.packedFiles, `${mdText(`${a.name} (${bytes(a.size)}${a.type !== undefined ? `, ${a.type}` : ''})`)} \`${a.sha256}\``);
+  item(
+    f.operators,
+    ops
+      .slice(0, 12)
+      .map((o) => mdText(`${o.name}×${o.count}`))
+      .join(', ') + (ops.length > 12 ? ', …' : ''),
+  );
+  item(
+    f.customOperators,
+    ops
+      .filter((o) => o.custom)
+      .map((o) => mdText(`${o.domain ?? 'custom'}:${o.name}`))
+      .join(', '),
+  );
+  for (const p of parts)
+    item(
+      f.parts,
+      mdText(`${locationText(p.locations[0]!)}${p.size !== undefined ? ` (${bytes(p.size)})` : ''}`) + (p.sha256 !== undefined ? ` \`${p.sha256}\`` : ''),
+    );
+  for (const a of m.model.associatedFiles ?? [])
+    item(f.packedFiles, `${mdText(`${a.name} (${bytes(a.size)}${a.type !== undefined ? `, ${a.type}` : ''})`)} \`${a.sha256}\``);
   out.push('');
   return out;
 }
@@ -76,22 +91,52 @@ export function markdownReport(inv: Inventory, lang: 'en' | 'zh' | undefined): s
   const parts = partsByModel(inv);
   const errors = inv.problems.filter((p) => p.severity === 'error').length;
   const out: string[] = [`# ${t.title}`, ''];
-  out.push(`${t.headline(inv.subjects.length, ms.length, inv.problems.length, errors)}${t.stop} ${t.scanned(inv.stats.files, inv.stats.containers, inv.stats.duplicates)}${t.stop}`, '');
-  out.push(`_${mdText(t.generatedBy(`${inv.tool.name} ${inv.tool.version}`))}${inv.timestamp !== undefined ? ` · ${t.timestamp} ${mdText(inv.timestamp)}` : ''}_`, '');
+  out.push(
+    `${t.headline(inv.subjects.length, ms.length, inv.problems.length, errors)}${t.stop} ${t.scanned(inv.stats.files, inv.stats.containers, inv.stats.duplicates)}${t.stop}`,
+    '',
+  );
+  out.push(
+    `_${mdText(t.generatedBy(`${inv.tool.name} ${inv.tool.version}`))}${inv.timestamp !== undefined ? ` · ${t.timestamp} ${mdText(inv.timestamp)}` : ''}_`,
+    '',
+  );
   if (inv.subjects.length > 0) {
     out.push(`## ${t.inputs}`, '');
-    out.push(...table([t.col.input, t.col.kind, t.col.size, t.col.sha256], inv.subjects.map((s) => [mdText(s.location), label(t.subjectKind, s.kind), bytes(s.size), s.sha256 !== undefined ? `\`${s.sha256}\`` : ''])));
+    out.push(
+      ...table(
+        [t.col.input, t.col.kind, t.col.size, t.col.sha256],
+        inv.subjects.map((s) => [mdText(s.location), label(t.subjectKind, s.kind), bytes(s.size), s.sha256 !== undefined ? `\`${s.sha256}\`` : '']),
+      ),
+    );
     out.push('');
   }
   out.push(`## ${t.models}`, '');
   if (ms.length === 0) out.push(t.noModels, '');
   else {
-    out.push(...table([t.col.format, t.col.count], tally(ms.map((m) => m.model.format)).map(([k, n]) => [mdText(k), String(n)])), '');
-    out.push(...table([t.col.licence, t.col.count], tally(ms.map((m) => m.model.card.license ?? t.noLicence)).map(([k, n]) => [mdText(k), String(n)])), '');
+    out.push(
+      ...table(
+        [t.col.format, t.col.count],
+        tally(ms.map((m) => m.model.format)).map(([k, n]) => [mdText(k), String(n)]),
+      ),
+      '',
+    );
+    out.push(
+      ...table(
+        [t.col.licence, t.col.count],
+        tally(ms.map((m) => m.model.card.license ?? t.noLicence)).map(([k, n]) => [mdText(k), String(n)]),
+      ),
+      '',
+    );
     out.push(
       ...table(
         [t.col.name, t.col.format, t.col.size, t.col.licence, t.col.location, t.col.confidence],
-        ms.map((m) => [mdText(m.name), mdText(m.model.format), m.size !== undefined ? bytes(m.size) : '', mdText(m.model.card.license ?? ''), mdText(locationText(m.locations[0]!)) + (m.locations.length > 1 ? ` (+${m.locations.length - 1})` : ''), label(t.confidence, m.confidence)]),
+        ms.map((m) => [
+          mdText(m.name),
+          mdText(m.model.format),
+          m.size !== undefined ? bytes(m.size) : '',
+          mdText(m.model.card.license ?? ''),
+          mdText(locationText(m.locations[0]!)) + (m.locations.length > 1 ? ` (+${m.locations.length - 1})` : ''),
+          label(t.confidence, m.confidence),
+        ]),
       ),
       '',
     );
@@ -103,7 +148,13 @@ export function markdownReport(inv: Inventory, lang: 'en' | 'zh' | undefined): s
     out.push(
       ...table(
         [t.col.kind, t.col.location, t.col.reader, t.col.size, t.col.holds],
-        holders.map((c) => [label(t.kind, c.kind), mdText(locationText(c.locations[0]!)), mdText('container' in c ? c.container.reader : ''), c.size !== undefined ? bytes(c.size) : '', String(inv.relationships.filter((r) => r.type === 'contains' && r.from === c.id).length)]),
+        holders.map((c) => [
+          label(t.kind, c.kind),
+          mdText(locationText(c.locations[0]!)),
+          mdText('container' in c ? c.container.reader : ''),
+          c.size !== undefined ? bytes(c.size) : '',
+          String(inv.relationships.filter((r) => r.type === 'contains' && r.from === c.id).length),
+        ]),
       ),
       '',
     );
@@ -113,11 +164,29 @@ export function markdownReport(inv: Inventory, lang: 'en' | 'zh' | undefined): s
   const others = inv.components.filter((c) => !known.has(c.kind) || (c.kind === 'data' && ![...parts.values()].some((ps) => ps.includes(c))));
   if (others.length > 0) {
     out.push(`## ${t.otherComponents}`, '');
-    out.push(...table([t.col.kind, t.col.name, t.col.location, t.col.sha256], others.map((c) => [mdText(label(t.kind, c.kind)), mdText(c.name), mdText(locationText(c.locations[0]!)), c.sha256 !== undefined ? `\`${c.sha256}\`` : ''])), '');
+    out.push(
+      ...table(
+        [t.col.kind, t.col.name, t.col.location, t.col.sha256],
+        others.map((c) => [
+          mdText(label(t.kind, c.kind)),
+          mdText(c.name),
+          mdText(locationText(c.locations[0]!)),
+          c.sha256 !== undefined ? `\`${c.sha256}\`` : '',
+        ]),
+      ),
+      '',
+    );
   }
   out.push(`## ${t.problems}`, '');
   if (inv.problems.length === 0) out.push(t.noProblems, '');
-  else out.push(...table([t.col.severity, t.col.code, t.col.location, t.col.message], inv.problems.map((p) => [label(t.severity, p.severity), `\`${p.code}\``, mdText(p.location), mdText(p.message)])), '');
+  else
+    out.push(
+      ...table(
+        [t.col.severity, t.col.code, t.col.location, t.col.message],
+        inv.problems.map((p) => [label(t.severity, p.severity), `\`${p.code}\``, mdText(p.location), mdText(p.message)]),
+      ),
+      '',
+    );
   return `${out.join('\n').replace(/\n+$/, '')}\n`;
 }
 

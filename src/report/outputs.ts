@@ -30,6 +30,9 @@ export interface ReportFlags {
   lang?: string;
 }
 
+/** Extensions of encoders that declare none (summary is plain text). */
+const DEFAULT_EXTENSION: Record<string, string> = { summary: 'txt' };
+
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 /** Adds the report flags to a command. */
@@ -74,7 +77,8 @@ export function planOutputs(flags: ReportFlags): PlannedOutput[] {
   if (plain.length > 1) throw new ReportUsageError('-o PATH may be given once; use -o FORMAT=PATH for several formats');
   const rest = formats.filter((f) => !explicit.has(f));
   if (plain.length === 1) {
-    if (rest.length !== 1) throw new ReportUsageError(`-o ${plain[0]} is ambiguous with ${rest.length} formats without a path: use -o FORMAT=PATH or --output-dir`);
+    if (rest.length !== 1)
+      throw new ReportUsageError(`-o ${plain[0]} is ambiguous with ${rest.length} formats without a path: use -o FORMAT=PATH or --output-dir`);
     explicit.set(rest[0]!, plain[0]!);
   }
   const plan: PlannedOutput[] = [];
@@ -82,7 +86,8 @@ export function planOutputs(flags: ReportFlags): PlannedOutput[] {
   for (const f of formats) {
     const encoder = encoderOrThrow(f);
     let p = explicit.get(f);
-    if (p === undefined && flags.outputDir !== undefined) p = path.join(flags.outputDir, `aibom.${encoder.extension ?? encoder.id}`);
+    if (p === undefined && flags.outputDir !== undefined)
+      p = path.join(flags.outputDir, `aibom.${encoder.extension ?? DEFAULT_EXTENSION[encoder.id] ?? encoder.id}`);
     if (p === undefined) stdout++;
     plan.push({ encoder, path: p });
   }

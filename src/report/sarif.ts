@@ -17,7 +17,10 @@ const RANK = { error: 3, warning: 2, info: 1 } as const;
 /** The outermost file of a location chain as a URI reference: relative paths stay relative. */
 export function artifactUri(location: string): string {
   const outer = location.split('!/')[0] ?? location;
-  const encoded = outer.split('/').map((s) => encodeURIComponent(s)).join('/');
+  const encoded = outer
+    .split('/')
+    .map((s) => encodeURIComponent(s))
+    .join('/');
   return outer.startsWith('/') ? `file://${encoded}` : encoded;
 }
 

@@ -24,19 +24,33 @@ import type { ReportEncoder } from './types.js';
 type Json = Record<string, unknown>;
 
 const CI = '_:creationinfo';
-const PURPOSE: Record<string, string> = { image: 'diskImage', partition: 'filesystemImage', archive: 'archive', runtime: 'library', sdk: 'library', package: 'library', app: 'application', service: 'other' };
+const PURPOSE: Record<string, string> = {
+  image: 'diskImage',
+  partition: 'filesystemImage',
+  archive: 'archive',
+  runtime: 'library',
+  sdk: 'library',
+  package: 'library',
+  app: 'application',
+  service: 'other',
+};
 
 function hash(sha256: string | undefined): Json {
   return sha256 === undefined ? {} : { verifiedUsing: [{ type: 'Hash', algorithm: 'sha256', hashValue: sha256 }] };
 }
 
 function propsExtension(pairs: ReadonlyArray<readonly [string, string]>): Json {
-  const entries = pairs.filter(([, v]) => v !== '').map(([k, v]) => ({ type: 'extension_CdxPropertyEntry', extension_cdxPropName: k, extension_cdxPropValue: v }));
+  const entries = pairs
+    .filter(([, v]) => v !== '')
+    .map(([k, v]) => ({ type: 'extension_CdxPropertyEntry', extension_cdxPropName: k, extension_cdxPropValue: v }));
   return entries.length === 0 ? {} : { extension: [{ type: 'extension_CdxPropertiesExtension', extension_cdxProperty: entries }] };
 }
 
 function commonPairs(c: Component): Array<[string, string]> {
-  const pairs: Array<[string, string]> = [['aibom:kind', c.kind], ['aibom:confidence', c.confidence]];
+  const pairs: Array<[string, string]> = [
+    ['aibom:kind', c.kind],
+    ['aibom:confidence', c.confidence],
+  ];
   if (c.size !== undefined) pairs.push(['aibom:size', String(c.size)]);
   for (const l of c.locations) pairs.push(['aibom:location', locationText(l)]);
   for (const e of c.evidence) pairs.push(['aibom:evidence', `${e.technique} (${e.confidence}): ${e.detail}`]);
@@ -82,8 +96,15 @@ export function spdxDocument(inv: Inventory): Json {
       name: s.location,
       ...hash(s.sha256),
       software_fileKind: s.kind === 'directory' ? 'directory' : 'file',
-      software_primaryPurpose: inv.components.some((c) => c.kind === 'image' && c.locations.some((l) => l.hops.length === 1 && l.path === s.location)) ? 'firmware' : s.kind === 'directory' ? 'other' : 'file',
-      ...propsExtension([['aibom:subject-kind', s.kind], ['aibom:size', String(s.size)]]),
+      software_primaryPurpose: inv.components.some((c) => c.kind === 'image' && c.locations.some((l) => l.hops.length === 1 && l.path === s.location))
+        ? 'firmware'
+        : s.kind === 'directory'
+          ? 'other'
+          : 'file',
+      ...propsExtension([
+        ['aibom:subject-kind', s.kind],
+        ['aibom:size', String(s.size)],
+      ]),
     });
   });
 
@@ -188,7 +209,11 @@ export function spdxDocument(inv: Inventory): Json {
       annotationType: 'other',
       subject: byPath.get(p.location) ?? docId,
       statement: `${p.severity} ${p.code} at ${p.location}: ${p.message}`,
-      ...propsExtension([['aibom:problem-severity', p.severity], ['aibom:problem-code', p.code], ['aibom:problem-location', p.location]]),
+      ...propsExtension([
+        ['aibom:problem-severity', p.severity],
+        ['aibom:problem-code', p.code],
+        ['aibom:problem-location', p.location],
+      ]),
     });
   });
 
@@ -201,7 +226,10 @@ export function spdxDocument(inv: Inventory): Json {
     software_sbomType: ['analyzed'],
     rootElement: subjectIds,
     element: [...elements],
-    ...propsExtension([['aibom:inventory-schema', inv.schema], ...Object.entries(inv.stats).map(([k, v]) => [`aibom:stats:${k}`, String(v)] as [string, string])]),
+    ...propsExtension([
+      ['aibom:inventory-schema', inv.schema],
+      ...Object.entries(inv.stats).map(([k, v]) => [`aibom:stats:${k}`, String(v)] as [string, string]),
+    ]),
   };
   graph.push(sbom);
   graph.push({
@@ -297,7 +325,12 @@ function aiPackage(
       ...(c.producer !== undefined ? [['aibom:producer', [c.producer, c.producerVersion].filter((x) => x !== undefined).join(' ')] as [string, string]] : []),
       ...c.inputs.map((t) => ['aibom:input', tensorText(t)] as [string, string]),
       ...c.outputs.map((t) => ['aibom:output', tensorText(t)] as [string, string]),
-      ...c.operators.filter((o) => o.count > 0).map((o) => [o.custom ? 'aibom:custom-operator' : 'aibom:operator', `${o.domain !== undefined ? `${o.domain}:` : ''}${o.name} x${o.count}`] as [string, string]),
+      ...c.operators
+        .filter((o) => o.count > 0)
+        .map(
+          (o) =>
+            [o.custom ? 'aibom:custom-operator' : 'aibom:operator', `${o.domain !== undefined ? `${o.domain}:` : ''}${o.name} x${o.count}`] as [string, string],
+        ),
       ...metadataProperties(m.model.format, m.model.metadata),
     ]),
   );

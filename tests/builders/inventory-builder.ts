@@ -140,7 +140,10 @@ export function buildInventory(opts: InventoryBuilderOptions = {}): Inventory {
         format: 'onnx',
         formatVersion: '8',
         inputs: [{ name: 'image', type: 'float32', shape: [1, 3, 'H', 'W'] }],
-        outputs: [{ name: 'y', type: 'float32', shape: [1, 8, null, null] }, { name: 'aux', type: 'float32', shape: null }],
+        outputs: [
+          { name: 'y', type: 'float32', shape: [1, 8, null, null] },
+          { name: 'aux', type: 'float32', shape: null },
+        ],
         parameters: 216,
         parameterBytes: 864,
         weightTypes: ['float32'],
@@ -215,7 +218,12 @@ export function buildInventory(opts: InventoryBuilderOptions = {}): Inventory {
     evidence: [{ technique: 'magic', detail: "tflite model carved: 'TFL3' at offset 4100", confidence: 'medium' }],
     model: {
       format: 'tflite',
-      card: card({ format: 'tflite', formatVersion: '3', inputs: [{ name: 'x', type: 'float32', shape: [1, 16] }], outputs: [{ name: 'y', type: 'float32', shape: [1, 2] }] }),
+      card: card({
+        format: 'tflite',
+        formatVersion: '3',
+        inputs: [{ name: 'x', type: 'float32', shape: [1, 16] }],
+        outputs: [{ name: 'y', type: 'float32', shape: [1, 2] }],
+      }),
       metadata: { schemaVersion: 3 },
     },
   };
@@ -233,10 +241,30 @@ export function buildInventory(opts: InventoryBuilderOptions = {}): Inventory {
   ];
   relationships.sort((a, b) => cmp(a.from, b.from) || cmp(a.type, b.type) || cmp(a.to, b.to));
   const problems: Problem[] = [
-    { location: 'extra/fake.tflite', severity: 'error', code: 'claimed-model', message: 'Claimed tflite model is not valid: Invalid TFLite: file identifier "a mo" is not "TFL3".' },
-    { location: 'firmware.img!/system!/app/Pay/Pay.apk', severity: 'warning', code: 'hostile-path', message: "Entry '../../etc/passwd' escapes the archive; read as 'etc/passwd'." },
-    { location: 'firmware.img!/system!/app/Pay/Pay.apk', severity: 'info', code: 'duplicate-entry', message: "Entry 'assets/det.tflite' appears twice; the last one was read." },
-    { location: 'firmware.img!/vendor', severity: 'warning', code: 'unsupported', message: 'Partition vendor is an f2fs image, which aibom cannot read, <yet>.' },
+    {
+      location: 'extra/fake.tflite',
+      severity: 'error',
+      code: 'claimed-model',
+      message: 'Claimed tflite model is not valid: Invalid TFLite: file identifier "a mo" is not "TFL3".',
+    },
+    {
+      location: 'firmware.img!/system!/app/Pay/Pay.apk',
+      severity: 'warning',
+      code: 'hostile-path',
+      message: "Entry '../../etc/passwd' escapes the archive; read as 'etc/passwd'.",
+    },
+    {
+      location: 'firmware.img!/system!/app/Pay/Pay.apk',
+      severity: 'info',
+      code: 'duplicate-entry',
+      message: "Entry 'assets/det.tflite' appears twice; the last one was read.",
+    },
+    {
+      location: 'firmware.img!/vendor',
+      severity: 'warning',
+      code: 'unsupported',
+      message: 'Partition vendor is an f2fs image, which aibom cannot read, <yet>.',
+    },
     { location: 'firmware.img!/vendor_b', severity: 'warning', code: 'unsupported', message: 'Partition vendor_b is an f2fs image, which aibom cannot read.' },
   ];
   problems.sort((a, b) => cmp(a.location, b.location) || cmp(a.code, b.code) || cmp(a.message, b.message));

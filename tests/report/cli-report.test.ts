@@ -43,7 +43,16 @@ beforeAll(async () => {
     .build();
   fs.writeFileSync(path.join(d, 'vendor', 'seg.onnx'), onnx);
   fs.writeFileSync(path.join(d, 'vendor', 'fake.tflite'), 'not a model\n');
-  fs.writeFileSync(path.join(d, 'app.apk'), buildZip([['assets/m.tflite', tfl], ['assets/seg.onnx', onnx]], 0));
+  fs.writeFileSync(
+    path.join(d, 'app.apk'),
+    buildZip(
+      [
+        ['assets/m.tflite', tfl],
+        ['assets/seg.onnx', onnx],
+      ],
+      0,
+    ),
+  );
   inv = await scan([d], { toolVersion: '0.0.0-test' });
 });
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -83,15 +92,44 @@ describe('planning outputs', () => {
 
 describe('aibom scan and report on the command line', () => {
   it('one scan writes several formats; report converts the saved inventory to the same bytes', () => {
-    const r = aibom('scan', 'input', '-q', '-f', 'json', '-o', 'json=inv.json', '-f', 'cyclonedx', '-f', 'sarif', '-f', 'csv', '-f', 'spdx', '-f', 'markdown', '--lang', 'zh', '--output-dir', 'a');
+    const r = aibom(
+      'scan',
+      'input',
+      '-q',
+      '-f',
+      'json',
+      '-o',
+      'json=inv.json',
+      '-f',
+      'cyclonedx',
+      '-f',
+      'sarif',
+      '-f',
+      'csv',
+      '-f',
+      'spdx',
+      '-f',
+      'markdown',
+      '--lang',
+      'zh',
+      '--output-dir',
+      'a',
+    );
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     expect(fs.readdirSync(path.join(tmp, 'a')).sort()).toEqual([
-      'aibom.cdx.json', 'aibom.components.csv', 'aibom.md', 'aibom.models.csv', 'aibom.problems.csv', 'aibom.sarif', 'aibom.spdx.json',
+      'aibom.cdx.json',
+      'aibom.components.csv',
+      'aibom.md',
+      'aibom.models.csv',
+      'aibom.problems.csv',
+      'aibom.sarif',
+      'aibom.spdx.json',
     ]);
     const r2 = aibom('report', 'inv.json', '-f', 'cyclonedx', '-f', 'sarif', '-f', 'csv', '-f', 'spdx', '-f', 'markdown', '--lang', 'zh', '--output-dir', 'b');
     expect(r2.code).toBe(0);
-    for (const f of fs.readdirSync(path.join(tmp, 'a'))) expect(fs.readFileSync(path.join(tmp, 'b', f), 'utf8'), f).toBe(fs.readFileSync(path.join(tmp, 'a', f), 'utf8'));
+    for (const f of fs.readdirSync(path.join(tmp, 'a')))
+      expect(fs.readFileSync(path.join(tmp, 'b', f), 'utf8'), f).toBe(fs.readFileSync(path.join(tmp, 'a', f), 'utf8'));
     expect(fs.readFileSync(path.join(tmp, 'a', 'aibom.md'), 'utf8')).toContain('AI 物料清单');
   });
   it('--spec-version 1.7 and a single report to stdout', async () => {

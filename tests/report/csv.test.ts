@@ -38,9 +38,16 @@ describe('csv encoder', () => {
     expect(seg[header.indexOf('custom_operators')]).toBe('com.microsoft:FusedGelu');
   });
   it('quotes by RFC 4180, ends lines with CRLF and defuses formulas', () => {
-    expect(csvTable(['a', 'b'], [['x,y', 'say "hi"'], ['=HYPERLINK("http://x")', 3], [undefined, true]])).toBe(
-      'a,b\r\n"x,y","say ""hi"""\r\n"\'=HYPERLINK(""http://x"")",3\r\n,true\r\n',
-    );
+    expect(
+      csvTable(
+        ['a', 'b'],
+        [
+          ['x,y', 'say "hi"'],
+          ['=HYPERLINK("http://x")', 3],
+          [undefined, true],
+        ],
+      ),
+    ).toBe('a,b\r\n"x,y","say ""hi"""\r\n"\'=HYPERLINK(""http://x"")",3\r\n,true\r\n');
   });
   it('a kind added later is listed in components.csv with its kind', () => {
     const u = inventoryWithUnknownKind();

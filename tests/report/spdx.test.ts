@@ -4,6 +4,7 @@ import { buildInventory, inventoryWithUnknownKind } from '../builders/inventory-
 import { spdxSchemaAvailable, validateReport, validateSpdx } from '../helpers/validate-report.js';
 import { golden } from './golden.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: assertions walk parsed report documents freely
 type J = Record<string, any>;
 const inv = buildInventory();
 const doc = (i = inv): J[] => (JSON.parse(spdx.encode(i)) as J)['@graph'] as J[];
@@ -35,7 +36,11 @@ describe('spdx encoder', () => {
     const g = doc();
     for (const c of inv.components) {
       const e = g.find((x) => idEnd(x) === c.id)!;
-      expect(e.type).toBe({ model: 'ai_AIPackage', data: 'dataset_DatasetPackage', image: 'software_Package', partition: 'software_Package', archive: 'software_Package' }[c.kind]);
+      expect(e.type).toBe(
+        { model: 'ai_AIPackage', data: 'dataset_DatasetPackage', image: 'software_Package', partition: 'software_Package', archive: 'software_Package' }[
+          c.kind
+        ],
+      );
       expect(e.verifiedUsing).toEqual([{ type: 'Hash', algorithm: 'sha256', hashValue: c.sha256 }]);
     }
     const tfl = g.find((x) => x.name === 'Golden detector')!;
@@ -50,7 +55,8 @@ describe('spdx encoder', () => {
     const llm = inv.components.find((c) => c.name === 'tiny-llm')!;
     const data = inv.components.find((c) => c.kind === 'data')!;
     expect(find('hasDataFile', llm.id)!.to).toEqual([expect.stringMatching(new RegExp(`${data.id}$`))]);
-    for (const r of inv.relationships.filter((x) => x.type === 'contains')) expect(find('contains', r.from)!.to.some((t: string) => t.endsWith(r.to))).toBe(true);
+    for (const r of inv.relationships.filter((x) => x.type === 'contains'))
+      expect(find('contains', r.from)!.to.some((t: string) => t.endsWith(r.to))).toBe(true);
     const lic = find('hasDeclaredLicense', inv.components.find((c) => c.name === 'Golden detector')!.id)!;
     expect(g.find((e) => e.spdxId === lic.to[0])).toMatchObject({ type: 'simplelicensing_LicenseExpression', simplelicensing_licenseExpression: 'Apache-2.0' });
     const vendor = find('hasDeclaredLicense', llm.id)!;
@@ -60,7 +66,11 @@ describe('spdx encoder', () => {
     const g = doc();
     const carved = g.find((x) => x.name === 'libpacked.so@4096')!;
     const props = carved.extension[0].extension_cdxProperty as J[];
-    expect(props).toContainEqual({ type: 'extension_CdxPropertyEntry', extension_cdxPropName: 'aibom:location', extension_cdxPropValue: 'firmware.img!/system!/lib/libpacked.so @4096+1126' });
+    expect(props).toContainEqual({
+      type: 'extension_CdxPropertyEntry',
+      extension_cdxPropName: 'aibom:location',
+      extension_cdxPropValue: 'firmware.img!/system!/lib/libpacked.so @4096+1126',
+    });
     const notes = g.filter((e) => e.type === 'Annotation');
     expect(notes).toHaveLength(inv.problems.length);
     const archive = g.find((x) => x.name === 'Pay.apk')!;
