@@ -3,7 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { LIMIT_SPECS, type Limits } from './io/limits.js';
 import type { Inventory, ModelComponent } from './inventory/schema.js';
 import { modelDetail } from './report/detail.js';
-import { encoderById, encoders } from './report/index.js';
+import { planOutputs, readInventory, type ReportFlags, ReportUsageError, reportFlags, writeReports } from './report/outputs.js';
 import { bytes } from './report/text.js';
 import { scan, type ScanProgress } from './scan/index.js';
 import { toolVersion } from './version.js';
@@ -111,17 +111,29 @@ const program = new Command()
   .configureOutput({ outputError: (s, w) => w(s) });
 
 limitOptions(
-  program
-    .command('scan')
-    .description('scan files and directories, recursively through archives and images')
-    .argument('<inputs...>', 'files or directories')
-    .addOption(new Option('-f, --format <format>', 'report format').choices(encoders.map((e) => e.id)).default('summary'))
-    .option('-o, --output <file>', 'write the report to a file instead of stdout')
+  reportFlags(
+    program
+      .command('scan')
+      .description('scan files and directories, recursively through archives and images')
+      .argument('<inputs...>', 'files or directories'),
+  )
     .option('-q, --quiet', 'no progress bar')
     .option('--timestamp', 'record the scan time in the report (makes it non-reproducible)'),
-).action(async (inputs: string[], o: LimitFlags & { format: string; output?: string; quiet?: boolean; timestamp?: boolean }) => {
+).action(async (inputs: string[], o: LimitFlags & ReportFlags & { quiet?: boolean; timestamp?: boolean }) => {
+  // Usage errors in the report flags are found before a long scan, not after it.
+  planOutputs(o);
   const inv = await runScan(inputs, limitsFrom(o), o.quiet === true, o.timestamp === true);
-  write(encoderById(o.format)!.encode(inv), o.output);
+  writeReports(inv, o);
+});
+
+reportFlags(
+  program
+    .command('report')
+    .description('convert a saved inventory (aibom scan -f json) into other formats without scanning again')
+    .argument('<inventory>', 'an aibom/inventory@2 JSON file'),
+).action((file: string, o: ReportFlags) => {
+  planOutputs(o);
+  writeReports(readInventory(file), o);
 });
 
 limitOptions(
@@ -152,7 +164,7 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
-  } else if (err instanceof UsageError) {
+  } else if (err instanceof UsageError || err instanceof ReportUsageError) {
     process.stderr.write(`aibom: ${err.message}\n`);
     process.exitCode = EXIT_USAGE;
   } else {

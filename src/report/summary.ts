@@ -52,7 +52,9 @@ function modelLines(m: ModelComponent, inv: Inventory, byId: ReadonlyMap<string,
   const [first, ...more] = m.locations;
   const lines = [`  ${first!.path}${first!.offset !== undefined ? ` @${first!.offset}` : ''}`];
   for (const l of more) lines.push(`    also at ${l.path}${l.offset !== undefined ? ` @${l.offset}` : ''}`);
-  lines.push(`    ${m.model.format}${card.formatVersion !== undefined ? ` ${card.formatVersion}` : ''} · ${bytes(m.size ?? 0)} · sha256 ${m.sha256 ?? '-'} · confidence ${m.confidence}`);
+  lines.push(
+    `    ${m.model.format}${card.formatVersion !== undefined ? ` ${card.formatVersion}` : ''} · ${bytes(m.size ?? 0)} · sha256 ${m.sha256 ?? '-'} · confidence ${m.confidence}`,
+  );
   const ident: string[] = [];
   for (const [label, v] of [
     ['name', card.name],
@@ -88,14 +90,18 @@ function modelLines(m: ModelComponent, inv: Inventory, byId: ReadonlyMap<string,
   }
   if (card.parameters !== undefined) {
     const types = card.weightTypes.join(', ');
-    lines.push(`    parameters: ${count(card.parameters)}${types ? ` (${types})` : ''}${card.quantization !== undefined ? ` · quantization ${card.quantization}` : card.quantized === true ? ' · quantized' : ''}`);
+    lines.push(
+      `    parameters: ${count(card.parameters)}${types ? ` (${types})` : ''}${card.quantization !== undefined ? ` · quantization ${card.quantization}` : card.quantized === true ? ' · quantized' : ''}`,
+    );
   }
   for (const a of m.model.associatedFiles ?? []) lines.push(`    packed file: ${a.name} ${bytes(a.size)} sha256 ${a.sha256}${a.type ? ` (${a.type})` : ''}`);
   for (const r of inv.relationships) {
     if (r.type !== 'part-of' || r.to !== m.id) continue;
     const part = byId.get(r.from);
     if (part === undefined) continue;
-    lines.push(`    part: ${part.locations[0]!.path} ${bytes(part.size ?? 0)} sha256 ${part.sha256 ?? '-'}${part.kind === 'data' ? ` (${part.data.role})` : ''}`);
+    lines.push(
+      `    part: ${part.locations[0]!.path} ${bytes(part.size ?? 0)} sha256 ${part.sha256 ?? '-'}${part.kind === 'data' ? ` (${part.data.role})` : ''}`,
+    );
   }
   return lines;
 }
