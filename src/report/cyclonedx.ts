@@ -34,7 +34,16 @@ export const CYCLONEDX_SPEC_VERSIONS = ['1.6', '1.7'] as const;
 type Json = Record<string, unknown>;
 type Property = { name: string; value: string };
 
-const TECHNIQUE = { magic: 'binary-analysis', structure: 'binary-analysis', filename: 'filename', reference: 'manifest-analysis' } as const;
+/** Our evidence techniques in CycloneDX's vocabulary (every technique of the inventory schema has a row). */
+const TECHNIQUE: Record<Component['evidence'][number]['technique'], string> = {
+  magic: 'binary-analysis',
+  structure: 'binary-analysis',
+  filename: 'filename',
+  reference: 'manifest-analysis',
+  'binary-analysis': 'binary-analysis',
+  'manifest-analysis': 'manifest-analysis',
+  attestation: 'attestation',
+};
 /** CycloneDX component types of the kinds this version knows and of those announced for later ones. */
 const KIND_TYPE: Record<string, string> = {
   model: 'machine-learning-model',
@@ -58,7 +67,7 @@ function hashes(sha256: string | undefined): Json {
 
 function evidence(c: Component): Json {
   const methods: Json[] = c.evidence.map((e) => ({
-    technique: TECHNIQUE[e.technique] ?? 'other',
+    technique: TECHNIQUE[e.technique],
     confidence: CONFIDENCE_NUMBER[e.confidence],
     value: e.detail,
   }));

@@ -27,14 +27,14 @@ describe('sarif encoder', () => {
     for (const r of rules) expect(r.help.text.length).toBeGreaterThan(20);
     inv.problems.forEach((p, i) => {
       const r = run.results[i] as J;
-      expect(rules[r.ruleIndex].id).toBe(p.code);
+      expect(rules[r.ruleIndex]?.id).toBe(p.code);
       expect(r.level).toBe({ error: 'error', warning: 'warning', info: 'note' }[p.severity]);
       expect(r.message.text).toBe(p.message);
       expect(r.locations[0].logicalLocations[0].fullyQualifiedName).toBe(p.location);
       expect(r.locations[0].physicalLocation.artifactLocation.uri).toBe(p.location.split('!/')[0]);
     });
     // Two problems with one code share one rule; its default level is the worst seen.
-    expect(rules.find((r) => r.id === 'unsupported').defaultConfiguration.level).toBe('warning');
+    expect(rules.find((r) => r.id === 'unsupported')?.defaultConfiguration.level).toBe('warning');
   });
   it('artifact URIs are encoded and absolute paths become file URIs', () => {
     expect(artifactUri('/tmp/my fw.img!/system')).toBe('file:///tmp/my%20fw.img');

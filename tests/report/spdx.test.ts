@@ -36,11 +36,14 @@ describe('spdx encoder', () => {
     const g = doc();
     for (const c of inv.components) {
       const e = g.find((x) => idEnd(x) === c.id)!;
-      expect(e.type).toBe(
-        { model: 'ai_AIPackage', data: 'dataset_DatasetPackage', image: 'software_Package', partition: 'software_Package', archive: 'software_Package' }[
-          c.kind
-        ],
-      );
+      const expected: Record<string, string> = {
+        model: 'ai_AIPackage',
+        data: 'dataset_DatasetPackage',
+        image: 'software_Package',
+        partition: 'software_Package',
+        archive: 'software_Package',
+      };
+      expect(e.type).toBe(expected[c.kind]);
       expect(e.verifiedUsing).toEqual([{ type: 'Hash', algorithm: 'sha256', hashValue: c.sha256 }]);
     }
     const tfl = g.find((x) => x.name === 'Golden detector')!;
