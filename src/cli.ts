@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { LIMIT_SPECS, type Limits } from './io/limits.js';
 import type { Inventory, ModelComponent } from './inventory/schema.js';
+import { upgradeV1, type CardOf } from './inventory/upgrade.js';
+import { formats } from './formats/index.js';
 import { modelDetail } from './report/detail.js';
 import { planOutputs, readInventory, type ReportFlags, ReportUsageError, reportFlags, writeReports } from './report/outputs.js';
 import { bytes } from './report/text.js';
@@ -133,7 +135,9 @@ reportFlags(
     .argument('<inventory>', 'an aibom/inventory@2 JSON file'),
 ).action((file: string, o: ReportFlags) => {
   planOutputs(o);
-  writeReports(readInventory(file), o);
+  // A saved inventory@1 is upgraded on the way in; its cards are rebuilt by the formats' own `card`.
+  const cardOf: CardOf = (format, metadata) => formats.find((f) => f.id === format)?.card(metadata);
+  writeReports(readInventory(file, (v1) => upgradeV1(v1, cardOf)), o);
 });
 
 limitOptions(

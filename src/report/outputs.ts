@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { inventorySchema, type Inventory } from '../inventory/schema.js';
+import { inventorySchema as inventoryV1Schema, INVENTORY_SCHEMA as INVENTORY_V1_SCHEMA, type Inventory as InventoryV1 } from '../inventory/v1.js';
 import { CYCLONEDX_SPEC_VERSIONS } from './cyclonedx.js';
 import { LANGS } from './i18n.js';
 import { encoderById, encoders } from './index.js';
@@ -128,7 +129,7 @@ export function writeReports(inv: Inventory, flags: ReportFlags): void {
  * Reads a saved inventory for `aibom report`: JSON, then the exported zod schema. Refuses anything
  * else with one message naming the file and the first fields that are wrong.
  */
-export function readInventory(file: string): Inventory {
+export function readInventory(file: string, upgrade?: (v1: InventoryV1) => Inventory): Inventory {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -143,6 +144,14 @@ export function readInventory(file: string): Inventory {
     throw new ReportUsageError(`'${file}' is not JSON: ${err instanceof Error ? err.message : String(err)}`);
   }
   const schema = data !== null && typeof data === 'object' ? (data as { schema?: unknown }).schema : undefined;
+  if (schema === INVENTORY_V1_SCHEMA && upgrade !== undefined) {
+    const v1 = inventoryV1Schema.safeParse(data);
+    if (!v1.success) {
+      const issues = v1.error.issues.slice(0, 3).map((i) => `${i.path.length > 0 ? i.path.join('.') : '(top)'}: ${i.message}`);
+      throw new ReportUsageError(`'${file}' is not a valid aibom/inventory@1: ${issues.join('; ')}`);
+    }
+    return upgrade(v1.data);
+  }
   if (typeof schema === 'string' && schema !== 'aibom/inventory@2' && schema.startsWith('aibom/inventory@')) {
     throw new ReportUsageError(`'${file}' is ${schema}; this version reads aibom/inventory@2: scan again`);
   }

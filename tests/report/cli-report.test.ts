@@ -145,10 +145,20 @@ describe('aibom scan and report on the command line', () => {
     expect(r.out).toBe('');
     expect(r.err).toMatch(/^aibom: 'bad\.json' is not a valid aibom\/inventory@2: subjects: .*\n$/);
     fs.writeFileSync(path.join(tmp, 'old.json'), JSON.stringify({ schema: 'aibom/inventory@1' }));
-    expect(aibom('report', 'old.json').err).toBe("aibom: 'old.json' is aibom/inventory@1; this version reads aibom/inventory@2: scan again\n");
+    expect(aibom('report', 'old.json').err).toMatch(/^aibom: 'old\.json' is not a valid aibom\/inventory@1: /);
+    fs.writeFileSync(path.join(tmp, 'future.json'), JSON.stringify({ schema: 'aibom/inventory@9' }));
+    expect(aibom('report', 'future.json').err).toBe("aibom: 'future.json' is aibom/inventory@9; this version reads aibom/inventory@2: scan again\n");
     fs.writeFileSync(path.join(tmp, 'notjson.json'), '{');
     expect(aibom('report', 'notjson.json').err).toMatch(/^aibom: 'notjson\.json' is not JSON: /);
     expect(aibom('report', 'missing.json').code).toBe(2);
+  });
+  it('reads a saved inventory@1: upgraded, its cards rebuilt by the formats', () => {
+    const v1 = fileURLToPath(new URL('../golden/inventory-v1.json', import.meta.url));
+    const r = aibom('report', v1, '-f', 'json');
+    expect(r.code).toBe(0);
+    const inv = JSON.parse(r.out) as { schema: string; components: { model?: { card: { name?: string } } }[] };
+    expect(inv.schema).toBe('aibom/inventory@2');
+    expect(inv.components.map((c) => c.model?.card.name)).toEqual(['Golden detector', 'graph']);
   });
   it('refuses two formats on stdout before scanning', () => {
     const r = aibom('scan', 'input', '-q', '-f', 'json', '-f', 'sarif');
