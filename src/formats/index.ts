@@ -1,3 +1,4 @@
+import { gguf } from './gguf.js';
 import { onnx } from './onnx.js';
 import { tflite } from './tflite.js';
 import type { ModelFormat } from './types.js';
@@ -6,4 +7,4 @@ import type { ModelFormat } from './types.js';
  * Model formats in priority order: the first whose `match` accepts an item inspects it. Formats with
  * a real magic come first; ONNX, found by structure only, comes after them.
  */
-export const formats: readonly ModelFormat[] = [tflite, onnx];
+export const formats: readonly ModelFormat[] = [tflite, gguf, onnx];
