@@ -1,6 +1,7 @@
 import { gguf } from './gguf.js';
 import { onnx } from './onnx.js';
 import { safetensors } from './safetensors.js';
+import { tfjs } from './tfjs.js';
 import { tflite } from './tflite.js';
 import type { ModelFormat } from './types.js';
 
@@ -8,4 +9,4 @@ import type { ModelFormat } from './types.js';
  * Model formats in priority order: the first whose `match` accepts an item inspects it. Formats with
  * a real magic come first; ONNX, found by structure only, comes after them.
  */
-export const formats: readonly ModelFormat[] = [tflite, gguf, safetensors, onnx];
+export const formats: readonly ModelFormat[] = [tflite, gguf, safetensors, tfjs, onnx];
