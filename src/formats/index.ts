@@ -1,3 +1,4 @@
+import { ggml } from './ggml.js';
 import { gguf } from './gguf.js';
 import { onnx } from './onnx.js';
 import { safetensors } from './safetensors.js';
@@ -9,4 +10,4 @@ import type { ModelFormat } from './types.js';
  * Model formats in priority order: the first whose `match` accepts an item inspects it. Formats with
  * a real magic come first; ONNX, found by structure only, comes after them.
  */
-export const formats: readonly ModelFormat[] = [tflite, gguf, safetensors, tfjs, onnx];
+export const formats: readonly ModelFormat[] = [tflite, gguf, ggml, safetensors, tfjs, onnx];
