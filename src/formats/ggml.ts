@@ -26,7 +26,19 @@ const MAGICS = {
 type Magic = keyof typeof MAGICS;
 
 const LLAMA_HPARAMS = ['n_vocab', 'n_embd', 'n_mult', 'n_head', 'n_layer', 'n_rot', 'ftype'] as const;
-const WHISPER_HPARAMS = ['n_vocab', 'n_audio_ctx', 'n_audio_state', 'n_audio_head', 'n_audio_layer', 'n_text_ctx', 'n_text_state', 'n_text_head', 'n_text_layer', 'n_mels', 'ftype'] as const;
+const WHISPER_HPARAMS = [
+  'n_vocab',
+  'n_audio_ctx',
+  'n_audio_state',
+  'n_audio_head',
+  'n_audio_layer',
+  'n_text_ctx',
+  'n_text_state',
+  'n_text_head',
+  'n_text_layer',
+  'n_mels',
+  'ftype',
+] as const;
 /** whisper.cpp's model size by audio layer count (whisper.cpp `e_model`). */
 const WHISPER_SIZES: Readonly<Record<number, string>> = { 4: 'tiny', 6: 'base', 12: 'small', 24: 'medium', 32: 'large' };
 /** ggml's GGML_QNT_VERSION_FACTOR: ftype = quantization version * 1000 + type. */
@@ -100,7 +112,14 @@ export function readGgml(src: ByteSource): GgmlMetadata {
 
   // llama.cpp: 7 hyperparameters with n_rot = n_embd / n_head, and a vocabulary whose first token length is small.
   const l = readHparams(c, LLAMA_HPARAMS);
-  if (l !== undefined && l.n_head! > 0 && l.n_vocab! > 0 && l.n_rot === Math.floor(l.n_embd! / l.n_head!) && c.remaining >= 4 && c.u32('first token length') <= 256) {
+  if (
+    l !== undefined &&
+    l.n_head! > 0 &&
+    l.n_vocab! > 0 &&
+    l.n_rot === Math.floor(l.n_embd! / l.n_head!) &&
+    c.remaining >= 4 &&
+    c.u32('first token length') <= 256
+  ) {
     const ftype = l.ftype!;
     return {
       ...base,

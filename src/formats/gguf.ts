@@ -544,7 +544,8 @@ function readTensorInfo(c: GgufCursor, i: number, alignment: number, t: TensorTo
   t.tensorTypes.set(typeName, (t.tensorTypes.get(typeName) ?? 0) + 1);
   if (known === undefined) return; // a type newer than this reader: its size is unknown, its data unchecked
   const [, block, blockBytes] = known;
-  if (first % block !== 0) fail(`${label} dimension 0 is ${first}, not a multiple of the ${block}-element block of ${typeName} (type ${type} at offset ${typeAt}).`);
+  if (first % block !== 0)
+    fail(`${label} dimension 0 is ${first}, not a multiple of the ${block}-element block of ${typeName} (type ${type} at offset ${typeAt}).`);
   const bytes = (elements / block) * blockBytes;
   if (!Number.isSafeInteger(bytes)) fail(`${label} takes more than 2^53 bytes.`);
   t.bytes = addChecked(t.bytes, bytes, 'The parameter byte count');
@@ -593,7 +594,9 @@ export function readGguf(src: ByteSource): { metadata: GgufMetadata; warnings: M
   const minTensor = c.wide ? 24 : 20;
   const need = kvCount * minKv + tensorCount * minTensor;
   if (need > src.size - headerEnd) {
-    fail(`metadata_kv_count ${kvCount} and tensor_count ${tensorCount} need at least ${need} bytes after offset ${headerEnd}, but the file has ${src.size - headerEnd}.`);
+    fail(
+      `metadata_kv_count ${kvCount} and tensor_count ${tensorCount} need at least ${need} bytes after offset ${headerEnd}, but the file has ${src.size - headerEnd}.`,
+    );
   }
 
   const kv: GgufEntry[] = [];
@@ -612,7 +615,8 @@ export function readGguf(src: ByteSource): { metadata: GgufMetadata; warnings: M
   const align = byKey.get('general.alignment');
   if (align !== undefined) {
     const v = align.type === 'uint32' ? int(align) : undefined;
-    if (v === undefined || v === 0 || (v & (v - 1)) !== 0) fail(`general.alignment is ${JSON.stringify(align.value)} (${align.type}), expected a uint32 power of two.`);
+    if (v === undefined || v === 0 || (v & (v - 1)) !== 0)
+      fail(`general.alignment is ${JSON.stringify(align.value)} (${align.type}), expected a uint32 power of two.`);
     alignment = v;
   }
 

@@ -109,7 +109,9 @@ const shardedSchema = z.strictObject({
   shards: z.array(shardSchema).describe('Shard files, sorted by path.'),
   parameters: parametersSchema.optional().describe('Summed over the shards, present only when every shard header was read.'),
   dtypes: countByName.optional().describe('Tensors per dtype over all shards, when every shard header was read.'),
-  metadata: z.record(z.string(), z.string()).describe("The index's `metadata` entries other than total_size, and the first shard's `__metadata__`, as strings."),
+  metadata: z
+    .record(z.string(), z.string())
+    .describe("The index's `metadata` entries other than total_size, and the first shard's `__metadata__`, as strings."),
 });
 
 export const safetensorsMetadataSchema = z.discriminatedUnion('layout', [fileSchema, shardedSchema]);
@@ -132,7 +134,8 @@ function readHeaderBytes(src: ByteSource): Uint8Array {
   const v = new DataView(h.buffer, h.byteOffset, 8).getBigUint64(0, true);
   if (v > BigInt(MAX_HEADER_BYTES)) fail(`header length ${v} at offset 0 exceeds the limit of ${MAX_HEADER_BYTES} bytes.`);
   const n = Number(v);
-  if (n > src.size - 8) throw new FormatError(`Invalid safetensors: header length ${n} at offset 0 runs past the end of the ${src.size}-byte file.`, 'truncated');
+  if (n > src.size - 8)
+    throw new FormatError(`Invalid safetensors: header length ${n} at offset 0 runs past the end of the ${src.size}-byte file.`, 'truncated');
   const out = new Uint8Array(n);
   for (let o = 0; o < n; o += MAX_READ) out.set(src.read(8 + o, Math.min(MAX_READ, n - o)), o);
   return out;
@@ -172,7 +175,7 @@ function stringMap(v: Record<string, unknown>, skip: ReadonlySet<string> = new S
     if (skip.has(k)) continue;
     if (n++ >= MAX_META_ENTRIES) break;
     const x = v[k];
-    out[k] = cut(typeof x === 'string' ? x : JSON.stringify(x) ?? 'null');
+    out[k] = cut(typeof x === 'string' ? x : (JSON.stringify(x) ?? 'null'));
   }
   return out;
 }
@@ -214,7 +217,8 @@ export function readSafetensors(src: ByteSource, label = 'safetensors'): { metad
     if (!isObject(entry)) fail(`${what} is not an object.`);
     const { dtype, shape, data_offsets: offsets } = entry;
     if (typeof dtype !== 'string' || dtype.length > 32) fail(`${what} dtype is ${JSON.stringify(dtype)?.slice(0, 40)}, expected a dtype name such as "F16".`);
-    if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every(isCount)) fail(`${what} shape is ${JSON.stringify(shape)?.slice(0, 80)}, expected at most ${MAX_RANK} non-negative integers.`);
+    if (!Array.isArray(shape) || shape.length > MAX_RANK || !shape.every(isCount))
+      fail(`${what} shape is ${JSON.stringify(shape)?.slice(0, 80)}, expected at most ${MAX_RANK} non-negative integers.`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !isCount(offsets[0]) || !isCount(offsets[1]) || offsets[0] > offsets[1]) {
       fail(`${what} data_offsets is ${JSON.stringify(offsets)?.slice(0, 80)}, expected [begin, end] with 0 <= begin <= end.`);
     }
@@ -232,17 +236,29 @@ export function readSafetensors(src: ByteSource, label = 'safetensors'): { metad
   }
   const first = (names: string[]): string => `'${names[0]!.slice(0, 200)}'${names.length > 1 ? ` and ${names.length - 1} more` : ''}`;
   if (past.length > 0) {
-    warnings.push({ severity: 'error', code: 'truncated', message: `${label}: tensor ${first(past)} ends past the ${dataBytes}-byte data buffer: the file is truncated.` });
+    warnings.push({
+      severity: 'error',
+      code: 'truncated',
+      message: `${label}: tensor ${first(past)} ends past the ${dataBytes}-byte data buffer: the file is truncated.`,
+    });
   }
   if (mismatched.length > 0) {
-    warnings.push({ severity: 'warning', code: 'format', message: `${label}: tensor ${first(mismatched)} has data_offsets whose length disagrees with its dtype and shape.` });
+    warnings.push({
+      severity: 'warning',
+      code: 'format',
+      message: `${label}: tensor ${first(mismatched)} has data_offsets whose length disagrees with its dtype and shape.`,
+    });
   }
   ranges.sort((a, b) => a.begin - b.begin || a.end - b.end);
   for (let i = 1; i < ranges.length; i++) {
     const p = ranges[i - 1]!;
     const r = ranges[i]!;
     if (r.begin < p.end && r.end > r.begin) {
-      warnings.push({ severity: 'warning', code: 'format', message: `${label}: tensors '${p.name.slice(0, 200)}' and '${r.name.slice(0, 200)}' overlap (bytes ${r.begin}-${Math.min(p.end, r.end)} of the data buffer).` });
+      warnings.push({
+        severity: 'warning',
+        code: 'format',
+        message: `${label}: tensors '${p.name.slice(0, 200)}' and '${r.name.slice(0, 200)}' overlap (bytes ${r.begin}-${Math.min(p.end, r.end)} of the data buffer).`,
+      });
       break;
     }
   }
@@ -409,7 +425,10 @@ export const safetensors: ModelFormat = {
       if (j.status === 'object') return inspectIndex(j.value, ctx);
     }
     const { metadata, warnings } = readSafetensors(src);
-    const info: ModelInfo = { confidence: warnings.some((w) => w.code === 'truncated') ? 'medium' : 'high', metadata: metadata as unknown as Record<string, unknown> };
+    const info: ModelInfo = {
+      confidence: warnings.some((w) => w.code === 'truncated') ? 'medium' : 'high',
+      metadata: metadata as unknown as Record<string, unknown>,
+    };
     if (warnings.length > 0) info.warnings = warnings;
     return info;
   },

@@ -97,7 +97,9 @@ function isWeightEntry(w: unknown): boolean {
 function isManifest(v: unknown): v is Record<string, unknown>[] {
   return (
     Array.isArray(v) &&
-    v.every((g) => isObject(g) && Array.isArray(g.paths) && g.paths.every((p) => typeof p === 'string') && Array.isArray(g.weights) && g.weights.every(isWeightEntry))
+    v.every(
+      (g) => isObject(g) && Array.isArray(g.paths) && g.paths.every((p) => typeof p === 'string') && Array.isArray(g.weights) && g.weights.every(isWeightEntry),
+    )
   );
 }
 
@@ -253,7 +255,12 @@ function readManifest(man: Record<string, unknown>[], warnings: ModelWarning[]):
       bytes += elements * (DTYPE_BYTES[storage ?? dtype] ?? 0);
     }
   }
-  if (badShape > 0) warnings.push({ severity: 'warning', code: 'format', message: `TF.js weightsManifest: ${badShape} weight(s) have a shape that is not a list of non-negative integers; they are not counted.` });
+  if (badShape > 0)
+    warnings.push({
+      severity: 'warning',
+      code: 'format',
+      message: `TF.js weightsManifest: ${badShape} weight(s) have a shape that is not a list of non-negative integers; they are not counted.`,
+    });
   if (!Number.isSafeInteger(parameters) || !Number.isSafeInteger(bytes)) fail('the weights manifest declares more than 2^53 elements.');
   return { groups: man.length, files, count, parameters, bytes, dtypes: sorted(dtypes), quantization: sorted(quant) };
 }
@@ -390,7 +397,10 @@ export const tfjs: ModelFormat = {
     if (src !== probe.source) fail('the descriptor is not the probed item.');
     const j = jsonObject(probe);
     if (j.status === 'too-large') {
-      throw new LimitError(`This ${j.size}-byte JSON names modelTopology or weightsManifest but is larger than the ${MAX_JSON_BYTES}-byte limit for model descriptors; it was not parsed.`, 'maxJsonBytes');
+      throw new LimitError(
+        `This ${j.size}-byte JSON names modelTopology or weightsManifest but is larger than the ${MAX_JSON_BYTES}-byte limit for model descriptors; it was not parsed.`,
+        'maxJsonBytes',
+      );
     }
     if (j.status === 'not-object') fail('the item is not a JSON object.');
     if (j.status === 'invalid') fail(`the JSON does not parse: ${j.message}`);

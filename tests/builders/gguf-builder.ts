@@ -221,7 +221,11 @@ export function tinyGguf(name = 'tiny-llama', version: 1 | 2 | 3 = 3): GgufBuild
     .u32('llama.embedding_length', 256)
     .u32('llama.block_count', 2)
     .string('tokenizer.ggml.model', 'llama')
-    .array('tokenizer.ggml.tokens', 'string', Array.from({ length: 40 }, (_, i) => `tok${i}`))
+    .array(
+      'tokenizer.ggml.tokens',
+      'string',
+      Array.from({ length: 40 }, (_, i) => `tok${i}`),
+    )
     .tensor('token_embd.weight', [256, 40], 'Q4_K')
     .tensor('output_norm.weight', [256], 'F32')
     .tensor('output.weight', [256, 40], 'Q6_K');

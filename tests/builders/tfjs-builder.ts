@@ -58,7 +58,11 @@ export function graphModel(opts: {
   manifest?: TfjsGroup[];
   userDefinedMetadata?: Record<string, unknown>;
 }): Record<string, unknown> {
-  const info = (t: { name: string; dtype: string; dims: (number | string)[] }): unknown => ({ name: t.name, dtype: t.dtype, tensorShape: { dim: t.dims.map((d) => ({ size: String(d) })) } });
+  const info = (t: { name: string; dtype: string; dims: (number | string)[] }): unknown => ({
+    name: t.name,
+    dtype: t.dtype,
+    tensorShape: { dim: t.dims.map((d) => ({ size: String(d) })) },
+  });
   const sig = (m?: Record<string, { name: string; dtype: string; dims: (number | string)[] }>): Record<string, unknown> =>
     Object.fromEntries(Object.entries(m ?? {}).map(([k, v]) => [k, info(v)]));
   const out: Record<string, unknown> = {

@@ -22,7 +22,7 @@ function words(magic: number, ints: number[], tail = 64): Uint8Array {
   const b = new Uint8Array(4 + ints.length * 4 + tail);
   const v = new DataView(b.buffer);
   v.setUint32(0, magic, true);
-  ints.forEach((x, i) => v.setInt32(4 + i * 4, x, true));
+  for (const [i, x] of ints.entries()) v.setInt32(4 + i * 4, x, true);
   return b;
 }
 const GGML = 0x67676d6c;
@@ -55,13 +55,36 @@ describe('ggml: legacy headers', () => {
     expect(info.metadata).toEqual({
       magic: 'ggml',
       variant: 'whisper',
-      hparams: { n_vocab: 51864, n_audio_ctx: 1500, n_audio_state: 512, n_audio_head: 8, n_audio_layer: 6, n_text_ctx: 448, n_text_state: 512, n_text_head: 8, n_text_layer: 6, n_mels: 80, ftype: 1 },
+      hparams: {
+        n_vocab: 51864,
+        n_audio_ctx: 1500,
+        n_audio_state: 512,
+        n_audio_head: 8,
+        n_audio_layer: 6,
+        n_text_ctx: 448,
+        n_text_state: 512,
+        n_text_head: 8,
+        n_text_layer: 6,
+        n_mels: 80,
+        ftype: 1,
+      },
       fileType: 1,
       quantization: 'F16',
       quantizationVersion: 0,
       modelSize: 'base',
     });
-    expect(ggml.card!(info.metadata)).toEqual({ format: 'ggml', formatVersion: 'ggml', architecture: 'whisper', quantization: 'F16', quantized: false, inputs: [], outputs: [], weightTypes: [], operators: [], customOperators: false });
+    expect(ggml.card!(info.metadata)).toEqual({
+      format: 'ggml',
+      formatVersion: 'ggml',
+      architecture: 'whisper',
+      quantization: 'F16',
+      quantized: false,
+      inputs: [],
+      outputs: [],
+      weightTypes: [],
+      operators: [],
+      customOperators: false,
+    });
     // A quantized whisper: ftype 2008 is quantization version 2, Q5_0.
     expect((await inspect(whisperBase(2008))).metadata).toMatchObject({ fileType: 8, quantization: 'Q5_0', quantizationVersion: 2 });
   });
@@ -72,7 +95,12 @@ describe('ggml: legacy headers', () => {
     ['ggjt', GGJT, 3, 2009, 'Q5_1'],
   ] as const)('reads a llama.cpp %s header', async (magic, m, version, ftype, quant) => {
     const info = await inspect(llama7b(m, version, ftype));
-    expect(info.metadata).toMatchObject({ magic, variant: 'llama', hparams: { n_vocab: 32000, n_embd: 4096, n_head: 32, n_layer: 32, n_rot: 128 }, quantization: quant });
+    expect(info.metadata).toMatchObject({
+      magic,
+      variant: 'llama',
+      hparams: { n_vocab: 32000, n_embd: 4096, n_head: 32, n_layer: 32, n_rot: 128 },
+      quantization: quant,
+    });
     if (version !== undefined) expect(info.metadata).toMatchObject({ version });
     expect(ggml.card!(info.metadata)).toMatchObject({ architecture: 'llama', formatVersion: version !== undefined ? `${magic} v${version}` : 'ggml' });
   });
@@ -87,7 +115,9 @@ describe('ggml: legacy headers', () => {
   it('rejects bad versions and foreign hyperparameters with a FormatError naming them', async () => {
     await expect(inspect(llama7b(GGJT, 4, 2))).rejects.toThrow(new FormatError('Invalid ggml: ggjt version at offset 4 is 4, expected 1-3.'));
     await expect(inspect(llama7b(GGMF, 2, 2))).rejects.toThrow('Invalid ggml: ggmf version at offset 4 is 2, expected 1.');
-    await expect(inspect(words(GGJT, [1, -5, 3, 3, 3, 3, 3, 3]))).rejects.toThrow('Invalid ggml: the ggjt hyperparameters at offset 8 are not those of a llama.cpp model.');
+    await expect(inspect(words(GGJT, [1, -5, 3, 3, 3, 3, 3, 3]))).rejects.toThrow(
+      'Invalid ggml: the ggjt hyperparameters at offset 8 are not those of a llama.cpp model.',
+    );
     await expect(inspect(llama7b(GGJT, 1, 2).subarray(0, 20))).rejects.toBeInstanceOf(FormatError);
   });
 
@@ -106,6 +136,8 @@ describe('ggml: legacy headers', () => {
     fs.writeFileSync(zip, buildZip([['assets/ggml-base.en.bin', whisperBase()]], 0));
     const inv = inventorySchema.parse(await scan([zip])) as Inventory;
     const models = inv.components.filter((c) => c.kind === 'model');
-    expect(models.map((m) => (m.kind === 'model' ? [m.locations[0]!.path, m.model.format, m.model.card.architecture] : []))).toEqual([[`${zip}!/assets/ggml-base.en.bin`, 'ggml', 'whisper']]);
+    expect(models.map((m) => (m.kind === 'model' ? [m.locations[0]!.path, m.model.format, m.model.card.architecture] : []))).toEqual([
+      [`${zip}!/assets/ggml-base.en.bin`, 'ggml', 'whisper'],
+    ]);
   });
 });

@@ -63,8 +63,16 @@ class ZeroTailSource implements ByteSource {
 describe('gguf: metadata from our builder', () => {
   it('reads the general keys, the tokenizer summary, parameters per type and every key-value pair', async () => {
     const b = tinyGguf()
-      .array('tokenizer.ggml.merges', 'string', Array.from({ length: 30 }, (_, i) => `a${i} b${i}`))
-      .array('tokenizer.ggml.scores', 'float32', Array.from({ length: 40 }, (_, i) => i / 2))
+      .array(
+        'tokenizer.ggml.merges',
+        'string',
+        Array.from({ length: 30 }, (_, i) => `a${i} b${i}`),
+      )
+      .array(
+        'tokenizer.ggml.scores',
+        'float32',
+        Array.from({ length: 40 }, (_, i) => i / 2),
+      )
       .array('llama.rope.dims', 'int32', [1, -2, 3])
       .kv('general.big', 'uint64', 2n ** 60n)
       .kv('general.small', 'int64', -5n)
@@ -164,7 +172,7 @@ describe('gguf: metadata from our builder', () => {
 });
 
 describe('gguf: a real file written by gguf-py (llama.cpp)', () => {
-  it('matches gguf-py\'s own reading of it', async () => {
+  it("matches gguf-py's own reading of it", async () => {
     const bytes = fs.readFileSync(path.join(fixtures, 'gguf-py-tiny.gguf'));
     expect(matches(bytes)).toBe(true);
     const m = (await inspect(bytes)).metadata as GgufMetadata;
@@ -191,7 +199,11 @@ describe('gguf: bounded reading', () => {
   it('inspects a 4 GB model reading its header only', async () => {
     const b = new GgufBuilder()
       .string('general.architecture', 'llama')
-      .array('tokenizer.ggml.tokens', 'string', Array.from({ length: 20_000 }, (_, i) => `token-${i}`))
+      .array(
+        'tokenizer.ggml.tokens',
+        'string',
+        Array.from({ length: 20_000 }, (_, i) => `token-${i}`),
+      )
       .tensor('big', [4096, 131072], 'Q8_0')
       .tensor('big2', [4096, 131072], 'Q8_0')
       .tensor('big3', [4096, 262144], 'F32');
@@ -207,7 +219,9 @@ describe('gguf: bounded reading', () => {
   it('refuses absurd counts before allocating or looping, naming the field', async () => {
     const kv = tinyGguf();
     kv.kvCountOverride = 900_000n;
-    expect((await formatError(inspect(kv.build()))).message).toMatch(/^Invalid GGUF: metadata_kv_count 900000 and tensor_count 3 need at least 11700072 bytes after offset 24, but the file has \d+\.$/);
+    expect((await formatError(inspect(kv.build()))).message).toMatch(
+      /^Invalid GGUF: metadata_kv_count 900000 and tensor_count 3 need at least 11700072 bytes after offset 24, but the file has \d+\.$/,
+    );
     const huge = tinyGguf();
     huge.kvCountOverride = 2n ** 63n;
     expect((await formatError(inspect(huge.build()))).message).toBe('Invalid GGUF: metadata_kv_count at offset 16 is 9223372036854775808, more than 1000000.');
@@ -221,7 +235,9 @@ describe('gguf: bounded reading', () => {
     const bytes = b.build();
     // The array count sits after key (8 + 1), type (4) and element type (4): offset 24 + 17.
     new DataView(bytes.buffer).setBigUint64(24 + 17, 2n ** 40n, true);
-    expect((await formatError(inspect(bytes))).message).toMatch(/^Invalid GGUF: value of 'a' at offset 37 declares 1099511627776 uint32 elements, more than the \d+ bytes left can hold\.$/);
+    expect((await formatError(inspect(bytes))).message).toMatch(
+      /^Invalid GGUF: value of 'a' at offset 37 declares 1099511627776 uint32 elements, more than the \d+ bytes left can hold\.$/,
+    );
   });
 });
 
@@ -239,7 +255,13 @@ describe('gguf: hostile and broken files', () => {
     const info = await inspect(tinyGguf().build(100));
     expect(info.confidence).toBe('medium');
     expect(info.warnings).toEqual([
-      { severity: 'error', code: 'truncated', message: expect.stringMatching(/^GGUF tensor data needs 15184 bytes from offset \d+ \(up to the end of tensor 'output.weight'\), but the file has 15084: it is truncated\.$/) },
+      {
+        severity: 'error',
+        code: 'truncated',
+        message: expect.stringMatching(
+          /^GGUF tensor data needs 15184 bytes from offset \d+ \(up to the end of tensor 'output.weight'\), but the file has 15084: it is truncated\.$/,
+        ),
+      },
     ]);
   });
 
@@ -258,9 +280,21 @@ describe('gguf: hostile and broken files', () => {
   });
 
   it.each([
-    ['n_dimensions above 4', (b: GgufBuilder) => b.tensor('w', [1, 1, 1, 1, 2], 'F32'), /tensor 0 \('w'\) n_dimensions at offset \d+ is 5, more than ggml's 4\./],
-    ['a dimension not a multiple of the block', (b: GgufBuilder) => b.tensor('q', [33], 'Q4_0'), /tensor 0 \('q'\) dimension 0 is 33, not a multiple of the 32-element block of Q4_0/],
-    ['an unaligned offset', (b: GgufBuilder) => b.tensor('w', [4], 'F32', 4), /tensor 0 \('w'\) data offset 4 at offset \d+ is not a multiple of the alignment 32\./],
+    [
+      'n_dimensions above 4',
+      (b: GgufBuilder) => b.tensor('w', [1, 1, 1, 1, 2], 'F32'),
+      /tensor 0 \('w'\) n_dimensions at offset \d+ is 5, more than ggml's 4\./,
+    ],
+    [
+      'a dimension not a multiple of the block',
+      (b: GgufBuilder) => b.tensor('q', [33], 'Q4_0'),
+      /tensor 0 \('q'\) dimension 0 is 33, not a multiple of the 32-element block of Q4_0/,
+    ],
+    [
+      'an unaligned offset',
+      (b: GgufBuilder) => b.tensor('w', [4], 'F32', 4),
+      /tensor 0 \('w'\) data offset 4 at offset \d+ is not a multiple of the alignment 32\./,
+    ],
     ['a duplicate key', (b: GgufBuilder) => b.string('k', 'a').string('k', 'b'), /key 'k' at offset \d+ appears twice\./],
     ['an alignment of 0', (b: GgufBuilder) => b.u32('general.alignment', 0), /general.alignment is 0 \(uint32\), expected a uint32 power of two\./],
     ['an alignment of 48', (b: GgufBuilder) => b.u32('general.alignment', 48), /general.alignment is 48 \(uint32\)/],

@@ -100,27 +100,59 @@ describe('safetensors: one file', () => {
   it('reports data past the end, overlapping tensors and sizes that disagree with the shape as warnings', async () => {
     const cut = await inspect(buildSafetensors(three, { cut: 10 }));
     expect(cut.confidence).toBe('medium');
-    expect(cut.warnings).toEqual([{ severity: 'error', code: 'truncated', message: "safetensors: tensor 'proj.bias' ends past the 4278-byte data buffer: the file is truncated." }]);
+    expect(cut.warnings).toEqual([
+      { severity: 'error', code: 'truncated', message: "safetensors: tensor 'proj.bias' ends past the 4278-byte data buffer: the file is truncated." },
+    ]);
     const overlap = await inspect(
       buildSafetensors([
         { name: 'a', dtype: 'F32', shape: [4], offsets: [0, 16] },
         { name: 'b', dtype: 'F32', shape: [4], offsets: [8, 24] },
       ]),
     );
-    expect(overlap.warnings).toEqual([{ severity: 'warning', code: 'format', message: "safetensors: tensors 'a' and 'b' overlap (bytes 8-16 of the data buffer)." }]);
+    expect(overlap.warnings).toEqual([
+      { severity: 'warning', code: 'format', message: "safetensors: tensors 'a' and 'b' overlap (bytes 8-16 of the data buffer)." },
+    ]);
     const wrong = await inspect(buildSafetensors([{ name: 'w', dtype: 'F32', shape: [4], offsets: [0, 12] }]));
     expect(wrong.warnings?.map((w) => w.message)).toEqual(["safetensors: tensor 'w' has data_offsets whose length disagrees with its dtype and shape."]);
   });
 
   it.each([
-    ['a header length over the limit', () => withLength(buildSafetensors(three), 2 ** 40), `Invalid safetensors: header length 1099511627776 at offset 0 exceeds the limit of ${MAX_HEADER_BYTES} bytes.`],
-    ['a header length past the end', () => withLength(buildSafetensors(three), 5000), `Invalid safetensors: header length 5000 at offset 0 runs past the end of the ${buildSafetensors(three).length}-byte file.`],
+    [
+      'a header length over the limit',
+      () => withLength(buildSafetensors(three), 2 ** 40),
+      `Invalid safetensors: header length 1099511627776 at offset 0 exceeds the limit of ${MAX_HEADER_BYTES} bytes.`,
+    ],
+    [
+      'a header length past the end',
+      () => withLength(buildSafetensors(three), 5000),
+      `Invalid safetensors: header length 5000 at offset 0 runs past the end of the ${buildSafetensors(three).length}-byte file.`,
+    ],
     ['JSON that does not parse', () => buildSafetensors([], { json: '{"a": ' }), /^Invalid safetensors: the header JSON at offset 8 does not parse: /],
-    ['a tensor without data_offsets', () => buildSafetensors([], { json: '{"w":{"dtype":"F32","shape":[2]}}' }), "Invalid safetensors: tensor 'w' data_offsets is undefined, expected [begin, end] with 0 <= begin <= end."],
-    ['reversed data_offsets', () => buildSafetensors([], { json: '{"w":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}' }), "Invalid safetensors: tensor 'w' data_offsets is [8,0], expected [begin, end] with 0 <= begin <= end."],
-    ['a negative dimension', () => buildSafetensors([], { json: '{"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,0]}}' }), "Invalid safetensors: tensor 'w' shape is [-2], expected at most 64 non-negative integers."],
-    ['a dtype that is not a string', () => buildSafetensors([], { json: '{"w":{"dtype":7,"shape":[],"data_offsets":[0,0]}}' }), 'Invalid safetensors: tensor \'w\' dtype is 7, expected a dtype name such as "F16".'],
-    ['__metadata__ that is not an object', () => buildSafetensors([], { json: '{"__metadata__":"x"}' }), 'Invalid safetensors: __metadata__ is "x", expected an object of strings.'],
+    [
+      'a tensor without data_offsets',
+      () => buildSafetensors([], { json: '{"w":{"dtype":"F32","shape":[2]}}' }),
+      "Invalid safetensors: tensor 'w' data_offsets is undefined, expected [begin, end] with 0 <= begin <= end.",
+    ],
+    [
+      'reversed data_offsets',
+      () => buildSafetensors([], { json: '{"w":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}' }),
+      "Invalid safetensors: tensor 'w' data_offsets is [8,0], expected [begin, end] with 0 <= begin <= end.",
+    ],
+    [
+      'a negative dimension',
+      () => buildSafetensors([], { json: '{"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,0]}}' }),
+      "Invalid safetensors: tensor 'w' shape is [-2], expected at most 64 non-negative integers.",
+    ],
+    [
+      'a dtype that is not a string',
+      () => buildSafetensors([], { json: '{"w":{"dtype":7,"shape":[],"data_offsets":[0,0]}}' }),
+      'Invalid safetensors: tensor \'w\' dtype is 7, expected a dtype name such as "F16".',
+    ],
+    [
+      '__metadata__ that is not an object',
+      () => buildSafetensors([], { json: '{"__metadata__":"x"}' }),
+      'Invalid safetensors: __metadata__ is "x", expected an object of strings.',
+    ],
   ])('rejects %s with a FormatError naming the field', async (_what, make, message) => {
     const err = await formatError(inspect(make()));
     if (typeof message === 'string') expect(err.message).toBe(message);
@@ -229,7 +261,10 @@ describe('safetensors: sharded index', () => {
 describe('safetensors: end to end', () => {
   const valid = (inv: Inventory): Inventory => inventorySchema.parse(inv) as Inventory;
   const dir = path.join(fixtures, 'sharded');
-  const files: [string, Uint8Array][] = fs.readdirSync(dir).sort().map((f) => [`llm/${f}`, new Uint8Array(fs.readFileSync(path.join(dir, f)))]);
+  const files: [string, Uint8Array][] = fs
+    .readdirSync(dir)
+    .sort()
+    .map((f) => [`llm/${f}`, new Uint8Array(fs.readFileSync(path.join(dir, f)))]);
 
   it.each(['zip', 'tar'])('reports a sharded model in a %s as one model with its shards as parts', async (kind) => {
     let archive: string;
@@ -263,7 +298,9 @@ describe('safetensors: end to end', () => {
     fs.writeFileSync(path.join(d, 'model.safetensors.index.json'), buildIndex({ 'a.weight': 'model-00001-of-00002.safetensors' }, { total_size: 4 }));
     const inv = valid(await scan([d]));
     expect(inv.components.filter((c) => c.kind === 'model')).toHaveLength(1);
-    expect(inv.problems.map((p) => [p.code, p.message])).toEqual([['external-data', "The model's shard file 'model-00001-of-00002.safetensors' is missing beside the model."]]);
+    expect(inv.problems.map((p) => [p.code, p.message])).toEqual([
+      ['external-data', "The model's shard file 'model-00001-of-00002.safetensors' is missing beside the model."],
+    ]);
   });
 
   it('finds a single safetensors file by content, whatever its name', async () => {

@@ -136,7 +136,12 @@ describe('tfjs: graph models', () => {
       functionOps: ['Conv2D', 'BiasAdd'],
       inputs: { 'image:0': { name: 'image:0', dtype: 'DT_FLOAT', dims: [-1, 224, 224, 3] } },
       outputs: { 'Identity:0': { name: 'Identity:0', dtype: 'DT_FLOAT', dims: [-1, 1001] }, 'classes:0': { name: 'classes:0', dtype: 'DT_INT64', dims: [-1] } },
-      manifest: [{ paths: ['group1-shard1of1.bin'], weights: [{ name: 'w', shape: [3, 3, 3, 8], dtype: 'float32', quantization: { dtype: 'float16', original_dtype: 'float32' } }] }],
+      manifest: [
+        {
+          paths: ['group1-shard1of1.bin'],
+          weights: [{ name: 'w', shape: [3, 3, 3, 8], dtype: 'float32', quantization: { dtype: 'float16', original_dtype: 'float32' } }],
+        },
+      ],
       userDefinedMetadata: { labels: ['cat'] },
     });
     const info = await inspect(tfjsBytes(g), 'mobilenet.json');
@@ -222,7 +227,9 @@ describe('tfjs: what is not TF.js', () => {
 
   it('counts weights with broken shapes as a warning, not a crash', async () => {
     const info = await inspect(tfjsBytes({ weightsManifest: [{ paths: ['a.bin'], weights: [{ name: 'w', shape: [-1, 'x'], dtype: 'float32' }] }] }));
-    expect(info.warnings?.map((w) => w.message)).toEqual(['TF.js weightsManifest: 1 weight(s) have a shape that is not a list of non-negative integers; they are not counted.']);
+    expect(info.warnings?.map((w) => w.message)).toEqual([
+      'TF.js weightsManifest: 1 weight(s) have a shape that is not a list of non-negative integers; they are not counted.',
+    ]);
   });
 });
 
@@ -249,7 +256,10 @@ describe('json-probe', () => {
     expect(reads).toBe(1); // the head holds the whole item: no second read
     expect(jsonObject(createProbe(new BufferSource(enc('{"a": ')), 'x')).status).toBe('invalid');
     expect(jsonObject(createProbe(new BufferSource(enc('{"a": "\xff"}'.replace('\xff', ''))), 'x')).status).toBe('object');
-    expect(jsonObject(createProbe(new BufferSource(Uint8Array.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d])), 'x'))).toEqual({ status: 'invalid', message: 'the text is not valid UTF-8' });
+    expect(jsonObject(createProbe(new BufferSource(Uint8Array.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d])), 'x'))).toEqual({
+      status: 'invalid',
+      message: 'the text is not valid UTF-8',
+    });
   });
 });
 
@@ -282,7 +292,10 @@ describe('tfjs: end to end', () => {
     const m = models[0]!;
     expect(m.kind === 'model' && m.model.card).toMatchObject({ format: 'tfjs', architecture: 'Sequential', parameters: 25450 });
     const parts = inv.components.filter((c) => c.kind === 'data');
-    expect(parts.map((p) => p.locations[0]!.path).sort()).toEqual([`${archive}!/www/models/face/group1-shard1of2.bin`, `${archive}!/www/models/face/group1-shard2of2.bin`]);
+    expect(parts.map((p) => p.locations[0]!.path).sort()).toEqual([
+      `${archive}!/www/models/face/group1-shard1of2.bin`,
+      `${archive}!/www/models/face/group1-shard2of2.bin`,
+    ]);
     for (const p of parts) expect(inv.relationships).toContainEqual({ from: p.id, type: 'part-of', to: m.id });
     expect(inv.problems).toEqual([]);
   });
