@@ -17,6 +17,7 @@ interface JsonSchema {
   additionalProperties?: boolean | JsonSchema;
   items?: JsonSchema;
   anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
   const?: unknown;
   enum?: unknown[];
   minimum?: number;
@@ -120,10 +121,22 @@ export function formatSection(format: ModelFormat): string {
     `### ${schema.title ?? `${format.id} metadata`}`,
     '',
     ...(schema.description ? [schema.description, ''] : []),
-    '| field | type | meaning |',
-    '| --- | --- | --- |',
   ];
-  rows(schema, '', new Map(), out);
+  const variants = schema.properties === undefined ? (schema.oneOf ?? schema.anyOf ?? []) : [];
+  if (variants.length === 0) {
+    out.push('| field | type | meaning |', '| --- | --- | --- |');
+    rows(schema, '', new Map(), out);
+    return out.join('\n');
+  }
+  // A discriminated union (safetensors: one file, or a sharded index): one table per variant, named
+  // by the field whose constant tells them apart.
+  variants.forEach((v, i) => {
+    const tag = Object.entries(v.properties ?? {}).find(([, f]) => f.const !== undefined);
+    if (i > 0) out.push('');
+    out.push(tag !== undefined ? `When \`${tag[0]}\` is \`${String(tag[1].const)}\`:` : `Variant ${i + 1}:`, '');
+    out.push('| field | type | meaning |', '| --- | --- | --- |');
+    rows(v, '', new Map(), out);
+  });
   return out.join('\n');
 }
 

@@ -55,6 +55,10 @@ export const ggmlMetadataSchema = z.strictObject({
   quantization: z.string().optional().describe('Name of the ftype (`Q4_0`, `F16`).'),
   quantizationVersion: z.number().int().optional().describe('Quantization version folded into ftype (whisper.cpp and late llama.cpp files).'),
   modelSize: z.string().optional().describe('whisper.cpp: tiny, base, small, medium or large, from n_audio_layer.'),
+}).meta({
+  title: 'Legacy ggml metadata',
+  description:
+    'Pre-GGUF llama.cpp files (`ggml`, `ggmf`, `ggjt` v1-3) and whisper.cpp `.bin` models: the container version and the hyperparameters, with the whisper model size and quantization. These files do not name their program, so they are recognised by their values and reported with medium confidence.',
 });
 export type GgmlMetadata = z.infer<typeof ggmlMetadataSchema>;
 
@@ -166,7 +170,6 @@ export const ggml: ModelFormat = {
   description: 'Legacy ggml / ggmf / ggjt model (llama.cpp and whisper.cpp .bin before GGUF): version and hyperparameters',
   extensions: [],
   // The magics are u32 little-endian: their bytes on disk read backwards.
-  hasMagic: true,
   signatures: [
     { offset: 0, magic: 'lmgg', note: "ggml magic 0x67676d6c ('ggml' as a little-endian u32)" },
     { offset: 0, magic: 'fmgg', note: "ggmf magic 0x67676d66 ('ggmf' as a little-endian u32)" },

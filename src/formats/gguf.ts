@@ -347,6 +347,10 @@ export const ggufMetadataSchema = z.strictObject({
   tensorTypes: countByName.describe('Tensors per ggml type.'),
   kv: z.array(ggufEntrySchema).describe('Every key-value pair in file order (the first 4096).'),
   kvListed: z.number().int().nonnegative().optional().describe('Present when fewer pairs are listed than the file holds.'),
+}).meta({
+  title: 'GGUF metadata',
+  description:
+    'llama.cpp / ggml models, GGUF versions 1-3, found by the magic \'GGUF\' at offset 0. Every key-value pair of the header is listed; long token and merge lists are summarised by element type and length, never copied. Parameter counts and bytes per ggml type are computed from the tensor shapes; only the header is read, so a 4 GB model costs a few MiB. Tensor data cut short is a `truncated` problem on a model still reported.',
 });
 export type GgufMetadata = z.infer<typeof ggufMetadataSchema>;
 
@@ -715,7 +719,6 @@ export const gguf: ModelFormat = {
   description: 'GGUF model (llama.cpp / ggml): architecture, name, licence, quantization, context length, tokenizer, parameters',
   extensions: ['.gguf'],
   // 'GGUF' at offset 0 is a real magic: a matched file that then fails is a corrupt model.
-  hasMagic: true,
   signatures: [{ offset: 0, magic: 'GGUF', note: 'GGUF magic' }],
   metadataSchema: ggufMetadataSchema,
   card: ggufCard,

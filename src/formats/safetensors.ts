@@ -114,7 +114,11 @@ const shardedSchema = z.strictObject({
     .describe("The index's `metadata` entries other than total_size, and the first shard's `__metadata__`, as strings."),
 });
 
-export const safetensorsMetadataSchema = z.discriminatedUnion('layout', [fileSchema, shardedSchema]);
+export const safetensorsMetadataSchema = z.discriminatedUnion('layout', [fileSchema, shardedSchema]).meta({
+  title: 'safetensors metadata',
+  description:
+    'Found by content, not by name (an 8-byte header length, then a JSON header): tensor count, dtypes, parameter count and `__metadata__`, with name and licence where `modelspec.*` keys state them. Data past the end of the file or overlapping tensors are problems. A sharded `*.safetensors.index.json` is one model whose shard files are its parts; a missing shard is a problem on the model.',
+});
 export type SafetensorsMetadata = z.infer<typeof safetensorsMetadataSchema>;
 type FileMetadata = z.infer<typeof fileSchema>;
 type ShardedMetadata = z.infer<typeof shardedSchema>;

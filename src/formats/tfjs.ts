@@ -79,6 +79,10 @@ export const tfjsMetadataSchema = z.strictObject({
     })
     .describe('The weights manifest, summarised.'),
   userDefinedMetadataKeys: z.array(z.string()).optional().describe('Keys of `userDefinedMetadata`.'),
+}).meta({
+  title: 'TF.js metadata',
+  description:
+    'TensorFlow.js layers and graph models, from a `model.json` of any name recognised by its content (`modelTopology` and/or `weightsManifest`). The weight shards named by the manifest are the model\'s parts; a descriptor over 64 MiB is not parsed and is reported as a `limit` problem.',
 });
 export type TfjsMetadata = z.infer<typeof tfjsMetadataSchema>;
 type Tensor = z.infer<typeof tensorSchema>;

@@ -72,8 +72,12 @@ describe('format contract generator', () => {
   it('lists every field of every registered schema', () => {
     const text = formatContract();
     for (const f of formats) {
-      const json = z.toJSONSchema(f.metadataSchema) as { properties: Record<string, unknown> };
-      for (const key of Object.keys(json.properties)) expect(text, `${f.id}.${key}`).toContain(`| \`${key}\` |`);
+      type Obj = { properties?: Record<string, unknown>; oneOf?: Obj[]; anyOf?: Obj[] };
+      const json = z.toJSONSchema(f.metadataSchema) as Obj;
+      // A discriminated union lists the fields of each variant.
+      const objects = json.properties !== undefined ? [json] : (json.oneOf ?? json.anyOf ?? []);
+      expect(objects.length, f.id).toBeGreaterThan(0);
+      for (const o of objects) for (const key of Object.keys(o.properties ?? {})) expect(text, `${f.id}.${key}`).toContain(`| \`${key}\` |`);
     }
     // Spot checks that nested fields are there too.
     expect(text).toContain('| `graph.inputs[].shape` |');
