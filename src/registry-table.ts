@@ -12,7 +12,7 @@ export function registryTable(): string {
   const rows = [
     '| kind | id | what |',
     '| --- | --- | --- |',
-    ...formats.map((f) => `| model format | \`${f.id}\` | ${f.description} (${f.extensions.join(', ')}) |`),
+    ...formats.map((f) => `| model format | \`${f.id}\` | ${f.description}${f.extensions.length > 0 ? ` (${f.extensions.join(', ')})` : ''} |`),
     ...containers.map((c) => `| container | \`${c.id}\` | ${c.description} |`),
     ...encoders.map((e) => `| report | \`${e.id}\` | ${e.description} |`),
   ];
