@@ -61,8 +61,9 @@ function sha256sumMs(file: string): number {
   return Math.min(time(() => execFileSync('sha256sum', [file], { stdio: 'ignore' })), time(() => execFileSync('sha256sum', [file], { stdio: 'ignore' })));
 }
 
-function scanOnce(file: string): { ms: number; maxRssMiB: number; models: string[]; files: number } {
-  const r = spawnSync(process.execPath, [path.join(here, 'scan-child.js'), file], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+function scanOnce(file: string, onlyFormats?: string): { ms: number; maxRssMiB: number; models: string[]; files: number } {
+  const env = onlyFormats === undefined ? process.env : { ...process.env, AIBOM_BENCH_FORMATS: onlyFormats };
+  const r = spawnSync(process.execPath, [path.join(here, 'scan-child.js'), file], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env });
   if (r.status !== 0) throw new Error(`scan failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as { ms: number; maxRssMiB: number; models: string[]; files: number };
 }
@@ -89,4 +90,22 @@ it('scan throughput against sha256sum', () => {
     if (best.models.length !== 2) throw new Error(`expected 2 models in ${file}, found: ${best.models.join(', ')}`);
   }
   console.log(`\n${rows.join('\n')}\n`);
+
+  // What every registered model format costs a scan, against ONNX and TFLite alone: the tar above and
+  // the folder of small files (each item is probed by every detector whose signature is present, plus
+  // the structural ones). Alternating runs, best of three each.
+  const cost: string[] = ['| input | ONNX + TFLite only | all formats | difference |', '| --- | --- | --- | --- |'];
+  for (const input of [tar, path.join(dir, 'files')]) {
+    scanOnce(input);
+    const few: number[] = [];
+    const all: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      few.push(scanOnce(input, 'onnx,tflite').ms);
+      all.push(scanOnce(input).ms);
+    }
+    const a = Math.min(...few);
+    const b = Math.min(...all);
+    cost.push(`| ${input === tar ? 'bench.tar' : `folder of ${SMALL_FILES} small files`} | ${(a / 1000).toFixed(2)} s | ${(b / 1000).toFixed(2)} s | ${(((b - a) / a) * 100).toFixed(1)} % |`);
+  }
+  console.log(`\n${cost.join('\n')}\n`);
 });
