@@ -118,12 +118,16 @@ const packageMatcher = z.object({
 });
 
 /**
- * A cloud endpoint: a host (or, starting with `.`, a domain suffix) written as a URL or quoted string
- * in a config, script, dex string table or binary. The service component is keyed by rule id and host.
+ * A cloud endpoint written as a URL or quoted string in a config, script, dex string table or binary:
+ * either a `host` (or, starting with `.` or `-`, a suffix such as `.openai.azure.com`), or a `literal`
+ * with a `pattern` whose named group `host` is the host (`bedrock-runtime.<region>.amazonaws.com`).
+ * The service component is keyed by rule id and host.
  */
 const endpointMatcher = z.object({
   type: z.literal('endpoint'),
-  host: z.string().regex(/^\.?[a-z0-9-]+(\.[a-z0-9-]+)+$/).max(200),
+  host: z.string().regex(/^[.-]?[a-z0-9-]+(\.[a-z0-9-]+)+$/).max(200).optional(),
+  literal: z.string().min(4).max(100).optional(),
+  pattern: regexSource.refine((s) => s.includes('(?<host>'), { message: 'an endpoint pattern needs a named group host' }).optional(),
   confidence: confidence.default('high'),
 });
 
@@ -169,7 +173,17 @@ export const ruleSchema = z
     description: z.string().max(500).optional(),
     matchers: z.array(matcherSchema).min(1).max(50),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    r.matchers.forEach((m, i) => {
+      if (m.type === 'endpoint' && (m.host === undefined) === (m.literal === undefined || m.pattern === undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['matchers', i], message: 'an endpoint matcher has either host, or literal and pattern' });
+      }
+      if (m.type === 'endpoint' && r.kind !== 'cloud-service') {
+        ctx.addIssue({ code: 'custom', path: ['matchers', i], message: 'endpoint matchers belong to cloud-service rules' });
+      }
+    });
+  });
 
 /** A rules file: a schema tag and its rules. */
 export const rulesFileSchema = z
