@@ -1,4 +1,5 @@
 import type { Analyzer } from '../scan/analyzer.js';
+import { androidAppAnalyzer } from './apps.js';
 import { ruleAnalyzer } from './engine.js';
 import type { Rule } from './rule-schema.js';
 
@@ -8,5 +9,5 @@ import type { Rule } from './rule-schema.js';
  * `rules` replaces the built-in rules (the CLI's `--rules`).
  */
 export function runtimeAnalyzers(rules?: readonly Rule[]): Analyzer[] {
-  return [ruleAnalyzer(rules)];
+  return [ruleAnalyzer(rules), androidAppAnalyzer()];
 }

@@ -32,11 +32,13 @@ const encPurl = (s: string): string => encodeURIComponent(s).replace(/%2F/g, '/'
 
 /** True when an item of this name is a manifest one of the parsers reads. */
 export function isManifestName(name: string): boolean {
-  return name === 'package.json' || name === 'METADATA' || name === 'PKG-INFO' || name === 'pom.properties' || name === 'status';
+  return VERSION_FILE.test(name) || name === 'package.json' || name === 'METADATA' || name === 'PKG-INFO' || name === 'pom.properties' || name === 'status';
 }
 
 /** Parses the manifest `name` holding `text`; [] when it is not one (a `status` file of something else). */
 export function parseManifest(name: string, text: string): PackageRecord[] {
+  const v = VERSION_FILE.exec(name);
+  if (v !== null) return versionFile(v[1]!, v[2]!, text);
   switch (name) {
     case 'package.json':
       return npm(text);
@@ -50,6 +52,15 @@ export function parseManifest(name: string, text: string): PackageRecord[] {
     default:
       return [];
   }
+}
+
+/** `META-INF/<group>_<artifact>.version` of AndroidX, Play services and ML Kit libraries inside an APK. */
+const VERSION_FILE = /^([a-z][\w]*(?:\.[a-z][\w]*)+)_([\w.-]+)\.version$/;
+
+function versionFile(group: string, artifact: string, text: string): PackageRecord[] {
+  const version = text.trim();
+  if (!/^[\w.+-]{1,64}$/.test(version)) return [];
+  return [{ ecosystem: 'maven', name: `${group}:${artifact}`, version, purl: `pkg:maven/${encPurl(group)}/${encPurl(artifact)}@${encPurl(version)}`, source: 'META-INF .version file', scope: 'database' }];
 }
 
 function npm(text: string): PackageRecord[] {
