@@ -5,6 +5,7 @@ import type { Inventory, ModelComponent } from './inventory/schema.js';
 import { modelDetail } from './report/detail.js';
 import { encoderById, encoders } from './report/index.js';
 import { bytes } from './report/text.js';
+import { collect, registerRulesCommands, scanAnalyzers } from './runtimes/cli-rules.js';
 import { scan, type ScanProgress } from './scan/index.js';
 import { toolVersion } from './version.js';
 
@@ -93,11 +94,12 @@ function limitsFrom(o: LimitFlags): Partial<Limits> {
   return l;
 }
 
-async function runScan(inputs: string[], limits: Partial<Limits>, quiet: boolean, timestamp: boolean): Promise<Inventory> {
+async function runScan(inputs: string[], limits: Partial<Limits>, quiet: boolean, timestamp: boolean, ruleDirs?: string[]): Promise<Inventory> {
   checkInputs(inputs);
+  const analyzers = scanAnalyzers(ruleDirs);
   const bar = progressBar(!quiet && process.stderr.isTTY === true);
   try {
-    return await scan(inputs, { limits, onProgress: bar.update, timestamp });
+    return await scan(inputs, { limits, onProgress: bar.update, timestamp, ...(analyzers !== undefined ? { analyzers } : {}) });
   } finally {
     bar.clear();
   }
@@ -118,9 +120,10 @@ limitOptions(
     .addOption(new Option('-f, --format <format>', 'report format').choices(encoders.map((e) => e.id)).default('summary'))
     .option('-o, --output <file>', 'write the report to a file instead of stdout')
     .option('-q, --quiet', 'no progress bar')
-    .option('--timestamp', 'record the scan time in the report (makes it non-reproducible)'),
-).action(async (inputs: string[], o: LimitFlags & { format: string; output?: string; quiet?: boolean; timestamp?: boolean }) => {
-  const inv = await runScan(inputs, limitsFrom(o), o.quiet === true, o.timestamp === true);
+    .option('--timestamp', 'record the scan time in the report (makes it non-reproducible)')
+    .option('--rules <dir>', 'rules directory extending or overriding the built-in rules by id (repeatable)', collect, []),
+).action(async (inputs: string[], o: LimitFlags & { format: string; output?: string; quiet?: boolean; timestamp?: boolean; rules: string[] }) => {
+  const inv = await runScan(inputs, limitsFrom(o), o.quiet === true, o.timestamp === true, o.rules);
   write(encoderById(o.format)!.encode(inv), o.output);
 });
 
@@ -146,6 +149,8 @@ limitOptions(
     process.exitCode = EXIT_USAGE;
   }
 });
+
+registerRulesCommands(program);
 
 try {
   await program.parseAsync(process.argv);

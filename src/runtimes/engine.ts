@@ -1,6 +1,7 @@
 import { describeError } from '../errors.js';
 import { isDex, readDexClassNames } from '../decoders/dex.js';
 import { isElf, readElf, type ElfInfo } from '../decoders/elf.js';
+import { readPe, type PeInfo } from '../decoders/pe.js';
 import type { Evidence } from '../inventory/schema.js';
 import type { ByteSource } from '../io/byte-source.js';
 import type { AnalyzedItem, Analyzer, AnalyzerOutput, SoftwareReport } from '../scan/analyzer.js';
@@ -117,6 +118,7 @@ export class RuleEngine {
           case 'needed':
           case 'symbol':
           case 'symbol-version':
+          case 'pe-version':
             c.re = new RegExp(matcher.pattern);
             break;
           case 'content':
@@ -159,7 +161,7 @@ export class RuleEngine {
    * Every matcher hit on one item. `problems` receives what could not be read (a corrupt ELF header)
    * as a message; the hits found before still count.
    */
-  analyze(item: { name: string; size: number; source: ByteSource; head: Uint8Array }, problem: (e: unknown, what: string) => void): { hits: Hit[]; elf?: ElfInfo; packages: PackageRecord[] } {
+  analyze(item: { name: string; size: number; source: ByteSource; head: Uint8Array }, problem: (e: unknown, what: string) => void): { hits: Hit[]; arch?: string; packages: PackageRecord[] } {
     const hits: Hit[] = [];
     const packages: PackageRecord[] = [];
     if (item.size === 0) return { hits, packages };
@@ -185,6 +187,7 @@ export class RuleEngine {
     }
 
     let elf: ElfInfo | undefined;
+    let arch: string | undefined;
     const regions: { what: string; offset: number; length: number }[] = [];
     if (type === 'elf') {
       try {
@@ -194,11 +197,25 @@ export class RuleEngine {
       }
       if (elf !== undefined) {
         this.elfHits(elf, hits);
+        arch = elf.abi;
         for (const name of ['.rodata', '.comment']) {
           const s = elf.sections.get(name);
           if (s !== undefined && s.size > 0) regions.push({ what: name, offset: s.offset, length: Math.min(s.size, REGION_BYTES) });
         }
       }
+    } else if (type === 'pe') {
+      let pe: PeInfo | undefined;
+      try {
+        pe = readPe(item.source);
+      } catch (err) {
+        problem(err, 'PE');
+      }
+      if (pe !== undefined) {
+        this.peHits(pe, hits);
+        arch = pe.arch;
+      }
+      if (item.size <= 2 * END_BYTES) regions.push({ what: 'content', offset: 0, length: item.size });
+      else regions.push({ what: 'first MiB', offset: 0, length: END_BYTES }, { what: 'last MiB', offset: item.size - END_BYTES, length: END_BYTES });
     } else if (type === 'dex') {
       try {
         const classes = readDexClassNames(item.source);
@@ -219,7 +236,24 @@ export class RuleEngine {
       else regions.push({ what: 'first MiB', offset: 0, length: END_BYTES }, { what: 'last MiB', offset: item.size - END_BYTES, length: END_BYTES });
     }
     if (!doc) for (const r of regions) this.regionHits(item.source, r, type, hits);
-    return elf === undefined ? { hits, packages } : { hits, elf, packages };
+    return arch === undefined ? { hits, packages } : { hits, arch, packages };
+  }
+
+  private peHits(pe: PeInfo, hits: Hit[]): void {
+    for (const c of this.of('needed')) {
+      const n = pe.imports.find((x) => c.re!.test(x));
+      if (n !== undefined) hits.push({ rule: c.rule, matcher: c.matcher, text: `imports ${n}`, confidence: (c.matcher as { confidence: Evidence['confidence'] }).confidence, technique: 'binary-analysis' });
+    }
+    for (const c of this.of('pe-version')) {
+      const m = c.matcher as Extract<Matcher, { type: 'pe-version' }>;
+      const v = pe.version[m.field];
+      if (v === undefined || !c.re!.test(v)) continue;
+      const stated = pe.version[m.versionField];
+      const version = stated === undefined ? undefined : /^\d+\.\d+(?:\.\d+)?/.exec(stated)?.[0];
+      const h: Hit = { rule: c.rule, matcher: m, text: `version resource ${m.field} "${v}"${stated !== undefined ? `, ${m.versionField} ${stated}` : ''}`, confidence: m.confidence, technique: 'binary-analysis' };
+      if (version !== undefined) h.version = version;
+      hits.push(h);
+    }
   }
 
   private elfHits(elf: ElfInfo, hits: Hit[]): void {
@@ -358,7 +392,7 @@ function fill(template: string, version: string | undefined, cpe: boolean): stri
 }
 
 /** The hits of one item grouped into software reports: one per rule, one per rule and host for services. */
-export function reportsOf(hits: readonly Hit[], elf: ElfInfo | undefined): SoftwareReport[] {
+export function reportsOf(hits: readonly Hit[], arch: string | undefined): SoftwareReport[] {
   const groups = new Map<string, Hit[]>();
   for (const h of hits) {
     const k = h.host !== undefined ? `${h.rule.id}\u0000${h.host}` : h.rule.id;
@@ -376,10 +410,10 @@ export function reportsOf(hits: readonly Hit[], elf: ElfInfo | undefined): Softw
     // A version read from a name alone is a claim, not a reading: medium at most.
     if (vHit?.technique === 'filename' && confRank[confidence] > 1) confidence = 'medium';
     const kind = RULE_KINDS[rule.kind];
-    const detail = g.map((h) => `${h.matcher.type}: ${h.text}`).join('; ');
+    const detail = [...new Set(g.map((h) => `${h.matcher.type}: ${h.text}`))].join('; ');
     const properties: Record<string, string> = { ruleKind: rule.kind, matchers: [...new Set(g.map((h) => h.matcher.type))].join(',') };
     if (vHit !== undefined) properties.versionEvidence = cut(`${vHit.matcher.type}: ${vHit.text}`);
-    if (elf !== undefined) properties.abi = elf.abi;
+    if (arch !== undefined) properties.abi = arch;
     const host = g[0]!.host;
     const software: SoftwareReport['software'] = { rule: rule.id, properties };
     if (rule.vendor !== undefined) software.vendor = rule.vendor;
@@ -417,12 +451,12 @@ function packageReport(p: PackageRecord): SoftwareReport {
 
 /** Reports everything the engine finds on one item through an analyzer's output. */
 export function runEngine(engine: RuleEngine, item: Pick<AnalyzedItem, 'name' | 'size' | 'source' | 'probe'>, out: AnalyzerOutput): void {
-  const { hits, elf, packages } = engine.analyze({ name: item.name, size: item.size, source: item.source, head: item.probe.head }, (err, what) => {
+  const { hits, arch, packages } = engine.analyze({ name: item.name, size: item.size, source: item.source, head: item.probe.head }, (err, what) => {
     const { code, message } = describeError(err);
     out.problem(code === 'internal' ? 'error' : 'warning', code, `${what}: ${message}`);
   });
   for (const p of packages) out.software(packageReport(p));
-  for (const r of reportsOf(hits, elf)) out.software(r);
+  for (const r of reportsOf(hits, arch)) out.software(r);
 }
 
 /**

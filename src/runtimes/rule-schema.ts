@@ -53,11 +53,23 @@ const sonameMatcher = z.object({
   confidence: confidence.default('high'),
 });
 
-/** ELF DT_NEEDED: the library links against another (a binding of a runtime). */
+/** ELF DT_NEEDED or a PE import: the library links against another (a binding of a runtime). */
 const neededMatcher = z.object({
   type: z.literal('needed'),
   pattern: regexSource,
   confidence: confidence.default('medium'),
+});
+
+/**
+ * A string of a PE file's version resource (`FileDescription`, `ProductName`, `InternalName`...); the
+ * version is the leading `x.y[.z]` of `versionField` (ProductVersion by default), which the file states.
+ */
+const peVersionMatcher = z.object({
+  type: z.literal('pe-version'),
+  field: z.string().regex(/^[A-Za-z]+$/).max(40),
+  pattern: regexSource,
+  versionField: z.string().regex(/^[A-Za-z]+$/).max(40).default('ProductVersion'),
+  confidence: confidence.default('high'),
 });
 
 /** A dynamic symbol: `defined` true for an export, false for an import, absent for either. */
@@ -137,6 +149,7 @@ export const matcherSchema = z.discriminatedUnion('type', [
   neededMatcher,
   symbolMatcher,
   symbolVersionMatcher,
+  peVersionMatcher,
   contentMatcher,
   magicMatcher,
   dexPrefixMatcher,

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Rule } from '../../src/runtimes/rule-schema.js';
 import { buildDex } from '../builders/dex-builder.js';
 import { buildElf, type ElfSpec } from '../builders/elf-builder.js';
+import { buildPe } from './pe-builder.js';
 
 /**
  * The positive fixture of every built-in rule, as the smallest snippet that carries its evidence: an
@@ -22,8 +23,9 @@ const text = (name: string, s: string): Fixture => [name, enc.encode(s)];
 
 /** Rules whose evidence is written by hand (ELF names and symbols, wasm names, bundle text, hosts behind patterns). */
 export const EXPLICIT: Record<string, Fixture[]> = {
-  onnxruntime: [so('libonnxruntime.so.1', { versionDefs: ['VERS_1.17.3'], symbols: [{ name: 'OrtGetApiBase', version: 'VERS_1.17.3' }] })],
+  onnxruntime: [so('libonnxruntime.so.1', { versionDefs: ['VERS_1.17.3'], symbols: [{ name: 'OrtGetApiBase', version: 'VERS_1.17.3' }] }), ['ort.dll', buildPe({ strings: { FileDescription: 'ONNX Runtime', ProductVersion: '1.17.3.0' } })]],
   'onnxruntime-jni': [so('libonnxruntime4j_jni.so'), symbols('Java_ai_onnxruntime_OrtEnvironment_createHandle')],
+  directml: [['DirectML.dll', buildPe({ strings: { FileDescription: 'DirectML Library', ProductVersion: '1.15.4+241025' } })]],
   'onnxruntime-web': [['ort-wasm-simd-threaded.wasm', Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0])]],
   tflite: [so('libtensorflowlite_jni.so'), symbols('TfLiteInterpreterCreate')],
   'tflite-gpu-delegate': [elf('libtensorflowlite_gpu_jni.so', {}), symbols('TfLiteGpuDelegateV2Create')],
@@ -120,6 +122,8 @@ export const NEGATIVES: Fixture[] = [
   // Hosts glued into longer names are other hosts.
   text('hosts.json', '{"a": "https://myapi.openai.com.evil.test", "b": "https://xapi.deepseek.com"}'),
   text('package.json', JSON.stringify({ name: 'my-onnxruntime-wrapper', version: '1.0.0' })),
+  // A Windows DLL that imports nothing of a runtime and describes itself as something else.
+  ['helper.dll', buildPe({ imports: ['KERNEL32.dll'], strings: { FileDescription: 'Uses ONNX Runtime when present', ProductVersion: '2.0' } })],
   ['classes.dex', buildDex(['com.example.tensorflow.lite.Fake', 'org.tensorflowx.lite.Other'])],
 ];
 

@@ -22,7 +22,7 @@ function analyze(name: string, bytes: Uint8Array) {
   const probe = createProbe(src, name);
   const problems: unknown[] = [];
   const r = engine.analyze({ name, size: src.size, source: src, head: probe.head }, (e) => problems.push(e));
-  return { ...r, reports: reportsOf(r.hits, r.elf), problems };
+  return { ...r, reports: reportsOf(r.hits, r.arch), problems };
 }
 
 describe('built-in rules', () => {
@@ -122,7 +122,7 @@ describe('real binaries (read from node_modules in place)', () => {
     try {
       const probe = createProbe(src, 'libonnxruntime.so.1');
       const r = engine.analyze({ name: probe.name, size: src.size, source: src, head: probe.head }, () => undefined);
-      const [rep] = reportsOf(r.hits, r.elf);
+      const [rep] = reportsOf(r.hits, r.arch);
       expect(rep).toMatchObject({ kind: 'runtime', name: 'ONNX Runtime', version: lib.version, evidence: { confidence: 'high', technique: 'binary-analysis' } });
       expect(rep!.software.purl).toBe(`pkg:github/microsoft/onnxruntime@${lib.version}`);
       expect(rep!.software.properties!.versionEvidence).toBe(`symbol-version: defines symbol version VERS_${lib.version}`);
@@ -137,11 +137,34 @@ describe('real binaries (read from node_modules in place)', () => {
     try {
       const probe = createProbe(src, 'onnxruntime_binding.node');
       const r = engine.analyze({ name: probe.name, size: src.size, source: src, head: probe.head }, () => undefined);
-      const reps = reportsOf(r.hits, r.elf);
+      const reps = reportsOf(r.hits, r.arch);
       expect(reps.map((x) => [x.name, x.version])).toEqual([['ONNX Runtime Node.js binding', undefined]]);
     } finally {
       src.close();
     }
+  });
+});
+
+describe('real Windows binaries (read from node_modules in place)', () => {
+  it('onnxruntime-node win32 onnxruntime.dll and onnxruntime_binding.node: version resource and imports', (ctx) => {
+    const lib = ortLibrary();
+    const dir = lib && path.resolve(path.dirname(lib.path), '../../win32/x64');
+    if (lib === undefined || dir === undefined || !fs.existsSync(path.join(dir, 'onnxruntime.dll'))) return ctx.skip();
+    const run = (name: string) => {
+      const src = FileSource.open(path.join(dir, name));
+      try {
+        const probe = createProbe(src, name);
+        const r = engine.analyze({ name, size: src.size, source: src, head: probe.head }, () => undefined);
+        return reportsOf(r.hits, r.arch);
+      } finally {
+        src.close();
+      }
+    };
+    const [ort] = run('onnxruntime.dll');
+    expect(ort).toMatchObject({ name: 'ONNX Runtime', version: lib.version, evidence: { confidence: 'high' } });
+    expect(ort!.software.properties!.abi).toBe('x86_64');
+    expect(run('onnxruntime_binding.node').map((r) => r.name)).toEqual(['ONNX Runtime Node.js binding']);
+    expect(run('DirectML.dll').map((r) => [r.name, r.version])).toEqual([['DirectML', '1.15.4']]);
   });
 });
 
