@@ -36,3 +36,25 @@ export function ortBinding(): { path: string; version: string } | undefined {
   const d = ortDir();
   return d && { path: path.join(d.dir, 'onnxruntime_binding.node'), version: d.version };
 }
+
+/** Debian `libtesseract5`'s `/usr/lib/<triplet>/libtesseract.so.5.*` and the package version (installed by .ci/run). */
+export function tesseractLibrary(): { path: string; version: string } | undefined {
+  for (const dir of ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib']) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch {
+      continue;
+    }
+    const lib = names.filter((n) => /^libtesseract\.so\.5\.\d/.test(n)).sort()[0];
+    if (lib === undefined) continue;
+    try {
+      const status = fs.readFileSync('/var/lib/dpkg/status', 'utf8');
+      const m = /Package: libtesseract5\n(?:[^\n]+\n)*?Version: (\d+\.\d+\.\d+)/.exec(status);
+      if (m) return { path: path.join(dir, lib), version: m[1]! };
+    } catch {
+      /* not a Debian system: no version to compare with */
+    }
+  }
+  return undefined;
+}

@@ -55,7 +55,7 @@ export const EXPLICIT: Record<string, Fixture[]> = {
   libtorch: [so('libtorch_cpu.so')],
   tensorflow: [so('libtensorflow_framework.so.2')],
   mediapipe: [elf('libmediapipe_tasks_vision_jni.so', {}), ['vision_wasm_internal.wasm', Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0])]],
-  tesseract: [so('libtesseract.so.5'), symbols('TessBaseAPICreate')],
+  tesseract: [so('libtesseract.so.5', { rodata: "<meta name='ocr-system' content='tesseract 5.3.0' />" }), symbols('TessBaseAPICreate')],
   'tesseract-js': [['tesseract-core-simd.wasm', Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0])]],
   'llama-cpp': [so('libllama.so'), symbols('llama_model_load_from_file')],
   ggml: [so('libggml-base.so'), symbols('ggml_init')],

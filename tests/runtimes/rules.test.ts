@@ -10,7 +10,7 @@ import { builtinRules, builtinRulesDir, loadRules, RulesError } from '../../src/
 import { testRules } from '../../src/runtimes/rules-test.js';
 import { buildElf } from '../builders/elf-builder.js';
 import { EXPLICIT, NEGATIVES, positivesOf, writeFixtures } from './rule-fixtures.js';
-import { ortBinding, ortLibrary } from './real-binaries.js';
+import { ortBinding, ortLibrary, tesseractLibrary } from './real-binaries.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'aibom-rules-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -139,6 +139,23 @@ describe('real binaries (read from node_modules in place)', () => {
       const r = engine.analyze({ name: probe.name, size: src.size, source: src, head: probe.head }, () => undefined);
       const reps = reportsOf(r.hits, r.arch);
       expect(reps.map((x) => [x.name, x.version])).toEqual([['ONNX Runtime Node.js binding', undefined]]);
+    } finally {
+      src.close();
+    }
+  });
+});
+
+describe('real Debian binaries (installed by .ci/run, read in place)', () => {
+  it('libtesseract5: Tesseract with the version its hOCR template states', (ctx) => {
+    const lib = tesseractLibrary();
+    if (lib === undefined) return ctx.skip();
+    const src = FileSource.open(lib.path);
+    try {
+      const probe = createProbe(src, path.basename(lib.path));
+      const r = engine.analyze({ name: probe.name, size: src.size, source: src, head: probe.head }, () => undefined);
+      const reps = reportsOf(r.hits, r.arch);
+      expect(reps.map((x) => [x.name, x.version, x.evidence.confidence])).toEqual([['Tesseract OCR', lib.version, 'high']]);
+      expect(reps[0]!.software.properties!.versionEvidence).toBe(`content: .rodata: content='tesseract ${lib.version}'`);
     } finally {
       src.close();
     }
