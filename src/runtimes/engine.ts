@@ -161,10 +161,10 @@ export class RuleEngine {
    * Every matcher hit on one item. `problems` receives what could not be read (a corrupt ELF header)
    * as a message; the hits found before still count.
    */
-  analyze(item: { name: string; size: number; source: ByteSource; head: Uint8Array }, problem: (e: unknown, what: string) => void): { hits: Hit[]; arch?: string; packages: PackageRecord[] } {
+  analyze(item: { name: string; size: number; source: ByteSource; head: Uint8Array }, problem: (e: unknown, what: string) => void): { hits: Hit[]; arch?: string; packages: PackageRecord[]; modelRefs: string[] } {
     const hits: Hit[] = [];
     const packages: PackageRecord[] = [];
-    if (item.size === 0) return { hits, packages };
+    if (item.size === 0) return { hits, packages, modelRefs: [] };
     const type = fileTypeOf(item.head);
     const doc = DOC_NAME.test(item.name);
 
@@ -235,8 +235,14 @@ export class RuleEngine {
       if (item.size <= 2 * END_BYTES) regions.push({ what: 'content', offset: 0, length: item.size });
       else regions.push({ what: 'first MiB', offset: 0, length: END_BYTES }, { what: 'last MiB', offset: item.size - END_BYTES, length: END_BYTES });
     }
-    if (!doc) for (const r of regions) this.regionHits(item.source, r, type, hits);
-    return arch === undefined ? { hits, packages } : { hits, arch, packages };
+    const texts: string[] = [];
+    if (!doc) for (const r of regions) texts.push(this.regionHits(item.source, r, type, hits));
+    // Model files the code of a runtime or SDK names: direct evidence of what it loads. Searched only
+    // when something that loads models hit, in the regions already decoded.
+    const modelRefs = hits.some((h) => h.rule.loads.length > 0) ? findModelRefs(texts) : [];
+    const result: { hits: Hit[]; arch?: string; packages: PackageRecord[]; modelRefs: string[] } = { hits, packages, modelRefs };
+    if (arch !== undefined) result.arch = arch;
+    return result;
   }
 
   private peHits(pe: PeInfo, hits: Hit[]): void {
@@ -310,9 +316,10 @@ export class RuleEngine {
   }
 
   /** One read and one decode of the region, one search of every literal, each matcher's regex near its literal. */
-  private regionHits(src: ByteSource, r: { what: string; offset: number; length: number }, type: FileType, hits: Hit[]): void {
-    if (this.literalSearch === undefined || r.length === 0) return;
+  private regionHits(src: ByteSource, r: { what: string; offset: number; length: number }, type: FileType, hits: Hit[]): string {
+    if (r.length === 0) return '';
     const text = Buffer.from(src.read(r.offset, r.length)).toString('latin1');
+    if (this.literalSearch === undefined) return text;
     const seen = new Map<string, number>();
     const done = new Set<Compiled>();
     const search = new RegExp(this.literalSearch.source, 'g');
@@ -346,10 +353,28 @@ export class RuleEngine {
         }
       }
     }
+    return text;
   }
 }
 
 const HOST_CHAR = /[A-Za-z0-9-]/;
+
+/** File names with a model extension written in a binary or script (`ocr.tflite`, `models/det.onnx`). */
+const MODEL_REF = /[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\.(?:tflite|lite|onnx|ort|gguf|mnn|rknn|dlc|pte|ptl|nb|traineddata|om|mindir|tnnmodel|tmfile)(?![A-Za-z0-9_])/g;
+/** Model references kept per item. */
+const MAX_MODEL_REFS = 50;
+
+/** The distinct model file names (base names) written in the regions, sorted, at most MAX_MODEL_REFS. */
+export function findModelRefs(texts: readonly string[]): string[] {
+  const refs = new Set<string>();
+  for (const t of texts) {
+    for (const m of t.matchAll(MODEL_REF)) {
+      refs.add(m[0]);
+      if (refs.size >= MAX_MODEL_REFS) return [...refs].sort();
+    }
+  }
+  return [...refs].sort();
+}
 
 /**
  * The endpoint at a literal hit: the host must stand alone (no host character glued before an exact
@@ -392,7 +417,7 @@ function fill(template: string, version: string | undefined, cpe: boolean): stri
 }
 
 /** The hits of one item grouped into software reports: one per rule, one per rule and host for services. */
-export function reportsOf(hits: readonly Hit[], arch: string | undefined): SoftwareReport[] {
+export function reportsOf(hits: readonly Hit[], arch: string | undefined, modelRefs: readonly string[] = []): SoftwareReport[] {
   const groups = new Map<string, Hit[]>();
   for (const h of hits) {
     const k = h.host !== undefined ? `${h.rule.id}\u0000${h.host}` : h.rule.id;
@@ -414,6 +439,7 @@ export function reportsOf(hits: readonly Hit[], arch: string | undefined): Softw
     const properties: Record<string, string> = { ruleKind: rule.kind, matchers: [...new Set(g.map((h) => h.matcher.type))].join(',') };
     if (vHit !== undefined) properties.versionEvidence = cut(`${vHit.matcher.type}: ${vHit.text}`);
     if (arch !== undefined) properties.abi = arch;
+    if (rule.loads.length > 0 && modelRefs.length > 0) properties.modelRefs = modelRefs.join(',').slice(0, 2000);
     const host = g[0]!.host;
     const software: SoftwareReport['software'] = { rule: rule.id, properties };
     if (rule.vendor !== undefined) software.vendor = rule.vendor;
@@ -451,12 +477,12 @@ function packageReport(p: PackageRecord): SoftwareReport {
 
 /** Reports everything the engine finds on one item through an analyzer's output. */
 export function runEngine(engine: RuleEngine, item: Pick<AnalyzedItem, 'name' | 'size' | 'source' | 'probe'>, out: AnalyzerOutput): void {
-  const { hits, arch, packages } = engine.analyze({ name: item.name, size: item.size, source: item.source, head: item.probe.head }, (err, what) => {
+  const { hits, arch, packages, modelRefs } = engine.analyze({ name: item.name, size: item.size, source: item.source, head: item.probe.head }, (err, what) => {
     const { code, message } = describeError(err);
     out.problem(code === 'internal' ? 'error' : 'warning', code, `${what}: ${message}`);
   });
   for (const p of packages) out.software(packageReport(p));
-  for (const r of reportsOf(hits, arch)) out.software(r);
+  for (const r of reportsOf(hits, arch, modelRefs)) out.software(r);
 }
 
 /**

@@ -24,7 +24,7 @@ const byName = (inv: Inventory, name: string): Component => {
 function apk(opts: { model?: boolean; runtime?: boolean; deflate?: boolean; metaData?: Record<string, string> } = {}): Uint8Array {
   const files: [string, Uint8Array][] = [
     ['AndroidManifest.xml', buildAxml(manifest({ package: 'com.acme.pos', versionCode: 42, versionName: '3.1.0', minSdk: 24, targetSdk: 34, permissions: ['android.permission.CAMERA', 'android.permission.INTERNET'], metaData: opts.metaData ?? {} }))],
-    ['classes.dex', buildDex(['com.acme.pos.Main', 'org.tensorflow.lite.Interpreter'], ['https://api.openai.com/v1/chat/completions'])],
+    ['classes.dex', buildDex(['com.acme.pos.Main', 'org.tensorflow.lite.Interpreter'], ['https://api.openai.com/v1/chat/completions', 'ocr.tflite'])],
   ];
   if (opts.model !== false) files.push(['assets/ocr.tflite', tinyTflite('ocr')]);
   if (opts.runtime !== false) files.push(['lib/arm64-v8a/libtensorflowlite_jni.so', buildElf({ soname: 'libtensorflowlite_jni.so', symbols: [{ name: 'Java_org_tensorflow_lite_NativeInterpreterWrapper_run' }] })]);
@@ -59,7 +59,10 @@ describe('Android apps end to end', () => {
     expect(inv.relationships).toContainEqual({ from: app.id, type: 'depends-on', to: java.id });
     expect(inv.relationships).toContainEqual({ from: app.id, type: 'depends-on', to: svc.id });
     expect(inv.relationships).toContainEqual({ from: rt.id, type: 'can-load', to: model.id });
-    expect(inv.relationships).toContainEqual({ from: java.id, type: 'can-load', to: model.id });
+    // The dex that uses the TFLite Java API names the model file: direct evidence, `loads`.
+    expect(inv.relationships).toContainEqual({ from: java.id, type: 'loads', to: model.id });
+    expect(java.kind === 'sdk' && java.software.properties?.modelRefs).toBe('ocr.tflite');
+    expect(inv.relationships).not.toContainEqual({ from: rt.id, type: 'loads', to: model.id });
     expect(inv.relationships).toContainEqual({ from: app.id, type: 'contains', to: model.id });
     // The META-INF .version file is a Maven package of ML Kit, and names the ML Kit SDK with its version.
     const mlkitPkg = byName(inv, 'com.google.mlkit:vision-common');
@@ -76,7 +79,7 @@ describe('Android apps end to end', () => {
     // The dex's TFLite Java API is in the app, so the model is in reach of it; drop it to see the flag.
     const java = byName(inv, 'TensorFlow Lite Java API');
     const model = inv.components.find((c) => c.kind === 'model')!;
-    expect(inv.relationships).toContainEqual({ from: java.id, type: 'can-load', to: model.id });
+    expect(inv.relationships).toContainEqual({ from: java.id, type: 'loads', to: model.id });
     // The runtime inside another app is not in reach of this app's model.
     const rt = byName(inv, 'TensorFlow Lite / LiteRT');
     expect(inv.relationships.filter((r) => r.from === rt.id && r.to === model.id)).toEqual([]);
