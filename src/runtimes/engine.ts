@@ -471,7 +471,7 @@ function packageReport(p: PackageRecord): SoftwareReport {
   };
   if (p.version !== undefined) r.version = p.version;
   // Packages of a status database share its location: the purl tells them apart.
-  if (p.scope === 'database') r.key = [p.purl];
+  if (p.shared) r.key = [p.purl];
   return r;
 }
 

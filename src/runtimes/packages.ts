@@ -18,8 +18,14 @@ export interface PackageRecord {
   purl: string;
   /** What states it (`package.json`, `dpkg status`...), for evidence. */
   source: string;
-  /** `opkg` for opkg status stanzas, `dpkg` for Debian ones, `dir` when the manifest's folder is the package. */
-  scope: 'dir' | 'database';
+  /**
+   * `dir` when the manifest's folder is the package (npm: what lies below `package.json` ships with it);
+   * `none` when the manifest says nothing about where the files are (Python dist-info sits beside the
+   * package, a Maven pom.properties inside its JAR, a status database lists packages elsewhere).
+   */
+  scope: 'dir' | 'none';
+  /** Several packages share the manifest's location (a status database): each is keyed by its purl. */
+  shared: boolean;
   arch?: string;
 }
 
@@ -60,7 +66,7 @@ const VERSION_FILE = /^([a-z][\w]*(?:\.[a-z][\w]*)+)_([\w.-]+)\.version$/;
 function versionFile(group: string, artifact: string, text: string): PackageRecord[] {
   const version = text.trim();
   if (!/^[\w.+-]{1,64}$/.test(version)) return [];
-  return [{ ecosystem: 'maven', name: `${group}:${artifact}`, version, purl: `pkg:maven/${encPurl(group)}/${encPurl(artifact)}@${encPurl(version)}`, source: 'META-INF .version file', scope: 'database' }];
+  return [{ ecosystem: 'maven', name: `${group}:${artifact}`, version, purl: `pkg:maven/${encPurl(group)}/${encPurl(artifact)}@${encPurl(version)}`, source: 'META-INF .version file', scope: 'none', shared: false }];
 }
 
 function npm(text: string): PackageRecord[] {
@@ -75,7 +81,7 @@ function npm(text: string): PackageRecord[] {
   const name = o.name;
   if (typeof name !== 'string' || !/^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*$/i.test(name) || name.length > 214) return [];
   const version = typeof o.version === 'string' && o.version.length <= 64 ? o.version : undefined;
-  const rec: PackageRecord = { ecosystem: 'npm', name, purl: `pkg:npm/${name.startsWith('@') ? `%40${encPurl(name.slice(1))}` : encPurl(name)}${version ? `@${encPurl(version)}` : ''}`, source: 'package.json', scope: 'dir' };
+  const rec: PackageRecord = { ecosystem: 'npm', name, purl: `pkg:npm/${name.startsWith('@') ? `%40${encPurl(name.slice(1))}` : encPurl(name)}${version ? `@${encPurl(version)}` : ''}`, source: 'package.json', scope: 'dir', shared: false };
   if (version) rec.version = version;
   if (typeof o.license === 'string' && o.license.length <= 120) rec.license = o.license;
   return [rec];
@@ -99,7 +105,7 @@ function python(text: string): PackageRecord[] {
   const version = h.get('version');
   // PEP 503 normalisation for the purl name.
   const norm = name.toLowerCase().replace(/[-_.]+/g, '-');
-  const rec: PackageRecord = { ecosystem: 'pypi', name, purl: `pkg:pypi/${encPurl(norm)}${version ? `@${encPurl(version)}` : ''}`, source: 'Python METADATA', scope: 'dir' };
+  const rec: PackageRecord = { ecosystem: 'pypi', name, purl: `pkg:pypi/${encPurl(norm)}${version ? `@${encPurl(version)}` : ''}`, source: 'Python METADATA', scope: 'none', shared: false };
   if (version) rec.version = version;
   const lic = h.get('license-expression') ?? h.get('license');
   if (lic !== undefined && lic !== '' && lic.length <= 120 && lic !== 'UNKNOWN') rec.license = lic;
@@ -116,7 +122,7 @@ function maven(text: string): PackageRecord[] {
   const a = p.get('artifactId');
   if (g === undefined || a === undefined || g === '' || a === '') return [];
   const version = p.get('version');
-  const rec: PackageRecord = { ecosystem: 'maven', name: `${g}:${a}`, purl: `pkg:maven/${encPurl(g)}/${encPurl(a)}${version ? `@${encPurl(version)}` : ''}`, source: 'pom.properties', scope: 'dir' };
+  const rec: PackageRecord = { ecosystem: 'maven', name: `${g}:${a}`, purl: `pkg:maven/${encPurl(g)}/${encPurl(a)}${version ? `@${encPurl(version)}` : ''}`, source: 'pom.properties', scope: 'none', shared: false };
   if (version) rec.version = version;
   return [rec];
 }
@@ -143,7 +149,8 @@ function status(text: string): PackageRecord[] {
       name,
       purl: opkg ? `pkg:generic/${encPurl(name)}${v}${q}` : `pkg:deb/${encPurl(name)}${v}${q}`,
       source: opkg ? 'opkg status' : 'dpkg status',
-      scope: 'database',
+      scope: 'none',
+      shared: true,
     };
     if (version) rec.version = version;
     if (arch) rec.arch = arch;

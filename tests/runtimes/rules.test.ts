@@ -105,6 +105,30 @@ describe('built-in rules', () => {
     expect(r.reports.map((x) => [x.name, x.evidence.confidence])).toEqual([['TensorFlow Lite / LiteRT', 'medium']]);
   });
 
+  it('NEEDED and needed symbol versions are evidence of use, never the using library\'s own version', () => {
+    const user = ruleSchema.parse({
+      id: 'ort-user',
+      name: 'ONNX Runtime consumer',
+      kind: 'sdk',
+      matchers: [
+        { type: 'needed', pattern: '^libonnxruntime\\.so' },
+        { type: 'symbol-version', pattern: '^VERS_(?<version>\\d+\\.\\d+\\.\\d+)$', defined: false },
+        { type: 'symbol', pattern: '^OrtGetApiBase$', defined: false },
+      ],
+    });
+    const e = new RuleEngine([user]);
+    const lib = buildElf({ soname: 'libapp.so', needed: ['libonnxruntime.so.1'], symbols: [{ name: 'OrtGetApiBase', defined: false, version: 'VERS_1.20.0' }], versionNeeds: [{ file: 'libonnxruntime.so.1', versions: ['VERS_1.20.0'] }] });
+    const src = new BufferSource(lib);
+    const { hits } = e.analyze({ name: 'libapp.so', size: src.size, source: src, head: src.read(0, 64) }, () => undefined);
+    const [r] = reportsOf(hits, undefined);
+    expect(r!.version).toBeUndefined();
+    // Strongest evidence first (high before medium).
+    expect(r!.evidence.detail).toBe('symbol: imports symbol OrtGetApiBase@VERS_1.20.0; symbol-version: needs symbol version VERS_1.20.0 from libonnxruntime.so.1; needed: NEEDED libonnxruntime.so.1');
+    // The same library exporting the symbol does not match an import matcher.
+    const exp = new BufferSource(buildElf({ soname: 'libx.so', symbols: [{ name: 'OrtGetApiBase' }] }));
+    expect(e.analyze({ name: 'libx.so', size: exp.size, source: exp, head: exp.read(0, 64) }, () => undefined).hits).toEqual([]);
+  });
+
   it('globs', () => {
     expect(globToRegExp('libonnxruntime.so{,.[0-9]*}').test('libonnxruntime.so.1')).toBe(true);
     expect(globToRegExp('libonnxruntime.so{,.[0-9]*}').test('libonnxruntime.so')).toBe(true);
