@@ -2,6 +2,7 @@ import { describeError } from '../errors.js';
 import { isDex, readDexClassNames } from '../decoders/dex.js';
 import { isElf, readElf, type ElfInfo } from '../decoders/elf.js';
 import { readPe, type PeInfo } from '../decoders/pe.js';
+import { readWasm, type WasmInfo } from '../decoders/wasm.js';
 import type { Evidence } from '../inventory/schema.js';
 import type { ByteSource } from '../io/byte-source.js';
 import type { AnalyzedItem, Analyzer, AnalyzerOutput, SoftwareReport } from '../scan/analyzer.js';
@@ -216,6 +217,20 @@ export class RuleEngine {
       }
       if (item.size <= 2 * END_BYTES) regions.push({ what: 'content', offset: 0, length: item.size });
       else regions.push({ what: 'first MiB', offset: 0, length: END_BYTES }, { what: 'last MiB', offset: item.size - END_BYTES, length: END_BYTES });
+    } else if (type === 'wasm') {
+      let wasm: WasmInfo | undefined;
+      try {
+        wasm = readWasm(item.source);
+      } catch (err) {
+        problem(err, 'wasm');
+      }
+      if (wasm !== undefined) {
+        this.wasmHits(wasm, hits);
+        // Data segments lie together in the data section: one region from the first to the last, bounded.
+        const first = wasm.data[0];
+        const last = wasm.data[wasm.data.length - 1];
+        if (first !== undefined && last !== undefined) regions.push({ what: 'wasm data', offset: first.offset, length: Math.min(last.offset + last.size - first.offset, REGION_BYTES) });
+      }
     } else if (type === 'dex') {
       try {
         const classes = readDexClassNames(item.source);
@@ -243,6 +258,17 @@ export class RuleEngine {
     const result: { hits: Hit[]; arch?: string; packages: PackageRecord[]; modelRefs: string[] } = { hits, packages, modelRefs };
     if (arch !== undefined) result.arch = arch;
     return result;
+  }
+
+  /** Exports are a module's defined symbols, imports its undefined ones (Emscripten prefixes C names with `_`). */
+  private wasmHits(wasm: WasmInfo, hits: Hit[]): void {
+    for (const c of this.of('symbol')) {
+      const m = c.matcher as Extract<Matcher, { type: 'symbol' }>;
+      const exp = m.defined === false ? undefined : wasm.exports.find((x) => c.re!.test(x) || c.re!.test(x.replace(/^_/, '')));
+      const imp = exp !== undefined || m.defined === true ? undefined : wasm.imports.find((x) => c.re!.test(x.name) || c.re!.test(x.name.replace(/^_/, '')));
+      if (exp !== undefined) hits.push({ rule: c.rule, matcher: m, text: `wasm exports ${exp}`, confidence: m.confidence, technique: 'binary-analysis' });
+      else if (imp !== undefined) hits.push({ rule: c.rule, matcher: m, text: `wasm imports ${imp.module}.${imp.name}`, confidence: m.confidence, technique: 'binary-analysis' });
+    }
   }
 
   private peHits(pe: PeInfo, hits: Hit[]): void {

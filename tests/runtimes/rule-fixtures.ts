@@ -4,6 +4,7 @@ import type { Rule } from '../../src/runtimes/rule-schema.js';
 import { buildDex } from '../builders/dex-builder.js';
 import { buildElf, type ElfSpec } from '../builders/elf-builder.js';
 import { buildPe } from './pe-builder.js';
+import { buildWasm } from './wasm-builder.js';
 
 /**
  * The positive fixture of every built-in rule, as the smallest snippet that carries its evidence: an
@@ -26,7 +27,7 @@ export const EXPLICIT: Record<string, Fixture[]> = {
   onnxruntime: [so('libonnxruntime.so.1', { versionDefs: ['VERS_1.17.3'], symbols: [{ name: 'OrtGetApiBase', version: 'VERS_1.17.3' }] }), ['ort.dll', buildPe({ strings: { FileDescription: 'ONNX Runtime', ProductVersion: '1.17.3.0' } })]],
   'onnxruntime-jni': [so('libonnxruntime4j_jni.so'), symbols('Java_ai_onnxruntime_OrtEnvironment_createHandle')],
   directml: [['DirectML.dll', buildPe({ strings: { FileDescription: 'DirectML Library', ProductVersion: '1.15.4+241025' } })]],
-  'onnxruntime-web': [['ort-wasm-simd-threaded.wasm', Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0])]],
+  'onnxruntime-web': [['ort-wasm-simd-threaded.wasm', buildWasm()], ['app.wasm', buildWasm({ exports: ['_OrtInit', '_OrtCreateSession'] })]],
   tflite: [so('libtensorflowlite_jni.so'), symbols('TfLiteInterpreterCreate')],
   'tflite-gpu-delegate': [elf('libtensorflowlite_gpu_jni.so', {}), symbols('TfLiteGpuDelegateV2Create')],
   'tflite-xnnpack-delegate': [symbols('TfLiteXNNPackDelegateCreate')],
@@ -54,9 +55,9 @@ export const EXPLICIT: Record<string, Fixture[]> = {
   executorch: [elf('libexecutorch_jni.so', {})],
   libtorch: [so('libtorch_cpu.so')],
   tensorflow: [so('libtensorflow_framework.so.2')],
-  mediapipe: [elf('libmediapipe_tasks_vision_jni.so', {}), ['vision_wasm_internal.wasm', Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0])]],
+  mediapipe: [elf('libmediapipe_tasks_vision_jni.so', {}), ['vision_wasm_internal.wasm', buildWasm()]],
   tesseract: [so('libtesseract.so.5', { rodata: "<meta name='ocr-system' content='tesseract 5.3.0' />" }), symbols('TessBaseAPICreate')],
-  'tesseract-js': [['tesseract-core-simd.wasm', Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0])]],
+  'tesseract-js': [['tesseract-core-simd.wasm', buildWasm()], ['core.wasm', buildWasm({ exports: ['_emscripten_bind_TessBaseAPI_TessBaseAPI_0'] })]],
   'llama-cpp': [so('libllama.so'), symbols('llama_model_load_from_file')],
   ggml: [so('libggml-base.so'), symbols('ggml_init')],
   'whisper-cpp': [so('libwhisper.so.1'), symbols('whisper_init_from_file_with_params')],
@@ -122,6 +123,8 @@ export const NEGATIVES: Fixture[] = [
   // Hosts glued into longer names are other hosts.
   text('hosts.json', '{"a": "https://myapi.openai.com.evil.test", "b": "https://xapi.deepseek.com"}'),
   text('package.json', JSON.stringify({ name: 'my-onnxruntime-wrapper', version: '1.0.0' })),
+  // A wasm module whose data mentions runtimes and whose exports are its own.
+  ['filters.wasm', buildWasm({ exports: ['_blur', 'OrtCreateSessionX'], data: ['uses onnxruntime-web when available, or ort-wasm.wasm'] })],
   // A Windows DLL that imports nothing of a runtime and describes itself as something else.
   ['helper.dll', buildPe({ imports: ['KERNEL32.dll'], strings: { FileDescription: 'Uses ONNX Runtime when present', ProductVersion: '2.0' } })],
   ['classes.dex', buildDex(['com.example.tensorflow.lite.Fake', 'org.tensorflowx.lite.Other'])],
