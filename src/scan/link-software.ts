@@ -6,8 +6,9 @@ import type { Component, Problem, Relationship, SoftwareComponent } from '../inv
  * - an app (at its APK's location) or a package whose manifest's folder is the package (npm
  *   `package.json`, Python `METADATA`) owns what lies below it; each model is shipped by its nearest
  *   owner (`ships`), and each runtime, SDK or service below an owner is a dependency of it (`depends-on`);
- * - a runtime or SDK that can load a model's format is in reach of the model when both have the same
- *   owner, or when the runtime has no owner and lies on the same partition or image as the model (a
+ * - a runtime or SDK that can load a model's format is in reach of the model when it lies in the
+ *   scope of the model's owner (in the same APK; in the npm package or in a package nested in its
+ *   `node_modules`), or when it has no owner and lies on the same partition or image as the model (a
  *   system library any app may load): `can-load`; `loads` when the runtime's own evidence names the
  *   model's file (`properties.modelRefs`);
  * - a model with no runtime in reach is flagged (`no-runtime`, info), once software was looked for at
@@ -43,6 +44,8 @@ export function linkSoftware(components: readonly Component[], relationships: Re
   // Longest prefix first: the nearest owner wins.
   owners.sort((a, b) => b.prefix.length - a.prefix.length || cmp(a.id, b.id));
   const ownerOf = (path: string, self: string): string | undefined => owners.find((o) => o.id !== self && path.startsWith(o.prefix))?.id;
+  /** True when `path` lies anywhere in the scope of `owner` (a dependency package nested in it counts). */
+  const within = (path: string, owner: string): boolean => owners.some((o) => o.id === owner && path.startsWith(o.prefix));
 
   const partitions: string[] = [];
   for (const c of components) if (c.kind === 'partition' || c.kind === 'image') for (const l of c.locations) partitions.push(`${l.path}!/`);
@@ -82,7 +85,7 @@ export function linkSoftware(components: readonly Component[], relationships: Re
       const partition = partitionOf(l.path);
       for (const { r, places } of runtimePlaces) {
         if (!r.software.loads!.includes(m.model.format)) continue;
-        const near = places.some((p) => (owner !== undefined && p.owner === owner) || (p.owner === undefined && p.partition === partition));
+        const near = places.some((p) => (owner !== undefined && within(p.path, owner)) || (p.owner === undefined && p.partition === partition));
         if (!near) continue;
         reached = true;
         const refs = r.software.properties?.modelRefs?.split(',') ?? [];

@@ -156,4 +156,27 @@ describe('packages', () => {
     const ort = inv.components.find((c) => c.kind === 'runtime' && c.name === 'ONNX Runtime')!;
     expect(ort).toMatchObject({ version: '1.18.0' });
   });
+
+  it('a runtime in a dependency package (node_modules) is in reach of the models of the package that depends on it', async () => {
+    const d = path.join(tmp, 'electron');
+    const w = (p: string, s: string | Uint8Array): void => {
+      fs.mkdirSync(path.dirname(path.join(d, p)), { recursive: true });
+      fs.writeFileSync(path.join(d, p), s);
+    };
+    w('resources/app/package.json', JSON.stringify({ name: 'kiosk-app', version: '4.0.0' }));
+    w('resources/app/models/m.tflite', tinyTflite('electron'));
+    w('resources/app/node_modules/tflite-native/package.json', JSON.stringify({ name: 'tflite-native', version: '0.1.0' }));
+    w('resources/app/node_modules/tflite-native/lib/libtensorflowlite_c.so', buildElf({ soname: 'libtensorflowlite_c.so' }));
+    w('other/package.json', JSON.stringify({ name: 'other', version: '1.0.0' }));
+    w('other/libtensorflowlite_c.so', buildElf({ soname: 'libtensorflowlite_c.so', rodata: 'other copy' }));
+    const inv = valid(await scan([d]));
+    const model = inv.components.find((c) => c.kind === 'model')!;
+    const app = inv.components.find((c) => c.kind === 'package' && c.name === 'kiosk-app')!;
+    const rts = inv.components.filter((c) => c.kind === 'runtime');
+    const inApp = rts.find((c) => c.locations[0]!.path.includes('resources/app/'))!;
+    const other = rts.find((c) => c.locations[0]!.path.includes('/other/'))!;
+    expect(inv.relationships).toContainEqual({ from: app.id, type: 'ships', to: model.id });
+    expect(inv.relationships).toContainEqual({ from: inApp.id, type: 'can-load', to: model.id });
+    expect(inv.relationships.filter((r) => r.from === other.id && r.to === model.id)).toEqual([]);
+  });
 });
