@@ -35,7 +35,6 @@ export interface AndroidManifest {
 /** Bounds: a manifest is small; these stop hostile counts before they size anything. */
 export const AXML_LIMITS = { maxBytes: 8 * 1024 * 1024, maxStrings: 200_000, maxElements: 100_000, maxAttributes: 1000 } as const;
 
-const RES_XML_TYPE = 0x0003;
 const RES_STRING_POOL_TYPE = 0x0001;
 const RES_XML_RESOURCE_MAP_TYPE = 0x0180;
 const RES_XML_START_ELEMENT_TYPE = 0x0102;
@@ -44,15 +43,15 @@ const UTF8_FLAG = 0x100;
 
 /** Framework attribute ids, for manifests whose attribute names were emptied. */
 const ATTR_BY_ID: Record<number, string> = {
-  0x01010003: 'name',
-  0x01010024: 'value',
-  0x0101021b: 'versionCode',
-  0x0101021c: 'versionName',
-  0x0101020c: 'minSdkVersion',
-  0x01010270: 'targetSdkVersion',
+  16842755: 'name',
+  16842788: 'value',
+  16843291: 'versionCode',
+  16843292: 'versionName',
+  16843276: 'minSdkVersion',
+  16843376: 'targetSdkVersion',
 };
 
-/** True when the bytes start like binary XML: RES_XML_TYPE with an 8-byte header. */
+/** True when the bytes start like binary XML: RES_XML_TYPE (0x0003) with an 8-byte header. */
 export function isAxml(head: Uint8Array): boolean {
   return head.length >= 8 && head[0] === 0x03 && head[1] === 0x00 && head[2] === 0x08 && head[3] === 0x00;
 }
@@ -135,7 +134,9 @@ export function readAxml(b: Uint8Array): AxmlElement[] {
     const headerSize = dv.getUint16(at + 2, true);
     const size = dv.getUint32(at + 4, true);
     if (size < 8 || headerSize < 8 || headerSize > size || at + size > total) {
-      throw new FormatError(`Invalid AXML: chunk 0x${type.toString(16)} at offset ${at} declares ${size} bytes (header ${headerSize}), outside the ${total}-byte document.`);
+      throw new FormatError(
+        `Invalid AXML: chunk 0x${type.toString(16)} at offset ${at} declares ${size} bytes (header ${headerSize}), outside the ${total}-byte document.`,
+      );
     }
     if (type === RES_STRING_POOL_TYPE) strings = readPool(b, dv, at, size);
     else if (type === RES_XML_RESOURCE_MAP_TYPE) {
@@ -144,13 +145,15 @@ export function readAxml(b: Uint8Array): AxmlElement[] {
     } else if (type === RES_XML_START_ELEMENT_TYPE) {
       if (elements.length >= AXML_LIMITS.maxElements) throw new FormatError(`Invalid AXML: more than ${AXML_LIMITS.maxElements} elements.`);
       const ext = at + headerSize;
-      if (ext + 20 > at + size) throw new FormatError(`Invalid AXML: start element at offset ${at} is ${size} bytes, too short for its attributes header.`, 'truncated');
+      if (ext + 20 > at + size)
+        throw new FormatError(`Invalid AXML: start element at offset ${at} is ${size} bytes, too short for its attributes header.`, 'truncated');
       const name = strings[dv.getUint32(ext + 4, true)] ?? '';
       const attrStart = dv.getUint16(ext + 8, true);
       const attrSize = dv.getUint16(ext + 10, true);
       const count = checked(dv.getUint16(ext + 12, true), 0, AXML_LIMITS.maxAttributes, 'Invalid AXML: attribute count');
       if (attrSize < 20) throw new FormatError(`Invalid AXML: attribute size ${attrSize} is smaller than 20.`);
-      if (ext + attrStart + count * attrSize > at + size) throw new FormatError(`Invalid AXML: ${count} attributes of element '${name}' run past its ${size}-byte chunk.`, 'truncated');
+      if (ext + attrStart + count * attrSize > at + size)
+        throw new FormatError(`Invalid AXML: ${count} attributes of element '${name}' run past its ${size}-byte chunk.`, 'truncated');
       const attributes: AxmlAttribute[] = [];
       for (let i = 0; i < count; i++) {
         const a = ext + attrStart + i * attrSize;

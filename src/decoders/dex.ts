@@ -32,10 +32,12 @@ const utf8 = new TextDecoder('utf-8', { fatal: false });
 
 /** The dotted names of every class type the dex file declares or references, in table order. */
 export function readDexClassNames(src: ByteSource, limits: Readonly<DexLimits> = DEX_LIMITS): string[] {
-  if (src.size > limits.maxBytes) throw new LimitError(`A dex file of ${src.size} bytes is larger than the ${limits.maxBytes} bytes read for class names.`, 'maxDexBytes');
+  if (src.size > limits.maxBytes)
+    throw new LimitError(`A dex file of ${src.size} bytes is larger than the ${limits.maxBytes} bytes read for class names.`, 'maxDexBytes');
   const bytes = src.read(0, src.size);
   if (!isDex(bytes)) throw new FormatError("Invalid dex: no 'dex\\n' magic at offset 0.");
-  if (bytes.length < HEADER_SIZE) throw new FormatError(`Invalid dex: the file is ${bytes.length} bytes, shorter than the ${HEADER_SIZE}-byte header.`, 'truncated');
+  if (bytes.length < HEADER_SIZE)
+    throw new FormatError(`Invalid dex: the file is ${bytes.length} bytes, shorter than the ${HEADER_SIZE}-byte header.`, 'truncated');
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const endian = dv.getUint32(40, true); // endian_tag
   if (endian !== 0x12345678) throw new FormatError(`Invalid dex: endian_tag 0x${endian.toString(16)} is not 0x12345678 (big-endian dex files are not read).`);
@@ -43,14 +45,20 @@ export function readDexClassNames(src: ByteSource, limits: Readonly<DexLimits> =
   const stringOff = dv.getUint32(60, true);
   const typeCount = checked(dv.getUint32(64, true), 0, limits.maxTypes, 'Invalid dex: type_ids_size');
   const typeOff = dv.getUint32(68, true);
-  const strings = checkedRange(stringOff, checked(stringCount, 0, Math.floor(bytes.length / 4), 'Invalid dex: string_ids_size') * 4, bytes.length, 'Invalid dex: string_ids');
+  const strings = checkedRange(
+    stringOff,
+    checked(stringCount, 0, Math.floor(bytes.length / 4), 'Invalid dex: string_ids_size') * 4,
+    bytes.length,
+    'Invalid dex: string_ids',
+  );
   const types = checkedRange(typeOff, typeCount * 4, bytes.length, 'Invalid dex: type_ids');
   const out: string[] = [];
   for (let i = 0; i < typeCount; i++) {
     const idx = dv.getUint32(types.offset + i * 4, true); // descriptor_idx
     if (idx >= stringCount) throw new FormatError(`Invalid dex: type ${i} names string ${idx}, past the ${stringCount} strings.`);
     const dataOff = dv.getUint32(strings.offset + idx * 4, true);
-    if (dataOff >= bytes.length) throw new FormatError(`Invalid dex: string ${idx} data at offset ${dataOff} is past the end of a ${bytes.length}-byte file.`, 'truncated');
+    if (dataOff >= bytes.length)
+      throw new FormatError(`Invalid dex: string ${idx} data at offset ${dataOff} is past the end of a ${bytes.length}-byte file.`, 'truncated');
     // string_data_item: uleb128 utf16_size, then MUTF-8 bytes ending in NUL.
     let p = dataOff;
     for (let k = 0; k < 5 && p < bytes.length && (bytes[p]! & 0x80) !== 0; k++) p++;

@@ -97,7 +97,8 @@ class Reader {
   ) {}
   private dv = (): DataView => new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
   private need(at: number, n: number): void {
-    if (at < 0 || at + n > this.bytes.length) throw new FormatError(`Invalid ELF: ${this.what} ends at ${this.bytes.length} bytes, before a field at ${at}.`, 'truncated');
+    if (at < 0 || at + n > this.bytes.length)
+      throw new FormatError(`Invalid ELF: ${this.what} ends at ${this.bytes.length} bytes, before a field at ${at}.`, 'truncated');
   }
   u8(at: number): number {
     this.need(at, 1);
@@ -162,7 +163,18 @@ export function readElf(src: ByteSource, limits: Readonly<ElfLimits> = ELF_LIMIT
   let shstrndx = h.u16(bits === 64 ? 62 : 50);
   const size = src.size;
   const abiName = ABI[machine]?.[bits] ?? `elf-machine-${machine}`;
-  const info: ElfInfo = { bits, littleEndian: le, type, machine, abi: abiName, needed: [], symbols: [], versionDefs: [], versionNeeds: [], sections: new Map() };
+  const info: ElfInfo = {
+    bits,
+    littleEndian: le,
+    type,
+    machine,
+    abi: abiName,
+    needed: [],
+    symbols: [],
+    versionDefs: [],
+    versionNeeds: [],
+    sections: new Map(),
+  };
 
   const shdrSize = bits === 64 ? 64 : 40;
   const sections: (ElfSection & { link: number; info: number; entsize: number })[] = [];
@@ -183,8 +195,24 @@ export function readElf(src: ByteSource, limits: Readonly<ElfLimits> = ELF_LIMIT
       const b = i * shentsize;
       raw.push(
         bits === 64
-          ? { name: t.u32(b), type: t.u32(b + 4), offset: t.addr(b + 24, 64), size: t.addr(b + 32, 64), link: t.u32(b + 40), info: t.u32(b + 44), entsize: t.addr(b + 56, 64) }
-          : { name: t.u32(b), type: t.u32(b + 4), offset: t.u32(b + 16), size: t.u32(b + 20), link: t.u32(b + 24), info: t.u32(b + 28), entsize: t.u32(b + 36) },
+          ? {
+              name: t.u32(b),
+              type: t.u32(b + 4),
+              offset: t.addr(b + 24, 64),
+              size: t.addr(b + 32, 64),
+              link: t.u32(b + 40),
+              info: t.u32(b + 44),
+              entsize: t.addr(b + 56, 64),
+            }
+          : {
+              name: t.u32(b),
+              type: t.u32(b + 4),
+              offset: t.u32(b + 16),
+              size: t.u32(b + 20),
+              link: t.u32(b + 24),
+              info: t.u32(b + 28),
+              entsize: t.u32(b + 36),
+            },
       );
     }
     let names: Uint8Array = new Uint8Array(0);
@@ -236,7 +264,8 @@ export function readElf(src: ByteSource, limits: Readonly<ElfLimits> = ELF_LIMIT
   const dynsym = sections.find((s) => s.type === SHT_DYNSYM);
   if (dynsym !== undefined) {
     const entsize = bits === 64 ? 24 : 16;
-    if (dynsym.entsize !== 0 && dynsym.entsize < entsize) throw new FormatError(`Invalid ELF: .dynsym sh_entsize ${dynsym.entsize} is smaller than a ${bits}-bit symbol (${entsize}).`);
+    if (dynsym.entsize !== 0 && dynsym.entsize < entsize)
+      throw new FormatError(`Invalid ELF: .dynsym sh_entsize ${dynsym.entsize} is smaller than a ${bits}-bit symbol (${entsize}).`);
     const step = dynsym.entsize === 0 ? entsize : dynsym.entsize;
     const count = checked(Math.floor(dynsym.size / step), 0, limits.maxSymbols, 'Invalid ELF: dynamic symbol count');
     const strs = sections[dynsym.link];
@@ -282,7 +311,16 @@ function readDynamic(d: Reader, bits: 32 | 64, strtab: Uint8Array, info: ElfInfo
  * Files whose section headers were stripped still carry PT_DYNAMIC; its DT_STRTAB is an address, turned
  * into a file offset through the PT_LOAD segment that holds it.
  */
-function readDynamicFromSegments(src: ByteSource, bits: 32 | 64, le: boolean, phoff: number, phentsize: number, phnum: number, limits: Readonly<ElfLimits>, info: ElfInfo): void {
+function readDynamicFromSegments(
+  src: ByteSource,
+  bits: 32 | 64,
+  le: boolean,
+  phoff: number,
+  phentsize: number,
+  phnum: number,
+  limits: Readonly<ElfLimits>,
+  info: ElfInfo,
+): void {
   if (phoff === 0 || phnum === 0) return;
   const phdrSize = bits === 64 ? 56 : 32;
   if (phentsize < phdrSize) throw new FormatError(`Invalid ELF: e_phentsize ${phentsize} is smaller than a ${bits}-bit program header (${phdrSize}).`);

@@ -22,7 +22,7 @@ export interface PeInfo {
 
 export const PE_LIMITS = { maxSections: 96, maxImports: 4096, maxVersionBytes: 64 * 1024 } as const;
 
-const ARCH: Record<number, string> = { 0x14c: 'x86', 0x8664: 'x86_64', 0xaa64: 'arm64', 0x1c4: 'arm' };
+const ARCH: Record<number, string> = { 332: 'x86', 34404: 'x86_64', 43620: 'arm64', 452: 'arm' };
 const RT_VERSION = 16;
 const utf16 = new TextDecoder('utf-16le');
 const latin1 = new TextDecoder('latin1');
@@ -57,14 +57,22 @@ export function readPe(src: ByteSource): PeInfo {
   if (magic !== 0x10b && magic !== 0x20b) throw new FormatError(`Invalid PE: optional header magic 0x${magic.toString(16)} is neither PE32 nor PE32+.`);
   const dirs = opt + (magic === 0x20b ? 112 : 96);
   const ndirs = hdr.length >= dirs ? h.getUint32(dirs - 4, true) : 0;
-  const dir = (i: number): { rva: number; size: number } => (i < Math.min(ndirs, 16) && dirs + i * 8 + 8 <= Math.min(hdr.length, opt + optSize) ? { rva: h.getUint32(dirs + i * 8, true), size: h.getUint32(dirs + i * 8 + 4, true) } : { rva: 0, size: 0 });
+  const dir = (i: number): { rva: number; size: number } =>
+    i < Math.min(ndirs, 16) && dirs + i * 8 + 8 <= Math.min(hdr.length, opt + optSize)
+      ? { rva: h.getUint32(dirs + i * 8, true), size: h.getUint32(dirs + i * 8 + 4, true) }
+      : { rva: 0, size: 0 };
   const secAt = checked(lfanew + opt + optSize, 0, src.size, 'Invalid PE: section table offset');
   const st = src.read(secAt, nsec * 40);
   if (st.length < nsec * 40) throw new FormatError(`Invalid PE: the table of ${nsec} sections runs past the end of the file.`, 'truncated');
   const sv = new DataView(st.buffer, st.byteOffset, st.byteLength);
   const sections: Section[] = [];
   for (let i = 0; i < nsec; i++) {
-    sections.push({ vsize: sv.getUint32(i * 40 + 8, true), va: sv.getUint32(i * 40 + 12, true), rawSize: sv.getUint32(i * 40 + 16, true), raw: sv.getUint32(i * 40 + 20, true) });
+    sections.push({
+      vsize: sv.getUint32(i * 40 + 8, true),
+      va: sv.getUint32(i * 40 + 12, true),
+      rawSize: sv.getUint32(i * 40 + 16, true),
+      raw: sv.getUint32(i * 40 + 20, true),
+    });
   }
   /** File offset of an RVA and the bytes available there within its section. */
   const at = (rva: number): { offset: number; avail: number } | undefined => {
@@ -110,7 +118,12 @@ export function readPe(src: ByteSource): PeInfo {
   return info;
 }
 
-function readVersion(src: ByteSource, base: { offset: number; avail: number }, at: (rva: number) => { offset: number; avail: number } | undefined, info: PeInfo): void {
+function readVersion(
+  src: ByteSource,
+  base: { offset: number; avail: number },
+  at: (rva: number) => { offset: number; avail: number } | undefined,
+  info: PeInfo,
+): void {
   const span = Math.min(base.avail, 16 * 1024 * 1024);
   const u16 = (o: number): number => {
     if (o + 2 > span) throw new FormatError(`Invalid PE: resource directory field at ${o} is past the ${span}-byte resource section.`, 'truncated');

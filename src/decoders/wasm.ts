@@ -35,7 +35,8 @@ class Cur {
     readonly what: string,
   ) {}
   private need(n: number): void {
-    if (this.p + n > this.b.length) throw new FormatError(`Invalid wasm: the ${this.what} section ends at ${this.b.length} bytes, before a field at ${this.p}.`, 'truncated');
+    if (this.p + n > this.b.length)
+      throw new FormatError(`Invalid wasm: the ${this.what} section ends at ${this.b.length} bytes, before a field at ${this.p}.`, 'truncated');
   }
   u8(): number {
     this.need(1);
@@ -112,13 +113,15 @@ function readImports(c: Cur, info: WasmInfo): void {
     const module = c.name();
     const name = c.name();
     const kind = c.u8();
-    if (kind === 0) c.uleb(); // function: type index
+    if (kind === 0)
+      c.uleb(); // function: type index
     else if (kind === 1 || kind === 2) {
       if (kind === 1) c.u8(); // table: reference type
       const flags = c.u8(); // limits: bit 0 has-max (bit 1 shared, bit 2 memory64)
       c.skipLeb();
       if ((flags & 1) !== 0) c.skipLeb();
-    } else if (kind === 3) c.skip(2); // global: value type, mutability
+    } else if (kind === 3)
+      c.skip(2); // global: value type, mutability
     else if (kind === 4) {
       c.u8(); // tag: attribute
       c.uleb();
@@ -141,10 +144,14 @@ function skipExpr(c: Cur): void {
   for (let i = 0; i < 64; i++) {
     const op = c.u8();
     if (op === 0x0b) return; // end
-    if (op === 0x41 || op === 0x42 || op === 0x23 || op === 0xd2) c.skipLeb(); // i32/i64.const, global.get, ref.func
-    else if (op === 0x43) c.skip(4); // f32.const
-    else if (op === 0x44) c.skip(8); // f64.const
-    else if (op === 0xd0) c.u8(); // ref.null t
+    if (op === 0x41 || op === 0x42 || op === 0x23 || op === 0xd2)
+      c.skipLeb(); // i32/i64.const, global.get, ref.func
+    else if (op === 0x43)
+      c.skip(4); // f32.const
+    else if (op === 0x44)
+      c.skip(8); // f64.const
+    else if (op === 0xd0)
+      c.u8(); // ref.null t
     else if (op !== 0x6a && op !== 0x6b && op !== 0x6c && op !== 0x7c && op !== 0x7d && op !== 0x7e) {
       throw new FormatError(`Invalid wasm: opcode 0x${op.toString(16)} in a data segment offset expression.`);
     }

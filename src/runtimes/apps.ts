@@ -28,9 +28,11 @@ const MLKIT_DEPENDENCIES = /^com\.google\.mlkit\.(vision|nl|naturallanguage)\.DE
 
 function memberBytes(src: ByteSource, dir: NonNullable<ReturnType<typeof readZipDirectory>>, m: ZipMember): Uint8Array {
   if (m.encrypted) throw new UnsupportedError('AndroidManifest.xml is encrypted and was not read.', 'encrypted');
-  if (m.size > MAX_MANIFEST) throw new LimitError(`AndroidManifest.xml declares ${m.size} bytes, over the ${MAX_MANIFEST}-byte limit for a manifest.`, 'maxManifestBytes');
+  if (m.size > MAX_MANIFEST)
+    throw new LimitError(`AndroidManifest.xml declares ${m.size} bytes, over the ${MAX_MANIFEST}-byte limit for a manifest.`, 'maxManifestBytes');
   const range = memberDataRange(src, dir, m);
-  if (range.length > MAX_MANIFEST) throw new LimitError(`AndroidManifest.xml holds ${range.length} compressed bytes, over the ${MAX_MANIFEST}-byte limit for a manifest.`, 'maxManifestBytes');
+  if (range.length > MAX_MANIFEST)
+    throw new LimitError(`AndroidManifest.xml holds ${range.length} compressed bytes, over the ${MAX_MANIFEST}-byte limit for a manifest.`, 'maxManifestBytes');
   const raw = src.read(range.offset, range.length);
   if (m.method === 0) return raw;
   if (m.method !== 8) throw new UnsupportedError(`AndroidManifest.xml uses compression method ${m.method}, which is not read.`);

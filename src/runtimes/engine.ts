@@ -70,7 +70,10 @@ export function globToRegExp(glob: string): RegExp {
       const end = glob.indexOf(']', i + 1);
       if (end < 0) re += '\\[';
       else {
-        re += `[${glob.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`;
+        re += `[${glob
+          .slice(i + 1, end)
+          .replace(/^!/, '^')
+          .replace(/\\/g, '\\\\')}]`;
         i = end;
       }
     } else if (c === '{') {
@@ -162,7 +165,10 @@ export class RuleEngine {
    * Every matcher hit on one item. `problems` receives what could not be read (a corrupt ELF header)
    * as a message; the hits found before still count.
    */
-  analyze(item: { name: string; size: number; source: ByteSource; head: Uint8Array }, problem: (e: unknown, what: string) => void): { hits: Hit[]; arch?: string; packages: PackageRecord[]; modelRefs: string[] } {
+  analyze(
+    item: { name: string; size: number; source: ByteSource; head: Uint8Array },
+    problem: (e: unknown, what: string) => void,
+  ): { hits: Hit[]; arch?: string; packages: PackageRecord[]; modelRefs: string[] } {
     const hits: Hit[] = [];
     const packages: PackageRecord[] = [];
     if (item.size === 0) return { hits, packages, modelRefs: [] };
@@ -229,7 +235,8 @@ export class RuleEngine {
         // Data segments lie together in the data section: one region from the first to the last, bounded.
         const first = wasm.data[0];
         const last = wasm.data[wasm.data.length - 1];
-        if (first !== undefined && last !== undefined) regions.push({ what: 'wasm data', offset: first.offset, length: Math.min(last.offset + last.size - first.offset, REGION_BYTES) });
+        if (first !== undefined && last !== undefined)
+          regions.push({ what: 'wasm data', offset: first.offset, length: Math.min(last.offset + last.size - first.offset, REGION_BYTES) });
       }
     } else if (type === 'dex') {
       try {
@@ -267,14 +274,22 @@ export class RuleEngine {
       const exp = m.defined === false ? undefined : wasm.exports.find((x) => c.re!.test(x) || c.re!.test(x.replace(/^_/, '')));
       const imp = exp !== undefined || m.defined === true ? undefined : wasm.imports.find((x) => c.re!.test(x.name) || c.re!.test(x.name.replace(/^_/, '')));
       if (exp !== undefined) hits.push({ rule: c.rule, matcher: m, text: `wasm exports ${exp}`, confidence: m.confidence, technique: 'binary-analysis' });
-      else if (imp !== undefined) hits.push({ rule: c.rule, matcher: m, text: `wasm imports ${imp.module}.${imp.name}`, confidence: m.confidence, technique: 'binary-analysis' });
+      else if (imp !== undefined)
+        hits.push({ rule: c.rule, matcher: m, text: `wasm imports ${imp.module}.${imp.name}`, confidence: m.confidence, technique: 'binary-analysis' });
     }
   }
 
   private peHits(pe: PeInfo, hits: Hit[]): void {
     for (const c of this.of('needed')) {
       const n = pe.imports.find((x) => c.re!.test(x));
-      if (n !== undefined) hits.push({ rule: c.rule, matcher: c.matcher, text: `imports ${n}`, confidence: (c.matcher as { confidence: Evidence['confidence'] }).confidence, technique: 'binary-analysis' });
+      if (n !== undefined)
+        hits.push({
+          rule: c.rule,
+          matcher: c.matcher,
+          text: `imports ${n}`,
+          confidence: (c.matcher as { confidence: Evidence['confidence'] }).confidence,
+          technique: 'binary-analysis',
+        });
     }
     for (const c of this.of('pe-version')) {
       const m = c.matcher as Extract<Matcher, { type: 'pe-version' }>;
@@ -282,7 +297,13 @@ export class RuleEngine {
       if (v === undefined || !c.re!.test(v)) continue;
       const stated = pe.version[m.versionField];
       const version = stated === undefined ? undefined : /^\d+\.\d+(?:\.\d+)?/.exec(stated)?.[0];
-      const h: Hit = { rule: c.rule, matcher: m, text: `version resource ${m.field} "${v}"${stated !== undefined ? `, ${m.versionField} ${stated}` : ''}`, confidence: m.confidence, technique: 'binary-analysis' };
+      const h: Hit = {
+        rule: c.rule,
+        matcher: m,
+        text: `version resource ${m.field} "${v}"${stated !== undefined ? `, ${m.versionField} ${stated}` : ''}`,
+        confidence: m.confidence,
+        technique: 'binary-analysis',
+      };
       if (version !== undefined) h.version = version;
       hits.push(h);
     }
@@ -290,7 +311,13 @@ export class RuleEngine {
 
   private elfHits(elf: ElfInfo, hits: Hit[]): void {
     const bin = (c: Compiled, text: string, version?: string): void => {
-      const h: Hit = { rule: c.rule, matcher: c.matcher, text, confidence: (c.matcher as { confidence: Evidence['confidence'] }).confidence, technique: 'binary-analysis' };
+      const h: Hit = {
+        rule: c.rule,
+        matcher: c.matcher,
+        text,
+        confidence: (c.matcher as { confidence: Evidence['confidence'] }).confidence,
+        technique: 'binary-analysis',
+      };
       if (version !== undefined) h.version = version;
       hits.push(h);
     };
@@ -335,7 +362,13 @@ export class RuleEngine {
     for (const c of this.of('package')) {
       const m = c.matcher as Extract<Matcher, { type: 'package' }>;
       if (m.ecosystem !== p.ecosystem || m.name.toLowerCase() !== p.name.toLowerCase()) continue;
-      const h: Hit = { rule: c.rule, matcher: m, text: `${p.source} names ${p.name}${p.version ? ` ${p.version}` : ''}`, confidence: m.confidence, technique: 'manifest-analysis' };
+      const h: Hit = {
+        rule: c.rule,
+        matcher: m,
+        text: `${p.source} names ${p.name}${p.version ? ` ${p.version}` : ''}`,
+        confidence: m.confidence,
+        technique: 'manifest-analysis',
+      };
       if (p.version !== undefined) h.version = p.version;
       hits.push(h);
     }
@@ -365,14 +398,27 @@ export class RuleEngine {
             const windowText = text.slice(from, pos + lit.length + WINDOW);
             const x = c.re!.exec(windowText);
             if (x === null) continue;
-            const h: Hit = { rule: c.rule, matcher: c.matcher, text: `${r.what}: ${redactSecrets(cut(x[0].replace(/[\0-\x1f]+/g, ' ')))}`, confidence: c.matcher.confidence, technique: 'binary-analysis' };
+            const h: Hit = {
+              rule: c.rule,
+              matcher: c.matcher,
+              text: `${r.what}: ${redactSecrets(cut(x[0].replace(/[\0-\x1f]+/g, ' ')))}`,
+              confidence: c.matcher.confidence,
+              technique: 'binary-analysis',
+            };
             if (x.groups?.version !== undefined) h.version = x.groups.version;
             hits.push(h);
             done.add(c);
           } else if (c.matcher.type === 'endpoint') {
             const found = c.re !== undefined ? endpointByPattern(text, pos, lit, c.re) : endpointAt(text, pos, lit);
             if (found === undefined) continue;
-            hits.push({ rule: c.rule, matcher: c.matcher, text: `${r.what}: ${redactSecrets(found.context)}`, confidence: c.matcher.confidence, technique: 'binary-analysis', host: found.host });
+            hits.push({
+              rule: c.rule,
+              matcher: c.matcher,
+              text: `${r.what}: ${redactSecrets(found.context)}`,
+              confidence: c.matcher.confidence,
+              technique: 'binary-analysis',
+              host: found.host,
+            });
             // One component per host: other hosts of the same suffix are still looked for.
             if (c.matcher.host !== undefined && !/^[.-]/.test(c.matcher.host)) done.add(c);
           }
@@ -386,7 +432,8 @@ export class RuleEngine {
 const HOST_CHAR = /[A-Za-z0-9-]/;
 
 /** File names with a model extension written in a binary or script (`ocr.tflite`, `models/det.onnx`). */
-const MODEL_REF = /[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\.(?:tflite|lite|onnx|ort|gguf|mnn|rknn|dlc|pte|ptl|nb|traineddata|om|mindir|tnnmodel|tmfile)(?![A-Za-z0-9_])/g;
+const MODEL_REF =
+  /[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\.(?:tflite|lite|onnx|ort|gguf|mnn|rknn|dlc|pte|ptl|nb|traineddata|om|mindir|tnnmodel|tmfile)(?![A-Za-z0-9_])/g;
 /** Model references kept per item. */
 const MAX_MODEL_REFS = 50;
 
@@ -474,7 +521,8 @@ export function reportsOf(hits: readonly Hit[], arch: string | undefined, modelR
     if (rule.cpe !== undefined) software.cpe = fill(rule.cpe, vHit?.version, true);
     if (rule.loads.length > 0) software.loads = [...rule.loads];
     if (host !== undefined) software.endpoint = host;
-    const technique = g[0]!.technique === 'filename' && g.some((h) => h.technique !== 'filename') ? g.find((h) => h.technique !== 'filename')!.technique : g[0]!.technique;
+    const technique =
+      g[0]!.technique === 'filename' && g.some((h) => h.technique !== 'filename') ? g.find((h) => h.technique !== 'filename')!.technique : g[0]!.technique;
     const r: SoftwareReport = { kind, name: rule.name, evidence: { technique, detail: cut(detail), confidence }, software };
     if (vHit?.version !== undefined) r.version = vHit.version;
     if (host !== undefined) r.key = [rule.id, host];
@@ -527,4 +575,3 @@ export function ruleAnalyzer(rules?: readonly Rule[]): Analyzer {
     },
   };
 }
-

@@ -66,7 +66,17 @@ const VERSION_FILE = /^([a-z][\w]*(?:\.[a-z][\w]*)+)_([\w.-]+)\.version$/;
 function versionFile(group: string, artifact: string, text: string): PackageRecord[] {
   const version = text.trim();
   if (!/^[\w.+-]{1,64}$/.test(version)) return [];
-  return [{ ecosystem: 'maven', name: `${group}:${artifact}`, version, purl: `pkg:maven/${encPurl(group)}/${encPurl(artifact)}@${encPurl(version)}`, source: 'META-INF .version file', scope: 'none', shared: false }];
+  return [
+    {
+      ecosystem: 'maven',
+      name: `${group}:${artifact}`,
+      version,
+      purl: `pkg:maven/${encPurl(group)}/${encPurl(artifact)}@${encPurl(version)}`,
+      source: 'META-INF .version file',
+      scope: 'none',
+      shared: false,
+    },
+  ];
 }
 
 function npm(text: string): PackageRecord[] {
@@ -81,7 +91,14 @@ function npm(text: string): PackageRecord[] {
   const name = o.name;
   if (typeof name !== 'string' || !/^(@[a-z0-9][\w.-]*\/)?[a-z0-9][\w.-]*$/i.test(name) || name.length > 214) return [];
   const version = typeof o.version === 'string' && o.version.length <= 64 ? o.version : undefined;
-  const rec: PackageRecord = { ecosystem: 'npm', name, purl: `pkg:npm/${name.startsWith('@') ? `%40${encPurl(name.slice(1))}` : encPurl(name)}${version ? `@${encPurl(version)}` : ''}`, source: 'package.json', scope: 'dir', shared: false };
+  const rec: PackageRecord = {
+    ecosystem: 'npm',
+    name,
+    purl: `pkg:npm/${name.startsWith('@') ? `%40${encPurl(name.slice(1))}` : encPurl(name)}${version ? `@${encPurl(version)}` : ''}`,
+    source: 'package.json',
+    scope: 'dir',
+    shared: false,
+  };
   if (version) rec.version = version;
   if (typeof o.license === 'string' && o.license.length <= 120) rec.license = o.license;
   return [rec];
@@ -105,7 +122,14 @@ function python(text: string): PackageRecord[] {
   const version = h.get('version');
   // PEP 503 normalisation for the purl name.
   const norm = name.toLowerCase().replace(/[-_.]+/g, '-');
-  const rec: PackageRecord = { ecosystem: 'pypi', name, purl: `pkg:pypi/${encPurl(norm)}${version ? `@${encPurl(version)}` : ''}`, source: 'Python METADATA', scope: 'none', shared: false };
+  const rec: PackageRecord = {
+    ecosystem: 'pypi',
+    name,
+    purl: `pkg:pypi/${encPurl(norm)}${version ? `@${encPurl(version)}` : ''}`,
+    source: 'Python METADATA',
+    scope: 'none',
+    shared: false,
+  };
   if (version) rec.version = version;
   const lic = h.get('license-expression') ?? h.get('license');
   if (lic !== undefined && lic !== '' && lic.length <= 120 && lic !== 'UNKNOWN') rec.license = lic;
@@ -122,7 +146,14 @@ function maven(text: string): PackageRecord[] {
   const a = p.get('artifactId');
   if (g === undefined || a === undefined || g === '' || a === '') return [];
   const version = p.get('version');
-  const rec: PackageRecord = { ecosystem: 'maven', name: `${g}:${a}`, purl: `pkg:maven/${encPurl(g)}/${encPurl(a)}${version ? `@${encPurl(version)}` : ''}`, source: 'pom.properties', scope: 'none', shared: false };
+  const rec: PackageRecord = {
+    ecosystem: 'maven',
+    name: `${g}:${a}`,
+    purl: `pkg:maven/${encPurl(g)}/${encPurl(a)}${version ? `@${encPurl(version)}` : ''}`,
+    source: 'pom.properties',
+    scope: 'none',
+    shared: false,
+  };
   if (version) rec.version = version;
   return [rec];
 }

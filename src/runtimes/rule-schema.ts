@@ -16,17 +16,21 @@ export const RULE_SCHEMA = 'aibom/rules@1';
 const confidence = z.enum(['high', 'medium', 'low']);
 
 /** A JavaScript regular expression source that compiles; checked when the rule is loaded. */
-const regexSource = z.string().min(1).max(500).refine(
-  (s) => {
-    try {
-      new RegExp(s);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'not a valid regular expression' },
-);
+const regexSource = z
+  .string()
+  .min(1)
+  .max(500)
+  .refine(
+    (s) => {
+      try {
+        new RegExp(s);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'not a valid regular expression' },
+  );
 
 /**
  * The formats a matcher applies to. `elf`, `wasm`, `pe`, `dex` are recognised by their magic bytes,
@@ -66,9 +70,16 @@ const neededMatcher = z.object({
  */
 const peVersionMatcher = z.object({
   type: z.literal('pe-version'),
-  field: z.string().regex(/^[A-Za-z]+$/).max(40),
+  field: z
+    .string()
+    .regex(/^[A-Za-z]+$/)
+    .max(40),
   pattern: regexSource,
-  versionField: z.string().regex(/^[A-Za-z]+$/).max(40).default('ProductVersion'),
+  versionField: z
+    .string()
+    .regex(/^[A-Za-z]+$/)
+    .max(40)
+    .default('ProductVersion'),
   confidence: confidence.default('high'),
 });
 
@@ -109,14 +120,20 @@ const contentMatcher = z.object({
 const magicMatcher = z.object({
   type: z.literal('magic'),
   offset: z.number().int().min(0).max(65535),
-  hex: z.string().regex(/^([0-9a-fA-F]{2})+$/).max(128),
+  hex: z
+    .string()
+    .regex(/^([0-9a-fA-F]{2})+$/)
+    .max(128),
   confidence: confidence.default('medium'),
 });
 
 /** A Java/Kotlin package prefix among the class names of a dex string table (`org.tensorflow.lite`). */
 const dexPrefixMatcher = z.object({
   type: z.literal('dex-package'),
-  prefix: z.string().regex(/^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/).max(200),
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/)
+    .max(200),
   confidence: confidence.default('high'),
 });
 
@@ -137,7 +154,11 @@ const packageMatcher = z.object({
  */
 const endpointMatcher = z.object({
   type: z.literal('endpoint'),
-  host: z.string().regex(/^[.-]?[a-z0-9-]+(\.[a-z0-9-]+)+$/).max(200).optional(),
+  host: z
+    .string()
+    .regex(/^[.-]?[a-z0-9-]+(\.[a-z0-9-]+)+$/)
+    .max(200)
+    .optional(),
   literal: z.string().min(4).max(100).optional(),
   pattern: regexSource.refine((s) => s.includes('(?<host>'), { message: 'an endpoint pattern needs a named group host' }).optional(),
   confidence: confidence.default('high'),
@@ -170,7 +191,10 @@ export const RULE_KINDS = {
 export const ruleSchema = z
   .object({
     /** Stable, kebab-case; a user rule with the same id replaces the built-in one. */
-    id: z.string().regex(/^[a-z0-9][a-z0-9.-]*$/).max(80),
+    id: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]*$/)
+      .max(80),
     /** The component name reported (`ONNX Runtime`). */
     name: z.string().min(1).max(120),
     kind: z.enum(['runtime', 'sdk', 'delegate', 'app-framework', 'agent-framework', 'cloud-service']),
@@ -182,7 +206,10 @@ export const ruleSchema = z
     /** CPE 2.3 template; `{version}` becomes the version or `*`. */
     cpe: z.string().startsWith('cpe:2.3:').max(300).optional(),
     /** Model format ids this software can load. */
-    loads: z.array(z.string().regex(/^[a-z0-9-]+$/)).max(50).default([]),
+    loads: z
+      .array(z.string().regex(/^[a-z0-9-]+$/))
+      .max(50)
+      .default([]),
     description: z.string().max(500).optional(),
     matchers: z.array(matcherSchema).min(1).max(50),
   })

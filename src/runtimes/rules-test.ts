@@ -57,7 +57,8 @@ export function testRules(rules: readonly Rule[], fixtures: string): RulesTestRe
     return { id: r.id, positives: files.length, missed: files.filter((f) => !ruleIdsHitting(engine, f).includes(r.id)) };
   });
   const falseHits: string[] = [];
-  for (const f of filesUnder(path.join(fixtures, 'negative'))) for (const id of ruleIdsHitting(engine, f)) falseHits.push(`${path.relative(fixtures, f)}: ${id}`);
+  for (const f of filesUnder(path.join(fixtures, 'negative')))
+    for (const id of ruleIdsHitting(engine, f)) falseHits.push(`${path.relative(fixtures, f)}: ${id}`);
   const unknownFolders = fs.existsSync(fixtures)
     ? fs
         .readdirSync(fixtures, { withFileTypes: true })

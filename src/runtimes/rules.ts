@@ -30,7 +30,10 @@ const MAX_RULES_FILE = 4 * 1024 * 1024;
 export function readRulesDir(dir: string): Rule[] {
   let names: string[];
   try {
-    names = fs.readdirSync(dir).filter((n) => n.endsWith('.json')).sort();
+    names = fs
+      .readdirSync(dir)
+      .filter((n) => n.endsWith('.json'))
+      .sort();
   } catch (err) {
     throw new RulesError(`Cannot read rules directory '${dir}': ${(err as NodeJS.ErrnoException).code ?? String(err)}.`);
   }

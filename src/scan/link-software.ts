@@ -23,17 +23,20 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-const isSoftware = (c: Component): c is Software => c.kind === 'runtime' || c.kind === 'sdk' || c.kind === 'app' || c.kind === 'package' || c.kind === 'service';
+const isSoftware = (c: Component): c is Software =>
+  c.kind === 'runtime' || c.kind === 'sdk' || c.kind === 'app' || c.kind === 'package' || c.kind === 'service';
 
 /** Where a component's scope begins: below an app's archive, or in its manifest's folder. */
 function scopePrefixes(c: Software): string[] {
   if (c.kind === 'app') return c.locations.map((l) => `${l.path}!/`);
   if (c.kind === 'package' && c.software.properties?.scope === 'dir') {
-    return c.locations.map((l) => {
-      const p = l.path;
-      const cut = Math.max(p.lastIndexOf('/'), p.lastIndexOf('!/') + 1);
-      return cut > 0 ? p.slice(0, cut + 1) : '';
-    }).filter((p) => p !== '');
+    return c.locations
+      .map((l) => {
+        const p = l.path;
+        const cut = Math.max(p.lastIndexOf('/'), p.lastIndexOf('!/') + 1);
+        return cut > 0 ? p.slice(0, cut + 1) : '';
+      })
+      .filter((p) => p !== '');
   }
   return [];
 }
@@ -59,7 +62,10 @@ export function linkSoftware(components: readonly Component[], relationships: Re
   };
 
   const runtimes = components.filter((c): c is Software => (c.kind === 'runtime' || c.kind === 'sdk') && (c.software.loads?.length ?? 0) > 0);
-  const runtimePlaces = runtimes.map((r) => ({ r, places: r.locations.map((l) => ({ path: l.path, owner: ownerOf(l.path, r.id), partition: partitionOf(l.path) })) }));
+  const runtimePlaces = runtimes.map((r) => ({
+    r,
+    places: r.locations.map((l) => ({ path: l.path, owner: ownerOf(l.path, r.id), partition: partitionOf(l.path) })),
+  }));
 
   for (const c of components) {
     if (isSoftware(c) && (c.kind === 'runtime' || c.kind === 'sdk' || c.kind === 'service')) {

@@ -45,7 +45,7 @@ export function buildAxml(root: XmlNode, opts: { utf8?: boolean; obfuscateNames?
   const mapped = [...attrNames].filter((a) => ATTR_IDS[a] !== undefined);
   const strings: string[] = opts.obfuscateNames ? mapped.map(() => '') : [...mapped];
   const index = new Map<string, number>();
-  mapped.forEach((a, i) => index.set(`attr:${a}`, i));
+  for (const [i, a] of mapped.entries()) index.set(`attr:${a}`, i);
   const str = (s: string): number => {
     const k = `s:${s}`;
     if (!index.has(k)) {
@@ -148,7 +148,15 @@ export function buildAxml(root: XmlNode, opts: { utf8?: boolean; obfuscateNames?
 }
 
 /** A typical app manifest. */
-export function manifest(o: { package: string; versionCode?: number; versionName?: string; minSdk?: number; targetSdk?: number; permissions?: string[]; metaData?: Record<string, string> }): XmlNode {
+export function manifest(o: {
+  package: string;
+  versionCode?: number;
+  versionName?: string;
+  minSdk?: number;
+  targetSdk?: number;
+  permissions?: string[];
+  metaData?: Record<string, string>;
+}): XmlNode {
   const attrs: Record<string, string | number> = { package: o.package };
   if (o.versionCode !== undefined) attrs.versionCode = o.versionCode;
   if (o.versionName !== undefined) attrs.versionName = o.versionName;
@@ -161,7 +169,11 @@ export function manifest(o: { package: string; versionCode?: number; versionName
     children: [
       { name: 'uses-sdk', attrs: sdk },
       ...(o.permissions ?? []).map((p) => ({ name: 'uses-permission', attrs: { name: p } })),
-      { name: 'application', attrs: { name: 'App' }, children: Object.entries(o.metaData ?? {}).map(([name, value]) => ({ name: 'meta-data', attrs: { name, value } })) },
+      {
+        name: 'application',
+        attrs: { name: 'App' },
+        children: Object.entries(o.metaData ?? {}).map(([name, value]) => ({ name: 'meta-data', attrs: { name, value } })),
+      },
     ],
   };
 }

@@ -11,7 +11,7 @@ export function buildDex(classNames: string[], extraStrings: string[] = [], over
   const HEADER = 0x70;
   const stringIdsOff = HEADER;
   const typeIdsOff = stringIdsOff + strings.length * 4;
-  let dataOff = typeIdsOff + descriptors.length * 4;
+  const dataOff = typeIdsOff + descriptors.length * 4;
   const data: number[] = [];
   const offsets: number[] = [];
   for (const s of strings) {
@@ -37,8 +37,8 @@ export function buildDex(classNames: string[], extraStrings: string[] = [], over
   dv.setUint32(60, stringIdsOff, true);
   dv.setUint32(64, descriptors.length, true);
   dv.setUint32(68, typeIdsOff, true);
-  strings.forEach((_, i) => dv.setUint32(stringIdsOff + i * 4, offsets[i]!, true));
-  descriptors.forEach((d, i) => dv.setUint32(typeIdsOff + i * 4, strings.indexOf(d), true));
+  for (const [i, off] of offsets.entries()) dv.setUint32(stringIdsOff + i * 4, off, true);
+  for (const [i, d] of descriptors.entries()) dv.setUint32(typeIdsOff + i * 4, strings.indexOf(d), true);
   out.set(data, dataOff);
   for (const [at, v] of Object.entries(override)) dv.setUint32(Number(at), v, true);
   return out;

@@ -219,7 +219,12 @@ export function buildElf(spec: ElfSpec = {}): Uint8Array {
         o.addr(v);
       }
       // readelf finds the version tables through these tags, as the dynamic linker does.
-      for (const [tag, sec] of [[6, 2], [0x6ffffff0, 3], [0x6ffffffc, 4], [0x6ffffffe, 5]] as const) {
+      for (const [tag, sec] of [
+        [6, 2],
+        [0x6ffffff0, 3],
+        [0x6ffffffc, 4],
+        [0x6ffffffe, 5],
+      ] as const) {
         o.addr(tag); // DT_SYMTAB, DT_VERSYM, DT_VERDEF, DT_VERNEED
         o.addr(offsets[sec]!);
       }

@@ -23,11 +23,28 @@ const byName = (inv: Inventory, name: string): Component => {
 
 function apk(opts: { model?: boolean; runtime?: boolean; deflate?: boolean; metaData?: Record<string, string> } = {}): Uint8Array {
   const files: [string, Uint8Array][] = [
-    ['AndroidManifest.xml', buildAxml(manifest({ package: 'com.acme.pos', versionCode: 42, versionName: '3.1.0', minSdk: 24, targetSdk: 34, permissions: ['android.permission.CAMERA', 'android.permission.INTERNET'], metaData: opts.metaData ?? {} }))],
+    [
+      'AndroidManifest.xml',
+      buildAxml(
+        manifest({
+          package: 'com.acme.pos',
+          versionCode: 42,
+          versionName: '3.1.0',
+          minSdk: 24,
+          targetSdk: 34,
+          permissions: ['android.permission.CAMERA', 'android.permission.INTERNET'],
+          metaData: opts.metaData ?? {},
+        }),
+      ),
+    ],
     ['classes.dex', buildDex(['com.acme.pos.Main', 'org.tensorflow.lite.Interpreter'], ['https://api.openai.com/v1/chat/completions', 'ocr.tflite'])],
   ];
   if (opts.model !== false) files.push(['assets/ocr.tflite', tinyTflite('ocr')]);
-  if (opts.runtime !== false) files.push(['lib/arm64-v8a/libtensorflowlite_jni.so', buildElf({ soname: 'libtensorflowlite_jni.so', symbols: [{ name: 'Java_org_tensorflow_lite_NativeInterpreterWrapper_run' }] })]);
+  if (opts.runtime !== false)
+    files.push([
+      'lib/arm64-v8a/libtensorflowlite_jni.so',
+      buildElf({ soname: 'libtensorflowlite_jni.so', symbols: [{ name: 'Java_org_tensorflow_lite_NativeInterpreterWrapper_run' }] }),
+    ]);
   files.push(['META-INF/com.google.mlkit_vision-common.version', enc('17.3.0\n')]);
   return buildZip(files, 0, { deflate: opts.deflate ?? false });
 }
@@ -74,7 +91,16 @@ describe('Android apps end to end', () => {
     const d = path.join(tmp, 'no-runtime');
     fs.mkdirSync(d);
     fs.writeFileSync(path.join(d, 'Pos.apk'), apk({ runtime: false }));
-    fs.writeFileSync(path.join(d, 'Other.apk'), buildZip([['AndroidManifest.xml', buildAxml(manifest({ package: 'com.other' }))], ['lib/arm64-v8a/libtensorflowlite_jni.so', buildElf({ soname: 'libtensorflowlite_jni.so' })]], 0));
+    fs.writeFileSync(
+      path.join(d, 'Other.apk'),
+      buildZip(
+        [
+          ['AndroidManifest.xml', buildAxml(manifest({ package: 'com.other' }))],
+          ['lib/arm64-v8a/libtensorflowlite_jni.so', buildElf({ soname: 'libtensorflowlite_jni.so' })],
+        ],
+        0,
+      ),
+    );
     const inv = valid(await scan([d]));
     // The dex's TFLite Java API is in the app, so the model is in reach of it; drop it to see the flag.
     const java = byName(inv, 'TensorFlow Lite Java API');
@@ -86,10 +112,24 @@ describe('Android apps end to end', () => {
 
     const d2 = path.join(tmp, 'no-runtime-2');
     fs.mkdirSync(d2);
-    fs.writeFileSync(path.join(d2, 'Bare.apk'), buildZip([['AndroidManifest.xml', buildAxml(manifest({ package: 'com.bare' }))], ['assets/m.tflite', tinyTflite('bare')]], 0));
+    fs.writeFileSync(
+      path.join(d2, 'Bare.apk'),
+      buildZip(
+        [
+          ['AndroidManifest.xml', buildAxml(manifest({ package: 'com.bare' }))],
+          ['assets/m.tflite', tinyTflite('bare')],
+        ],
+        0,
+      ),
+    );
     const inv2 = valid(await scan([d2]));
     expect(inv2.problems.filter((p) => p.code === 'no-runtime')).toEqual([
-      { location: `${d2}/Bare.apk!/assets/m.tflite`, severity: 'info', code: 'no-runtime', message: expect.stringContaining('No runtime or SDK that loads tflite') },
+      {
+        location: `${d2}/Bare.apk!/assets/m.tflite`,
+        severity: 'info',
+        code: 'no-runtime',
+        message: expect.stringContaining('No runtime or SDK that loads tflite'),
+      },
     ]);
   });
 
@@ -98,7 +138,16 @@ describe('Android apps end to end', () => {
     fs.mkdirSync(path.join(d, 'system/lib64'), { recursive: true });
     fs.mkdirSync(path.join(d, 'system/app'), { recursive: true });
     fs.writeFileSync(path.join(d, 'system/lib64/libtensorflowlite_jni.so'), buildElf({ soname: 'libtensorflowlite_jni.so' }));
-    const bare = buildZip([['AndroidManifest.xml', buildAxml(manifest({ package: 'com.scan', metaData: { 'com.google.mlkit.vision.DEPENDENCIES': 'ocr,face' } }), { utf8: true, obfuscateNames: true })], ['assets/m.tflite', tinyTflite('sys')]], 0);
+    const bare = buildZip(
+      [
+        [
+          'AndroidManifest.xml',
+          buildAxml(manifest({ package: 'com.scan', metaData: { 'com.google.mlkit.vision.DEPENDENCIES': 'ocr,face' } }), { utf8: true, obfuscateNames: true }),
+        ],
+        ['assets/m.tflite', tinyTflite('sys')],
+      ],
+      0,
+    );
     fs.writeFileSync(path.join(d, 'system/app/Scan.apk'), bare);
     const inv = valid(await scan([d]));
     const rt = byName(inv, 'TensorFlow Lite / LiteRT');
@@ -116,10 +165,24 @@ describe('Android apps end to end', () => {
     fs.mkdirSync(d);
     const axml = buildAxml(manifest({ package: 'com.x' }));
     new DataView(axml.buffer).setUint32(12, 0x7fffffff, true); // string pool size
-    fs.writeFileSync(path.join(d, 'Bad.apk'), buildZip([['AndroidManifest.xml', axml], ['assets/m.tflite', tinyTflite('bad')]], 0));
+    fs.writeFileSync(
+      path.join(d, 'Bad.apk'),
+      buildZip(
+        [
+          ['AndroidManifest.xml', axml],
+          ['assets/m.tflite', tinyTflite('bad')],
+        ],
+        0,
+      ),
+    );
     const inv = valid(await scan([d]));
     expect(inv.components.filter((c) => c.kind === 'app')).toEqual([]);
-    expect(inv.problems).toContainEqual({ location: `${d}/Bad.apk`, severity: 'warning', code: 'format', message: expect.stringMatching(/^AndroidManifest\.xml: Invalid AXML: chunk 0x1 at offset 8 declares 2147483647 bytes/) });
+    expect(inv.problems).toContainEqual({
+      location: `${d}/Bad.apk`,
+      severity: 'warning',
+      code: 'format',
+      message: expect.stringMatching(/^AndroidManifest\.xml: Invalid AXML: chunk 0x1 at offset 8 declares 2147483647 bytes/),
+    });
   });
 });
 
@@ -133,8 +196,14 @@ describe('packages', () => {
     w('app/node_modules/onnxruntime-web/package.json', JSON.stringify({ name: 'onnxruntime-web', version: '1.19.2', license: 'MIT' }));
     w('app/node_modules/@xenova/transformers/package.json', JSON.stringify({ name: '@xenova/transformers', version: '2.17.2' }));
     w('app/node_modules/@xenova/transformers/models/m.tflite', tinyTflite('npm'));
-    w('usr/lib/python3/site-packages/onnxruntime-1.18.0.dist-info/METADATA', 'Metadata-Version: 2.1\nName: onnxruntime\nVersion: 1.18.0\nLicense: MIT License\n\nlong text\n');
-    w('var/lib/dpkg/status', 'Package: libtesseract5\nStatus: install ok installed\nMaintainer: Debian\nArchitecture: arm64\nVersion: 5.3.0-2\n\nPackage: removed\nStatus: deinstall ok config-files\nVersion: 1\n\n');
+    w(
+      'usr/lib/python3/site-packages/onnxruntime-1.18.0.dist-info/METADATA',
+      'Metadata-Version: 2.1\nName: onnxruntime\nVersion: 1.18.0\nLicense: MIT License\n\nlong text\n',
+    );
+    w(
+      'var/lib/dpkg/status',
+      'Package: libtesseract5\nStatus: install ok installed\nMaintainer: Debian\nArchitecture: arm64\nVersion: 5.3.0-2\n\nPackage: removed\nStatus: deinstall ok config-files\nVersion: 1\n\n',
+    );
     w('usr/lib/opkg/status', 'Package: tflite\nVersion: 2.14.0-r0\nStatus: install user installed\nArchitecture: cortexa53\nInstalled-Time: 1700000000\n\n');
     const inv = valid(await scan([d]));
     const pkgs = inv.components.filter((c) => c.kind === 'package').map((c) => [c.name, c.version, c.kind === 'package' ? c.software.purl : '']);

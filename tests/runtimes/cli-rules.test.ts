@@ -10,7 +10,10 @@ import { buildElf } from '../builders/elf-builder.js';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'aibom-cli-rules-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-const acme = { schema: 'aibom/rules@1', rules: [{ id: 'acme-npu', name: 'Acme NPU runtime', kind: 'runtime', loads: ['acme'], matchers: [{ type: 'soname', pattern: '^libacme_npu\\.so$' }] }] };
+const acme = {
+  schema: 'aibom/rules@1',
+  rules: [{ id: 'acme-npu', name: 'Acme NPU runtime', kind: 'runtime', loads: ['acme'], matchers: [{ type: 'soname', pattern: '^libacme_npu\\.so$' }] }],
+};
 
 describe('aibom rules', () => {
   it('list: one line per rule with kind, name and matchers', () => {

@@ -34,16 +34,42 @@ describe.skipIf(!hasTool('mke2fs'))('linking on an OTA image', () => {
     const scanModel = tinyTflite('scan');
     fs.writeFileSync(
       path.join(root, 'system/app/Pos/Pos.apk'),
-      buildZip([['AndroidManifest.xml', buildAxml(manifest({ package: 'com.acme.pos', versionName: '1.0', permissions: ['android.permission.CAMERA'] }))], ['assets/pos.tflite', posModel], ['lib/arm64-v8a/libtensorflowlite_jni.so', tfliteJni('in-app')]], 0, { deflate: true }),
+      buildZip(
+        [
+          ['AndroidManifest.xml', buildAxml(manifest({ package: 'com.acme.pos', versionName: '1.0', permissions: ['android.permission.CAMERA'] }))],
+          ['assets/pos.tflite', posModel],
+          ['lib/arm64-v8a/libtensorflowlite_jni.so', tfliteJni('in-app')],
+        ],
+        0,
+        { deflate: true },
+      ),
     );
-    fs.writeFileSync(path.join(root, 'system/app/Scan/Scan.apk'), buildZip([['AndroidManifest.xml', buildAxml(manifest({ package: 'com.acme.scan', versionName: '2.0' }))], ['assets/scan.tflite', scanModel]], 0));
+    fs.writeFileSync(
+      path.join(root, 'system/app/Scan/Scan.apk'),
+      buildZip(
+        [
+          ['AndroidManifest.xml', buildAxml(manifest({ package: 'com.acme.scan', versionName: '2.0' }))],
+          ['assets/scan.tflite', scanModel],
+        ],
+        0,
+      ),
+    );
     fs.writeFileSync(path.join(root, 'system/lib64/libtensorflowlite_jni.so'), tfliteJni('system'));
     const img = path.join(tmp, 'system.img');
     execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '4096', '-d', root, img, '16M']);
     const superImg = new LpBuilder({ slotCount: 2 }).partition('system_a').linear('system_a', fs.readFileSync(img)).build();
     const payload = buildPayload({ partitions: [{ name: 'super', image: superImg, kinds: ['REPLACE'], chunkBlocks: 256 }] });
     const ota = path.join(tmp, 'ota.zip');
-    fs.writeFileSync(ota, buildZip([['META-INF/com/android/metadata', enc('ota-type=AB\n')], ['payload.bin', payload]], 0));
+    fs.writeFileSync(
+      ota,
+      buildZip(
+        [
+          ['META-INF/com/android/metadata', enc('ota-type=AB\n')],
+          ['payload.bin', payload],
+        ],
+        0,
+      ),
+    );
 
     const inv = inventorySchema.parse(await scan([ota])) as Inventory;
     const base = `${ota}!/payload.bin!/super!/system_a!/system`;

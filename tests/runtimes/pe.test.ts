@@ -10,8 +10,17 @@ import fs from 'node:fs';
 // The PE reader (src/decoders/pe.ts) lives with the engine's tests: Windows terminals' runtimes.
 describe('PE reader', () => {
   it('reads machine, imports and version strings of a built file', () => {
-    const pe = readPe(new BufferSource(buildPe({ machine: 0xaa64, imports: ['onnxruntime.dll', 'KERNEL32.dll'], strings: { FileDescription: 'ONNX Runtime', ProductVersion: '1.17.3.0' } })));
-    expect(pe).toEqual({ machine: 0xaa64, arch: 'arm64', imports: ['onnxruntime.dll', 'KERNEL32.dll'], version: { FileDescription: 'ONNX Runtime', ProductVersion: '1.17.3.0' } });
+    const pe = readPe(
+      new BufferSource(
+        buildPe({ machine: 0xaa64, imports: ['onnxruntime.dll', 'KERNEL32.dll'], strings: { FileDescription: 'ONNX Runtime', ProductVersion: '1.17.3.0' } }),
+      ),
+    );
+    expect(pe).toEqual({
+      machine: 0xaa64,
+      arch: 'arm64',
+      imports: ['onnxruntime.dll', 'KERNEL32.dll'],
+      version: { FileDescription: 'ONNX Runtime', ProductVersion: '1.17.3.0' },
+    });
   });
   it('reads the real onnxruntime.dll of onnxruntime-node (win32/x64)', (ctx) => {
     const lib = ortLibrary();

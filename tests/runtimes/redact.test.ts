@@ -5,10 +5,18 @@ describe('redactSecrets', () => {
   it.each([
     ['OpenAI key', 'key sk-proj-AbCdEf0123456789AbCdEf0123456789', 'key [REDACTED]'],
     ['Anthropic key', 'x-api-key: sk-ant-api03-AAAAbbbbCCCC1234', 'x-api-key: [REDACTED]'],
-    ['Google key', 'https://generativelanguage.googleapis.com/v1/models?key=AIzaSyA1234567890abcdefghijklmnopqrstuv', 'https://generativelanguage.googleapis.com/v1/models?key=[REDACTED]'],
+    [
+      'Google key',
+      'https://generativelanguage.googleapis.com/v1/models?key=AIzaSyA1234567890abcdefghijklmnopqrstuv',
+      'https://generativelanguage.googleapis.com/v1/models?key=[REDACTED]',
+    ],
     ['AWS key id', 'AKIAIOSFODNN7EXAMPLE', '[REDACTED]'],
     ['bearer token', 'Authorization: Bearer abc.def-ghi_123', 'Authorization: Bearer [REDACTED]'],
-    ['query secret', 'https://aip.baidubce.com/oauth/2.0/token?client_id=abc&client_secret=s3cr3tvalue', 'https://aip.baidubce.com/oauth/2.0/token?client_id=abc&client_secret=[REDACTED]'],
+    [
+      'query secret',
+      'https://aip.baidubce.com/oauth/2.0/token?client_id=abc&client_secret=s3cr3tvalue',
+      'https://aip.baidubce.com/oauth/2.0/token?client_id=abc&client_secret=[REDACTED]',
+    ],
     ['JSON apiKey', '{"apiKey": "0123456789abcdef", "baseUrl": "https://api.deepseek.com"}', '{"apiKey": "[REDACTED]", "baseUrl": "https://api.deepseek.com"}'],
     ['JWT', 'token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.c2lnbmF0dXJlMTIz', 'token [REDACTED]'],
     ['long random run', 'id=Zk3mQ9xT2bW7yL4nR8vC1sD6fH0jP5aE', 'id=[REDACTED]'],

@@ -24,10 +24,16 @@ const text = (name: string, s: string): Fixture => [name, enc.encode(s)];
 
 /** Rules whose evidence is written by hand (ELF names and symbols, wasm names, bundle text, hosts behind patterns). */
 export const EXPLICIT: Record<string, Fixture[]> = {
-  onnxruntime: [so('libonnxruntime.so.1', { versionDefs: ['VERS_1.17.3'], symbols: [{ name: 'OrtGetApiBase', version: 'VERS_1.17.3' }] }), ['ort.dll', buildPe({ strings: { FileDescription: 'ONNX Runtime', ProductVersion: '1.17.3.0' } })]],
+  onnxruntime: [
+    so('libonnxruntime.so.1', { versionDefs: ['VERS_1.17.3'], symbols: [{ name: 'OrtGetApiBase', version: 'VERS_1.17.3' }] }),
+    ['ort.dll', buildPe({ strings: { FileDescription: 'ONNX Runtime', ProductVersion: '1.17.3.0' } })],
+  ],
   'onnxruntime-jni': [so('libonnxruntime4j_jni.so'), symbols('Java_ai_onnxruntime_OrtEnvironment_createHandle')],
   directml: [['DirectML.dll', buildPe({ strings: { FileDescription: 'DirectML Library', ProductVersion: '1.15.4+241025' } })]],
-  'onnxruntime-web': [['ort-wasm-simd-threaded.wasm', buildWasm()], ['app.wasm', buildWasm({ exports: ['_OrtInit', '_OrtCreateSession'] })]],
+  'onnxruntime-web': [
+    ['ort-wasm-simd-threaded.wasm', buildWasm()],
+    ['app.wasm', buildWasm({ exports: ['_OrtInit', '_OrtCreateSession'] })],
+  ],
   tflite: [so('libtensorflowlite_jni.so'), symbols('TfLiteInterpreterCreate')],
   'tflite-gpu-delegate': [elf('libtensorflowlite_gpu_jni.so', {}), symbols('TfLiteGpuDelegateV2Create')],
   'tflite-xnnpack-delegate': [symbols('TfLiteXNNPackDelegateCreate')],
@@ -57,7 +63,10 @@ export const EXPLICIT: Record<string, Fixture[]> = {
   tensorflow: [so('libtensorflow_framework.so.2')],
   mediapipe: [elf('libmediapipe_tasks_vision_jni.so', {}), ['vision_wasm_internal.wasm', buildWasm()]],
   tesseract: [so('libtesseract.so.5', { rodata: "<meta name='ocr-system' content='tesseract 5.3.0' />" }), symbols('TessBaseAPICreate')],
-  'tesseract-js': [['tesseract-core-simd.wasm', buildWasm()], ['core.wasm', buildWasm({ exports: ['_emscripten_bind_TessBaseAPI_TessBaseAPI_0'] })]],
+  'tesseract-js': [
+    ['tesseract-core-simd.wasm', buildWasm()],
+    ['core.wasm', buildWasm({ exports: ['_emscripten_bind_TessBaseAPI_TessBaseAPI_0'] })],
+  ],
   'llama-cpp': [so('libllama.so'), symbols('llama_model_load_from_file')],
   ggml: [so('libggml-base.so'), symbols('ggml_init')],
   'whisper-cpp': [so('libwhisper.so.1'), symbols('whisper_init_from_file_with_params')],
@@ -117,7 +126,12 @@ export const NEGATIVES: Fixture[] = [
   ['libtensorflowlite.so', new Uint8Array(0)],
   ['libtensorflowlite_jni.so', enc.encode('not an ELF, just a stub named like one')],
   // An unrelated library that mentions runtimes in its strings, links nothing of theirs and exports nothing of theirs.
-  elf('libcamera_hal.so', { soname: 'libcamera_hal.so', needed: ['libc.so'], symbols: [{ name: 'camera_open' }, { name: 'dlopen', defined: false }], rodata: 'try dlopen("libonnxruntime.so") then libtensorflowlite_jni.so, ncnn::Net and librknnrt' }),
+  elf('libcamera_hal.so', {
+    soname: 'libcamera_hal.so',
+    needed: ['libc.so'],
+    symbols: [{ name: 'camera_open' }, { name: 'dlopen', defined: false }],
+    rodata: 'try dlopen("libonnxruntime.so") then libtensorflowlite_jni.so, ncnn::Net and librknnrt',
+  }),
   text('README.md', 'This app calls https://api.openai.com/v1/chat/completions and https://dashscope.aliyuncs.com.'),
   text('README', 'Endpoint: https://api.anthropic.com'),
   // Hosts glued into longer names are other hosts.

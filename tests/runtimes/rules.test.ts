@@ -36,7 +36,77 @@ describe('built-in rules', () => {
 
   it('cover the runtimes, SDKs and services issue 8 lists', () => {
     const ids = new Set(rules.map((r) => r.id));
-    for (const id of ['onnxruntime', 'onnxruntime-jni', 'onnxruntime-node', 'onnxruntime-web', 'tflite', 'tflite-gpu-delegate', 'tflite-xnnpack-delegate', 'tflite-hexagon-delegate', 'tflite-nnapi-delegate', 'tflite-flex-delegate', 'android-nnapi', 'ncnn', 'mnn', 'paddle-lite', 'tnn', 'tengine', 'rknn-runtime', 'snpe', 'qnn', 'neuropilot', 'huawei-hiai', 'huawei-cann', 'mindspore-lite', 'opencv-dnn', 'openvino', 'tensorrt', 'pytorch-mobile', 'executorch', 'libtorch', 'mediapipe', 'tesseract', 'tesseract-js', 'llama-cpp', 'ggml', 'whisper-cpp', 'sherpa-onnx', 'vosk', 'kaldi', 'arcsoft-face', 'sensetime-stmobile', 'megvii-facepp', 'baidu-ocr', 'baidu-face', 'iflytek-msc', 'google-mlkit', 'tfjs', 'openai', 'azure-openai', 'anthropic', 'google-gemini', 'google-vertex-ai', 'aws-bedrock', 'aws-rekognition', 'baidu-qianfan', 'alibaba-dashscope', 'tencent-hunyuan', 'zhipu', 'iflytek-spark', 'moonshot', 'deepseek', 'volcengine-ark', 'minimax', 'sensetime-sensenova', 'faceplusplus', 'huawei-modelarts', 'langchain', 'llamaindex', 'autogen', 'mcp']) {
+    for (const id of [
+      'onnxruntime',
+      'onnxruntime-jni',
+      'onnxruntime-node',
+      'onnxruntime-web',
+      'tflite',
+      'tflite-gpu-delegate',
+      'tflite-xnnpack-delegate',
+      'tflite-hexagon-delegate',
+      'tflite-nnapi-delegate',
+      'tflite-flex-delegate',
+      'android-nnapi',
+      'ncnn',
+      'mnn',
+      'paddle-lite',
+      'tnn',
+      'tengine',
+      'rknn-runtime',
+      'snpe',
+      'qnn',
+      'neuropilot',
+      'huawei-hiai',
+      'huawei-cann',
+      'mindspore-lite',
+      'opencv-dnn',
+      'openvino',
+      'tensorrt',
+      'pytorch-mobile',
+      'executorch',
+      'libtorch',
+      'mediapipe',
+      'tesseract',
+      'tesseract-js',
+      'llama-cpp',
+      'ggml',
+      'whisper-cpp',
+      'sherpa-onnx',
+      'vosk',
+      'kaldi',
+      'arcsoft-face',
+      'sensetime-stmobile',
+      'megvii-facepp',
+      'baidu-ocr',
+      'baidu-face',
+      'iflytek-msc',
+      'google-mlkit',
+      'tfjs',
+      'openai',
+      'azure-openai',
+      'anthropic',
+      'google-gemini',
+      'google-vertex-ai',
+      'aws-bedrock',
+      'aws-rekognition',
+      'baidu-qianfan',
+      'alibaba-dashscope',
+      'tencent-hunyuan',
+      'zhipu',
+      'iflytek-spark',
+      'moonshot',
+      'deepseek',
+      'volcengine-ark',
+      'minimax',
+      'sensetime-sensenova',
+      'faceplusplus',
+      'huawei-modelarts',
+      'langchain',
+      'llamaindex',
+      'autogen',
+      'mcp',
+    ]) {
       expect(ids.has(id), id).toBe(true);
     }
   });
@@ -77,7 +147,14 @@ describe('built-in rules', () => {
   });
 
   it('a name that carries the version (when the rule says so) gives medium confidence', () => {
-    const custom = ruleSchema.parse({ id: 'acme-nn', name: 'Acme NN', kind: 'runtime', matchers: [{ type: 'filename', glob: 'libacme_nn-*.so', fileType: 'elf', confidence: 'high', versionFromName: 'libacme_nn-(?<version>\\d+\\.\\d+)\\.so' }] });
+    const custom = ruleSchema.parse({
+      id: 'acme-nn',
+      name: 'Acme NN',
+      kind: 'runtime',
+      matchers: [
+        { type: 'filename', glob: 'libacme_nn-*.so', fileType: 'elf', confidence: 'high', versionFromName: 'libacme_nn-(?<version>\\d+\\.\\d+)\\.so' },
+      ],
+    });
     const e = new RuleEngine([custom]);
     const src = new BufferSource(buildElf({}));
     const hits = e.analyze({ name: 'libacme_nn-2.4.so', size: src.size, source: src, head: src.read(0, 64) }, () => undefined).hits;
@@ -86,7 +163,12 @@ describe('built-in rules', () => {
   });
 
   it('a service is keyed by rule and host, with credentials redacted from the matched text', () => {
-    const { reports } = analyze('app.env', new TextEncoder().encode('OPENAI_URL=https://api.openai.com/v1?api_key=sk-abcdefghijklmnopqrstuvwxyz123456\nAZURE=https://contoso.openai.azure.com/openai\n'));
+    const { reports } = analyze(
+      'app.env',
+      new TextEncoder().encode(
+        'OPENAI_URL=https://api.openai.com/v1?api_key=sk-abcdefghijklmnopqrstuvwxyz123456\nAZURE=https://contoso.openai.azure.com/openai\n',
+      ),
+    );
     expect(reports.map((r) => [r.kind, r.name, r.key, r.software.endpoint])).toEqual([
       ['service', 'Azure OpenAI Service', ['azure-openai', 'contoso.openai.azure.com'], 'contoso.openai.azure.com'],
       ['service', 'OpenAI API', ['openai', 'api.openai.com'], 'api.openai.com'],
@@ -105,7 +187,7 @@ describe('built-in rules', () => {
     expect(r.reports.map((x) => [x.name, x.evidence.confidence])).toEqual([['TensorFlow Lite / LiteRT', 'medium']]);
   });
 
-  it('NEEDED and needed symbol versions are evidence of use, never the using library\'s own version', () => {
+  it("NEEDED and needed symbol versions are evidence of use, never the using library's own version", () => {
     const user = ruleSchema.parse({
       id: 'ort-user',
       name: 'ONNX Runtime consumer',
@@ -117,13 +199,20 @@ describe('built-in rules', () => {
       ],
     });
     const e = new RuleEngine([user]);
-    const lib = buildElf({ soname: 'libapp.so', needed: ['libonnxruntime.so.1'], symbols: [{ name: 'OrtGetApiBase', defined: false, version: 'VERS_1.20.0' }], versionNeeds: [{ file: 'libonnxruntime.so.1', versions: ['VERS_1.20.0'] }] });
+    const lib = buildElf({
+      soname: 'libapp.so',
+      needed: ['libonnxruntime.so.1'],
+      symbols: [{ name: 'OrtGetApiBase', defined: false, version: 'VERS_1.20.0' }],
+      versionNeeds: [{ file: 'libonnxruntime.so.1', versions: ['VERS_1.20.0'] }],
+    });
     const src = new BufferSource(lib);
     const { hits } = e.analyze({ name: 'libapp.so', size: src.size, source: src, head: src.read(0, 64) }, () => undefined);
     const [r] = reportsOf(hits, undefined);
     expect(r!.version).toBeUndefined();
     // Strongest evidence first (high before medium).
-    expect(r!.evidence.detail).toBe('symbol: imports symbol OrtGetApiBase@VERS_1.20.0; symbol-version: needs symbol version VERS_1.20.0 from libonnxruntime.so.1; needed: NEEDED libonnxruntime.so.1');
+    expect(r!.evidence.detail).toBe(
+      'symbol: imports symbol OrtGetApiBase@VERS_1.20.0; symbol-version: needs symbol version VERS_1.20.0 from libonnxruntime.so.1; needed: NEEDED libonnxruntime.so.1',
+    );
     // The same library exporting the symbol does not match an import matcher.
     const exp = new BufferSource(buildElf({ soname: 'libx.so', symbols: [{ name: 'OrtGetApiBase' }] }));
     expect(e.analyze({ name: 'libx.so', size: exp.size, source: exp, head: exp.read(0, 64) }, () => undefined).hits).toEqual([]);
@@ -147,7 +236,12 @@ describe('real binaries (read from node_modules in place)', () => {
       const probe = createProbe(src, 'libonnxruntime.so.1');
       const r = engine.analyze({ name: probe.name, size: src.size, source: src, head: probe.head }, () => undefined);
       const [rep] = reportsOf(r.hits, r.arch);
-      expect(rep).toMatchObject({ kind: 'runtime', name: 'ONNX Runtime', version: lib.version, evidence: { confidence: 'high', technique: 'binary-analysis' } });
+      expect(rep).toMatchObject({
+        kind: 'runtime',
+        name: 'ONNX Runtime',
+        version: lib.version,
+        evidence: { confidence: 'high', technique: 'binary-analysis' },
+      });
       expect(rep!.software.purl).toBe(`pkg:github/microsoft/onnxruntime@${lib.version}`);
       expect(rep!.software.properties!.versionEvidence).toBe(`symbol-version: defines symbol version VERS_${lib.version}`);
     } finally {

@@ -17,7 +17,9 @@ function uleb(n: number): number[] {
 const name = (s: string): number[] => [...uleb(enc.encode(s).length), ...enc.encode(s)];
 const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
 
-export function buildWasm(o: { imports?: [string, string][]; exports?: string[]; data?: (string | Uint8Array)[]; custom?: [string, string][] } = {}): Uint8Array {
+export function buildWasm(
+  o: { imports?: [string, string][]; exports?: string[]; data?: (string | Uint8Array)[]; custom?: [string, string][] } = {},
+): Uint8Array {
   const out: number[] = [0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0];
   for (const [n, body] of o.custom ?? []) out.push(...section(0, [...name(n), ...enc.encode(body)]));
   if (o.imports) out.push(...section(2, [...uleb(o.imports.length), ...o.imports.flatMap(([m, n]) => [...name(m), ...name(n), 0, 0])]));
