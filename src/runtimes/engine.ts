@@ -88,6 +88,15 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
+/** The first and last MiB of a file (the whole file when it is at most 2 MiB). */
+function ends(size: number): { what: string; offset: number; length: number }[] {
+  if (size <= 2 * END_BYTES) return [{ what: 'content', offset: 0, length: size }];
+  return [
+    { what: 'first MiB', offset: 0, length: END_BYTES },
+    { what: 'last MiB', offset: size - END_BYTES, length: END_BYTES },
+  ];
+}
+
 const escapeRe = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const confRank = { low: 0, medium: 1, high: 2 } as const;
 const cut = (s: string, n = 200): string => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
@@ -210,6 +219,8 @@ export class RuleEngine {
           if (s !== undefined && s.size > 0) regions.push({ what: name, offset: s.offset, length: Math.min(s.size, REGION_BYTES) });
         }
       }
+      // Section headers stripped or unreadable: the ends of the file, as for any other binary.
+      if (regions.length === 0) regions.push(...ends(item.size));
     } else if (type === 'pe') {
       let pe: PeInfo | undefined;
       try {
@@ -221,8 +232,7 @@ export class RuleEngine {
         this.peHits(pe, hits);
         arch = pe.arch;
       }
-      if (item.size <= 2 * END_BYTES) regions.push({ what: 'content', offset: 0, length: item.size });
-      else regions.push({ what: 'first MiB', offset: 0, length: END_BYTES }, { what: 'last MiB', offset: item.size - END_BYTES, length: END_BYTES });
+      regions.push(...ends(item.size));
     } else if (type === 'wasm') {
       let wasm: WasmInfo | undefined;
       try {
@@ -254,8 +264,7 @@ export class RuleEngine {
           this.packageHits(p, hits);
         }
       }
-      if (item.size <= 2 * END_BYTES) regions.push({ what: 'content', offset: 0, length: item.size });
-      else regions.push({ what: 'first MiB', offset: 0, length: END_BYTES }, { what: 'last MiB', offset: item.size - END_BYTES, length: END_BYTES });
+      regions.push(...ends(item.size));
     }
     const texts: string[] = [];
     if (!doc) for (const r of regions) texts.push(this.regionHits(item.source, r, type, hits));
