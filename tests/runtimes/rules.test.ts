@@ -140,7 +140,10 @@ describe('built-in rules', () => {
   });
 
   it('an ELF with its section headers stripped: SONAME from PT_DYNAMIC, version strings from the ends of the file', () => {
-    const [r] = analyze('librknnrt.so', buildElf({ soname: 'librknnrt.so', stripSections: true, rodata: 'x\0librknnrt version: 1.6.0 (9a7b5d24c@2023-12-13)\0' })).reports;
+    const [r] = analyze(
+      'librknnrt.so',
+      buildElf({ soname: 'librknnrt.so', stripSections: true, rodata: 'x\0librknnrt version: 1.6.0 (9a7b5d24c@2023-12-13)\0' }),
+    ).reports;
     expect(r).toMatchObject({ name: 'Rockchip RKNN runtime', version: '1.6.0' });
     expect(r!.evidence.detail).toContain('soname: SONAME librknnrt.so');
     expect(r!.software.properties!.versionEvidence).toBe('content: content: librknnrt version: 1.6.0');
