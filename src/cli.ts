@@ -7,6 +7,7 @@ import { formats } from './formats/index.js';
 import { modelDetail } from './report/detail.js';
 import { planOutputs, readInventory, type ReportFlags, ReportUsageError, reportFlags, writeReports } from './report/outputs.js';
 import { bytes } from './report/text.js';
+import { collect as collectRules, registerRulesCommands, scanAnalyzers } from './runtimes/cli-rules.js';
 import { scan, type ScanProgress } from './scan/index.js';
 import { toolVersion } from './version.js';
 
@@ -95,11 +96,12 @@ function limitsFrom(o: LimitFlags): Partial<Limits> {
   return l;
 }
 
-async function runScan(inputs: string[], limits: Partial<Limits>, quiet: boolean, timestamp: boolean): Promise<Inventory> {
+async function runScan(inputs: string[], limits: Partial<Limits>, quiet: boolean, timestamp: boolean, ruleDirs?: string[]): Promise<Inventory> {
   checkInputs(inputs);
+  const analyzers = scanAnalyzers(ruleDirs);
   const bar = progressBar(!quiet && process.stderr.isTTY === true);
   try {
-    return await scan(inputs, { limits, onProgress: bar.update, timestamp });
+    return await scan(inputs, { limits, onProgress: bar.update, timestamp, ...(analyzers !== undefined ? { analyzers } : {}) });
   } finally {
     bar.clear();
   }
@@ -120,11 +122,12 @@ limitOptions(
       .argument('<inputs...>', 'files or directories'),
   )
     .option('-q, --quiet', 'no progress bar')
-    .option('--timestamp', 'record the scan time in the report (makes it non-reproducible)'),
-).action(async (inputs: string[], o: LimitFlags & ReportFlags & { quiet?: boolean; timestamp?: boolean }) => {
+    .option('--timestamp', 'record the scan time in the report (makes it non-reproducible)')
+    .option('--rules <dir>', 'rules directory extending or overriding the built-in rules by id (repeatable)', collectRules, []),
+).action(async (inputs: string[], o: LimitFlags & ReportFlags & { quiet?: boolean; timestamp?: boolean; rules: string[] }) => {
   // Usage errors in the report flags are found before a long scan, not after it.
   planOutputs(o);
-  const inv = await runScan(inputs, limitsFrom(o), o.quiet === true, o.timestamp === true);
+  const inv = await runScan(inputs, limitsFrom(o), o.quiet === true, o.timestamp === true, o.rules);
   writeReports(inv, o);
 });
 
@@ -162,6 +165,8 @@ limitOptions(
     process.exitCode = EXIT_USAGE;
   }
 });
+
+registerRulesCommands(program);
 
 try {
   await program.parseAsync(process.argv);

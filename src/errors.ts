@@ -18,7 +18,8 @@ export type ProblemCode =
   | 'external-data' // a model's external weights are missing or point outside its folder
   | 'split-image' // a part of an image split in several files, joined with the others
   | 'io' // the operating system refused a read
-  | 'internal'; // a bug in aibom: please report it
+  | 'internal' // a bug in aibom: please report it
+  | 'no-runtime'; // a model with no runtime or SDK in reach that can load its format (info)
 
 /** Base class: every aibom error carries a problem code. */
 export abstract class AibomError extends Error {

@@ -4,6 +4,7 @@ import { componentId } from '../inventory/ids.js';
 import { compareLocations, locationPath, makeLocation } from '../inventory/location.js';
 import type { Component, ContainerComponent, Evidence, Hop, Problem, Relationship } from '../inventory/schema.js';
 import type { ContainerFinding, Findings } from './findings.js';
+import { linkSoftware } from './link-software.js';
 
 /**
  * The link stage: turns the walk's findings (absolute hops by now) into components with
@@ -202,5 +203,6 @@ export function link(found: readonly Findings[], kinds: ReadonlyMap<string, Cont
   }
   const relationships = [...rels.values()].sort((a, b) => cmp(a.from, b.from) || cmp(a.type, b.type) || cmp(a.to, b.to));
   problems.sort((a, b) => cmp(a.location, b.location) || cmp(a.code, b.code) || cmp(a.message, b.message));
+  linkSoftware(components, relationships, problems);
   return { components, relationships, problems };
 }
