@@ -1,7 +1,8 @@
+import { plural } from './text.js';
 import type { ReportLang } from './types.js';
 
 /**
- * Every string of the human-readable reports (markdown, html), one table per language, so that a
+ * Every string of the human-readable reports (summary, markdown, html), one table per language, so that a
  * translation is one place to read and review. `zh` is Simplified Chinese. The Chinese table is typed
  * as the English one: a key missing in one language does not compile. Machine formats (json,
  * cyclonedx, spdx, sarif, csv) stay language-neutral and never read this.
@@ -92,6 +93,43 @@ const en = {
   previous: 'Previous',
   next: 'Next',
   page: (p: number, n: number) => `Page ${p} of ${n}`,
+  /** The plain-text summary (`summary` format); its English must stay byte-identical to before (golden file). */
+  summary: {
+    headline: (version: string, inputs: number, models: number, problems: number, errors: number) =>
+      `aibom ${version}: ${plural(inputs, 'input')}, ${plural(models, 'model')}, ${plural(problems, 'problem')}` +
+      (errors > 0 ? ` (${errors} ${errors === 1 ? 'error' : 'errors'})` : ''),
+    scanned: (files: number, containers: number, duplicates: number, decompressed: string | undefined) =>
+      `scanned ${plural(files, 'file')} in ${plural(containers, 'container')}` +
+      (duplicates > 0 ? `, ${duplicates} duplicate${duplicates === 1 ? '' : 's'} not parsed again` : '') +
+      (decompressed !== undefined ? `, ${decompressed} decompressed` : ''),
+    models: 'MODELS',
+    holders: 'WHERE THEY SIT',
+    problems: 'PROBLEMS',
+    holds: (reader: string, size: string, held: number) => `(${reader}, ${size}, holds ${held})`,
+    alsoAt: 'also at',
+    confidence: 'confidence',
+    /** Between a label and its value inside a line (`in: ...`). */
+    colon: ': ',
+    ident: {
+      name: 'name',
+      version: 'version',
+      author: 'author',
+      license: 'license',
+      task: 'task',
+      architecture: 'architecture',
+      producer: 'producer',
+      description: 'description',
+    },
+    in: 'in',
+    out: 'out',
+    ops: (total: number, kinds: number) => `ops: ${total} (${plural(kinds, 'kind')})`,
+    customOps: 'custom ops',
+    parameters: 'parameters',
+    quantization: 'quantization',
+    quantized: 'quantized',
+    packedFile: 'packed file',
+    part: 'part',
+  },
 };
 
 export type Strings = typeof en;
@@ -177,6 +215,40 @@ const zh: Strings = {
   previous: '上一页',
   next: '下一页',
   page: (p, n) => `第 ${p} / ${n} 页`,
+  summary: {
+    headline: (version, inputs, models, problems, errors) =>
+      `aibom ${version}：${inputs} 个输入，${models} 个模型，${problems} 个问题${errors > 0 ? `（${errors} 个错误）` : ''}`,
+    scanned: (files, containers, duplicates, decompressed) =>
+      `在 ${containers} 个容器中扫描了 ${files} 个文件` +
+      (duplicates > 0 ? `，${duplicates} 个重复项未再次解析` : '') +
+      (decompressed !== undefined ? `，解压 ${decompressed}` : ''),
+    models: '模型',
+    holders: '所在位置',
+    problems: '问题',
+    holds: (reader, size, held) => `（${reader}，${size}，包含 ${held} 项）`,
+    alsoAt: '另见',
+    confidence: '置信度',
+    colon: '：',
+    ident: {
+      name: '名称',
+      version: '版本',
+      author: '作者',
+      license: '许可证',
+      task: '任务',
+      architecture: '架构',
+      producer: '生成工具',
+      description: '描述',
+    },
+    in: '输入',
+    out: '输出',
+    ops: (total, kinds) => `算子：${total}（${kinds} 种）`,
+    customOps: '自定义算子',
+    parameters: '参数量',
+    quantization: '量化',
+    quantized: '已量化',
+    packedFile: '内嵌文件',
+    part: '组成文件',
+  },
 };
 
 export const LANGS: readonly ReportLang[] = ['en', 'zh'];
