@@ -1,4 +1,4 @@
-import type { Component, DataComponent, Inventory, ModelComponent, Relationship, Subject } from '../inventory/schema.js';
+import type { Component, DataComponent, Inventory, ModelComponent, Relationship, SoftwareComponent, Subject } from '../inventory/schema.js';
 import {
   CONFIDENCE_NUMBER,
   canonicalJson,
@@ -21,13 +21,19 @@ import type { ReportEncoder, ReportOptions } from './types.js';
  *   and its per-format metadata as `aibom:<format>:<key>` properties; its parts (`part-of`) and
  *   associated files nested under it;
  * - images as `firmware`, partitions and archives as `file` components (their reader in properties);
- *   kinds this version does not know yet are kept (runtime/sdk/package as `library`, app as
- *   `application`, anything else as `file`) with `aibom:kind`;
- * - the scanned inputs as `metadata.component`, relationships as `dependencies` plus typed
- *   `aibom:relationship:<type>` properties, problems and stats as BOM-level and metadata properties
- *   (CycloneDX annotations need a timestamp, which we only have when asked for).
+ * - software from the runtime rules: a runtime as `framework` (it hosts the model), an SDK or a package
+ *   as `library`, an app as `application`, each with `purl`, `cpe`, its vendor as `publisher` and its
+ *   licence; the rule, the formats it loads and the rule's own properties as `aibom:` properties;
+ * - a cloud AI service as a BOM-level `services` entry with its endpoint (`https://` + the host the
+ *   inventory records: these APIs are reached over HTTPS), its vendor as `provider`;
+ * - kinds this version does not know are kept as `file` components with `aibom:kind`;
+ * - the scanned inputs as `metadata.component`; `contains`, `ships`, `loads`, `depends-on`, `part-of`
+ *   and `describes` as `dependencies`; every edge also as a typed `aibom:relationship:<type>` property
+ *   (`can-load` only there: a runtime able to load a format does not make either depend on the other);
+ *   problems and stats as BOM-level and metadata properties (CycloneDX annotations need a timestamp,
+ *   which we only have when asked for).
  * Deterministic: the serial number is a UUID derived from the inventory; no clock.
- * Not handled: CycloneDX XML; VEX; `services` (the inventory has no service kind yet).
+ * Not handled: CycloneDX XML; VEX.
  */
 export const CYCLONEDX_SPEC_VERSIONS = ['1.6', '1.7'] as const;
 
@@ -51,7 +57,7 @@ const KIND_TYPE: Record<string, string> = {
   image: 'firmware',
   partition: 'file',
   archive: 'file',
-  runtime: 'library',
+  runtime: 'framework',
   sdk: 'library',
   package: 'library',
   app: 'application',
@@ -109,14 +115,50 @@ function baseComponent(c: Component, from: ReadonlyMap<string, Relationship[]>, 
     ...extra,
     ...relationshipProps(c.id, from),
   ];
-  // A kind added later keeps its own record (`runtime: {...}`): its scalar fields become properties.
-  if (!(kind in KIND_TYPE) || kind === 'runtime' || kind === 'sdk' || kind === 'package' || kind === 'app') {
+  // A kind this version does not know keeps its own record (`accelerator: {...}`): its fields become properties.
+  if (!(kind in KIND_TYPE)) {
     const rec = (c as unknown as Record<string, unknown>)[kind];
     if (rec !== null && typeof rec === 'object')
       props.push(...metadataProperties(kind, rec as Record<string, unknown>).map(([name, value]) => ({ name, value })));
   }
+  if ('software' in c) Object.assign(out, softwareFields(c, props));
   out.properties = props;
   out.evidence = evidence(c);
+  return out;
+}
+
+/**
+ * The identity fields of a runtime, SDK, package or app (publisher, licence, purl, cpe, in the order the
+ * CycloneDX schema lists them); pushes the rest of its `software` record onto `props`.
+ */
+function softwareFields(c: SoftwareComponent, props: Property[]): Json {
+  const s = c.software;
+  const out: Json = {};
+  if (s.vendor !== undefined) out.publisher = s.vendor;
+  Object.assign(out, licenses(s.license));
+  if (s.cpe !== undefined) out.cpe = s.cpe;
+  if (s.purl !== undefined) out.purl = s.purl;
+  props.push(...prop('aibom:rule', s.rule), ...prop('aibom:loads', s.loads?.join(', ')), ...prop('aibom:endpoint', s.endpoint));
+  for (const [k, v] of Object.entries(s.properties ?? {}).sort((a, b) => cmp(a[0], b[0]))) props.push(...prop(`aibom:${c.kind}:${k}`, v));
+  return out;
+}
+
+/** A cloud AI service as a CycloneDX service: where it is called from stays in `aibom:location` properties. */
+function serviceEntry(c: SoftwareComponent, from: ReadonlyMap<string, Relationship[]>): Json {
+  const s = c.software;
+  const out: Json = { 'bom-ref': c.id };
+  if (s.vendor !== undefined) out.provider = { name: s.vendor };
+  out.name = c.name;
+  if (c.version !== undefined) out.version = c.version;
+  if (s.endpoint !== undefined) out.endpoints = [s.endpoint.includes('://') ? s.endpoint : `https://${s.endpoint}`];
+  Object.assign(out, licenses(s.license));
+  const props: Property[] = [...prop('aibom:kind', c.kind), ...prop('aibom:confidence', c.confidence)];
+  props.push(...prop('aibom:rule', s.rule), ...prop('aibom:endpoint', s.endpoint));
+  for (const [k, v] of Object.entries(s.properties ?? {}).sort((a, b) => cmp(a[0], b[0]))) props.push(...prop(`aibom:service:${k}`, v));
+  for (const l of c.locations) props.push({ name: 'aibom:location', value: l.offset !== undefined ? `${l.path} @${l.offset}` : l.path });
+  for (const e of c.evidence) props.push({ name: 'aibom:evidence', value: `${e.technique} (${e.confidence}): ${e.detail}` });
+  props.push(...relationshipProps(c.id, from));
+  out.properties = props;
   return out;
 }
 
@@ -203,12 +245,14 @@ function metadataComponent(inv: Inventory): Json | undefined {
   };
 }
 
-/** The refs each component depends on: `contains`, `ships`, `loads`, `can-load`, `depends-on` point
- * from the holder or user; `part-of` and `describes` point from the part, so they are turned round. */
+/** The refs each component depends on: `contains`, `ships`, `loads`, `depends-on` point from the holder
+ * or user; `part-of` and `describes` point from the part, so they are turned round. `can-load` is a
+ * capability, not a dependency: it stays a property. */
 function dependencies(inv: Inventory, allRefs: readonly string[]): Json[] {
   const deps = new Map<string, Set<string>>(allRefs.map((r) => [r, new Set<string>()]));
   const known = new Set(allRefs);
   for (const r of inv.relationships) {
+    if (r.type === 'can-load') continue;
     const [a, b] = r.type === 'part-of' || r.type === 'describes' ? [r.to, r.from] : [r.from, r.to];
     if (known.has(a) && known.has(b)) deps.get(a)!.add(b);
   }
@@ -241,9 +285,11 @@ export function cyclonedxBom(inv: Inventory, options: ReportOptions = {}): Json 
   const parts = partsByModel(inv);
   const nestedIds = new Set([...parts.values()].flat().map((c) => c.id));
   const components: Json[] = [];
+  const services: Json[] = [];
   for (const c of inv.components) {
     if (nestedIds.has(c.id)) continue;
-    if (c.kind === 'model') components.push(modelComponent(c, parts.get(c.id) ?? [], from));
+    if (c.kind === 'service') services.push(serviceEntry(c, from));
+    else if (c.kind === 'model') components.push(modelComponent(c, parts.get(c.id) ?? [], from));
     else
       components.push(
         baseComponent(c, from, 'container' in c ? prop('aibom:reader', c.container.reader) : c.kind === 'data' ? prop('aibom:data-role', c.data.role) : []),
@@ -268,6 +314,7 @@ export function cyclonedxBom(inv: Inventory, options: ReportOptions = {}): Json 
     version: 1,
     metadata,
     components,
+    ...(services.length > 0 ? { services } : {}),
     dependencies: dependencies(inv, allRefs),
   };
   // Problems have no CycloneDX element of their own (annotations require a timestamp): one property each.

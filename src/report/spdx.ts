@@ -1,4 +1,4 @@
-import type { Component, Inventory, ModelComponent, Relationship, RelationshipType, Subject } from '../inventory/schema.js';
+import type { Component, Inventory, ModelComponent, Relationship, RelationshipType, SoftwareComponent, Subject } from '../inventory/schema.js';
 import { canonicalJson, cmp, contentUuid, locationText, metadataProperties, partsByModel, sha256Hex, subjectRef, tensorText } from './common.js';
 import { spdxLicenseId } from './licenses.js';
 import type { ReportEncoder } from './types.js';
@@ -9,9 +9,17 @@ import type { ReportEncoder } from './types.js';
  *   `ai_hyperparameter` for the facts of its weights, `ai_limitation` for custom operators, the author
  *   as `originatedBy`), each data item a `dataset_DatasetPackage` (type `noAssertion`: the bytes do not
  *   say), images, partitions and archives `software_Package`, the inputs and associated files
- *   `software_File`; kinds added later a `software_Package` with a purpose from their kind;
- * - relationships: `contains` (holders, and inputs -> what sits directly in them), `hasDataFile`
- *   (model -> part), `dependsOn`, `describes`, and `other` with a comment for edges SPDX has no word for;
+ *   `software_File`;
+ * - software from the runtime rules a `software_Package`: a runtime with purpose `framework`, an SDK or
+ *   a package `library`, an app `application`, each with `software_packageUrl` (purl), a `cpe23`
+ *   external identifier, its vendor as `suppliedBy` and its licence declared as a model's is; a cloud
+ *   AI service (SPDX 3.0.1 has no service element) a `software_Package` with purpose `other`, its
+ *   endpoint as an `ExternalRef` of type `other` and a comment saying what it is; a kind this version
+ *   does not know a `software_Package` with purpose `other`;
+ * - relationships: `contains` (holders, an app -> the models it ships, and inputs -> what sits
+ *   directly in them), `hasDataFile` (model -> part), `hasDynamicLink` (an app -> the runtime or SDK it
+ *   depends on: native libraries are linked at run time), `dependsOn` (other dependencies, such as on a
+ *   service), `describes`, and `other` with a comment for edges SPDX has no word for (`loads`, `can-load`);
  * - a licence the model states as `hasDeclaredLicense` to a LicenseExpression (an SPDX id) or a
  *   SimpleLicensingText (anything else);
  * - locations, per-format metadata and card details as CycloneDX-style property entries
@@ -28,7 +36,7 @@ const PURPOSE: Record<string, string> = {
   image: 'diskImage',
   partition: 'filesystemImage',
   archive: 'archive',
-  runtime: 'library',
+  runtime: 'framework',
   sdk: 'library',
   package: 'library',
   app: 'application',
@@ -86,6 +94,32 @@ export function spdxDocument(inv: Inventory): Json {
   const rels: Array<{ from: string; type: string; to: string; comment?: string }> = [];
   const agents = new Map<string, string>();
   const licences = new Map<string, string>();
+  /** The spdxId of an Agent named `name`, added once. */
+  const agentOf = (name: string): string => {
+    let aid = agents.get(name);
+    if (aid === undefined) {
+      aid = idOf(`agent:${sha256Hex(name).slice(0, 16)}`);
+      agents.set(name, aid);
+      add({ type: 'Agent', spdxId: aid, creationInfo: CI, name });
+    }
+    return aid;
+  };
+  /** Declares `text` as the licence of element `id`: an SPDX expression when it is an SPDX id, else a licensing text. */
+  const declareLicence = (id: string, text: string | undefined): void => {
+    if (text === undefined || text.trim() === '') return;
+    let lid = licences.get(text);
+    if (lid === undefined) {
+      lid = idOf(`license:${sha256Hex(text).slice(0, 16)}`);
+      licences.set(text, lid);
+      const spdx = spdxLicenseId(text);
+      add(
+        spdx !== undefined
+          ? { type: 'simplelicensing_LicenseExpression', spdxId: lid, creationInfo: CI, simplelicensing_licenseExpression: spdx }
+          : { type: 'simplelicensing_SimpleLicensingText', spdxId: lid, creationInfo: CI, simplelicensing_licenseText: text },
+      );
+    }
+    rels.push({ from: id, type: 'hasDeclaredLicense', to: lid });
+  };
 
   const subjectIds = inv.subjects.map((s) => idOf(subjectRef(s)));
   inv.subjects.forEach((s: Subject, i) => {
@@ -112,7 +146,8 @@ export function spdxDocument(inv: Inventory): Json {
     const id = idOf(c.id);
     const pairs = commonPairs(c);
     if (c.kind === 'model') {
-      add(aiPackage(c, id, pairs, agents, licences, idOf, add, rels));
+      add(aiPackage(c, id, pairs, agentOf));
+      declareLicence(id, c.model.card.license);
       for (const a of c.model.associatedFiles ?? []) {
         const fid = idOf(`${c.id}/${sha256Hex(a.name).slice(0, 16)}`);
         add({
@@ -140,6 +175,9 @@ export function spdxDocument(inv: Inventory): Json {
         dataset_datasetType: ['noAssertion'],
         ...propsExtension([...pairs, ['aibom:data-role', c.data.role]]),
       });
+    } else if ('software' in c) {
+      add(softwarePackage(c, id, pairs, agentOf));
+      declareLicence(id, c.software.license);
     } else {
       const kind = c.kind as string;
       const rec = (c as unknown as Record<string, unknown>)[kind === 'image' || kind === 'partition' || kind === 'archive' ? 'container' : kind];
@@ -157,10 +195,11 @@ export function spdxDocument(inv: Inventory): Json {
     }
   }
 
-  const known = new Set(inv.components.map((c) => c.id));
+  const kindOf = new Map(inv.components.map((c) => [c.id, c.kind as string]));
   for (const r of inv.relationships) {
-    if (!known.has(r.from) || !known.has(r.to)) continue;
-    rels.push(mapRelationship(r, idOf));
+    const toKind = kindOf.get(r.to);
+    if (!kindOf.has(r.from) || toKind === undefined) continue;
+    rels.push(mapRelationship(r, toKind, idOf));
   }
   // Each input contains what sits directly in it (what no container or model holds).
   const held = new Set<string>();
@@ -199,8 +238,11 @@ export function spdxDocument(inv: Inventory): Json {
 
   // Problems: an annotation on the component found at the problem's location, else on the document.
   const docId = idOf('document');
+  // Software found by rules sits at the same path as a container or a model (an app is its APK): a
+  // problem there concerns what was read, so those components claim a path first.
   const byPath = new Map<string, string>();
-  for (const c of inv.components) for (const l of c.locations) if (!byPath.has(l.path)) byPath.set(l.path, idOf(c.id));
+  const readFirst = [...inv.components.filter((c) => !('software' in c)), ...inv.components.filter((c) => 'software' in c)];
+  for (const c of readFirst) for (const l of c.locations) if (!byPath.has(l.path)) byPath.set(l.path, idOf(c.id));
   inv.problems.forEach((p, i) => {
     add({
       type: 'Annotation',
@@ -265,23 +307,15 @@ const REL: Record<RelationshipType, string> = {
   describes: 'describes',
 };
 
-function mapRelationship(r: Relationship, idOf: (ref: string) => string): { from: string; type: string; to: string; comment?: string } {
-  const type = REL[r.type] ?? 'other';
+function mapRelationship(r: Relationship, toKind: string, idOf: (ref: string) => string): { from: string; type: string; to: string; comment?: string } {
+  // An app depending on a runtime or SDK loads its native library at run time: a dynamic link.
+  const type = r.type === 'depends-on' && (toKind === 'runtime' || toKind === 'sdk') ? 'hasDynamicLink' : (REL[r.type] ?? 'other');
   // part-of points from the part; SPDX's hasDataFile points from the model.
   if (r.type === 'part-of') return { from: idOf(r.to), type, to: idOf(r.from) };
   return type === 'other' ? { from: idOf(r.from), type, to: idOf(r.to), comment: `aibom:${r.type}` } : { from: idOf(r.from), type, to: idOf(r.to) };
 }
 
-function aiPackage(
-  m: ModelComponent,
-  id: string,
-  pairs: Array<[string, string]>,
-  agents: Map<string, string>,
-  licences: Map<string, string>,
-  idOf: (ref: string) => string,
-  add: (e: Json) => void,
-  rels: Array<{ from: string; type: string; to: string }>,
-): Json {
+function aiPackage(m: ModelComponent, id: string, pairs: Array<[string, string]>, agentOf: (name: string) => string): Json {
   const c = m.model.card;
   const hyper: Array<[string, string | undefined]> = [
     ['parameters', c.parameters?.toString()],
@@ -302,15 +336,7 @@ function aiPackage(
   if (c.description !== undefined) out.description = c.description;
   Object.assign(out, hash(m.sha256));
   out.software_primaryPurpose = 'model';
-  if (c.author !== undefined) {
-    let aid = agents.get(c.author);
-    if (aid === undefined) {
-      aid = idOf(`agent:${sha256Hex(c.author).slice(0, 16)}`);
-      agents.set(c.author, aid);
-      add({ type: 'Agent', spdxId: aid, creationInfo: CI, name: c.author });
-    }
-    out.originatedBy = [aid];
-  }
+  if (c.author !== undefined) out.originatedBy = [agentOf(c.author)];
   if (c.architecture !== undefined) out.ai_typeOfModel = [c.architecture];
   const hp = hyper.filter((h): h is [string, string] => h[1] !== undefined).map(([key, value]) => ({ type: 'DictionaryEntry', key, value }));
   if (hp.length > 0) out.ai_hyperparameter = hp;
@@ -334,20 +360,31 @@ function aiPackage(
       ...metadataProperties(m.model.format, m.model.metadata),
     ]),
   );
-  if (c.license !== undefined && c.license.trim() !== '') {
-    let lid = licences.get(c.license);
-    if (lid === undefined) {
-      lid = idOf(`license:${sha256Hex(c.license).slice(0, 16)}`);
-      licences.set(c.license, lid);
-      const spdx = spdxLicenseId(c.license);
-      add(
-        spdx !== undefined
-          ? { type: 'simplelicensing_LicenseExpression', spdxId: lid, creationInfo: CI, simplelicensing_licenseExpression: spdx }
-          : { type: 'simplelicensing_SimpleLicensingText', spdxId: lid, creationInfo: CI, simplelicensing_licenseText: c.license },
-      );
-    }
-    rels.push({ from: id, type: 'hasDeclaredLicense', to: lid });
+  return out;
+}
+
+/** A runtime, SDK, package, app or service as a `software_Package` (see the module comment). */
+function softwarePackage(c: SoftwareComponent, id: string, pairs: Array<[string, string]>, agentOf: (name: string) => string): Json {
+  const s = c.software;
+  const out: Json = { type: 'software_Package', spdxId: id, creationInfo: CI, name: c.name };
+  if (c.kind === 'service')
+    out.comment = `cloud AI service${s.endpoint !== undefined ? ` reached at ${s.endpoint}` : ''}, called by the software it was found in`;
+  if (c.version !== undefined) out.software_packageVersion = c.version;
+  Object.assign(out, hash(c.sha256));
+  if (s.vendor !== undefined) out.suppliedBy = agentOf(s.vendor);
+  if (s.cpe !== undefined) out.externalIdentifier = [{ type: 'ExternalIdentifier', externalIdentifierType: 'cpe23', identifier: s.cpe }];
+  if (s.endpoint !== undefined) {
+    const url = s.endpoint.includes('://') ? s.endpoint : `https://${s.endpoint}`;
+    out.externalRef = [{ type: 'ExternalRef', externalRefType: 'other', locator: [url], comment: 'service endpoint' }];
   }
+  if (s.purl !== undefined) out.software_packageUrl = s.purl;
+  out.software_primaryPurpose = PURPOSE[c.kind] ?? 'other';
+  const extra: Array<[string, string]> = [];
+  if (s.rule !== undefined) extra.push(['aibom:rule', s.rule]);
+  if (s.loads !== undefined && s.loads.length > 0) extra.push(['aibom:loads', s.loads.join(', ')]);
+  if (s.endpoint !== undefined) extra.push(['aibom:endpoint', s.endpoint]);
+  for (const [k, v] of Object.entries(s.properties ?? {}).sort((a, b) => cmp(a[0], b[0]))) extra.push([`aibom:${c.kind}:${k}`, v]);
+  Object.assign(out, propsExtension([...pairs, ...extra]));
   return out;
 }
 

@@ -1,76 +1,90 @@
 import type { Component, Inventory, ModelComponent } from '../inventory/schema.js';
-import { bytes, count, plural, tensor } from './text.js';
-import type { ReportEncoder } from './types.js';
+import { label, strings, type Strings } from './i18n.js';
+import { bytes, count, tensor } from './text.js';
+import type { ReportEncoder, ReportLang } from './types.js';
 
 /**
  * What a person reads first: for each model one headline and its key facts (from the normalized model
  * card only: this encoder knows no format), the images and partitions that hold them, then the problems.
+ * In English (default) or Simplified Chinese (`lang`): the fixed words come from `i18n.ts`; what the
+ * inventory says (names, messages, problem codes) stays as it is.
  */
 export const summary: ReportEncoder = {
   id: 'summary',
-  description: 'A readable summary: models with their key facts, where they sit, then problems',
-  encode(inv) {
-    const out: string[] = [];
-    const models = inv.components.filter((c): c is ModelComponent => c.kind === 'model');
-    const errors = inv.problems.filter((p) => p.severity === 'error').length;
-    out.push(
-      `aibom ${inv.tool.version}: ${plural(inv.subjects.length, 'input')}, ${plural(models.length, 'model')}, ` +
-        `${plural(inv.problems.length, 'problem')}${errors > 0 ? ` (${errors} ${errors === 1 ? 'error' : 'errors'})` : ''}`,
-    );
-    out.push(
-      `scanned ${plural(inv.stats.files, 'file')} in ${plural(inv.stats.containers, 'container')}` +
-        (inv.stats.duplicates > 0 ? `, ${inv.stats.duplicates} duplicate${inv.stats.duplicates === 1 ? '' : 's'} not parsed again` : '') +
-        (inv.stats.decompressedBytes > 0 ? `, ${bytes(inv.stats.decompressedBytes)} decompressed` : ''),
-    );
-    const byId = new Map(inv.components.map((c) => [c.id, c]));
-    if (models.length > 0) {
-      out.push('', 'MODELS');
-      for (const m of models) out.push(...modelLines(m, inv, byId));
-    }
-    const holders = inv.components.filter((c) => c.kind === 'image' || c.kind === 'partition' || c.kind === 'archive');
-    if (holders.length > 0) {
-      out.push('', 'WHERE THEY SIT');
-      for (const c of holders) {
-        const held = inv.relationships.filter((r) => r.type === 'contains' && r.from === c.id).length;
-        out.push(`  ${c.kind.padEnd(9)} ${c.locations[0]!.path} (${containerReader(c)}, ${bytes(c.size ?? 0)}, holds ${held})`);
-      }
-    }
-    if (inv.problems.length > 0) {
-      out.push('', 'PROBLEMS');
-      for (const p of inv.problems) out.push(`  ${p.severity.padEnd(7)} ${p.location}`, `          ${p.code}: ${p.message}`);
-    }
-    return `${out.join('\n')}\n`;
-  },
+  description: 'A readable summary (en or zh): models with their key facts, where they sit, then problems',
+  encode: (inv, options) => summaryText(inv, options?.lang),
 };
+
+function summaryText(inv: Inventory, lang: ReportLang | undefined): string {
+  const t = strings(lang);
+  const s = t.summary;
+  const out: string[] = [];
+  const models = inv.components.filter((c): c is ModelComponent => c.kind === 'model');
+  const errors = inv.problems.filter((p) => p.severity === 'error').length;
+  out.push(s.headline(inv.tool.version, inv.subjects.length, models.length, inv.problems.length, errors));
+  out.push(
+    s.scanned(inv.stats.files, inv.stats.containers, inv.stats.duplicates, inv.stats.decompressedBytes > 0 ? bytes(inv.stats.decompressedBytes) : undefined),
+  );
+  const byId = new Map(inv.components.map((c) => [c.id, c]));
+  if (models.length > 0) {
+    out.push('', s.models);
+    for (const m of models) out.push(...modelLines(m, inv, byId, t));
+  }
+  const holders = inv.components.filter((c) => c.kind === 'image' || c.kind === 'partition' || c.kind === 'archive');
+  if (holders.length > 0) {
+    out.push('', s.holders);
+    for (const c of holders) {
+      const held = inv.relationships.filter((r) => r.type === 'contains' && r.from === c.id).length;
+      out.push(`  ${padCells(label(t.kind, c.kind), 9)} ${c.locations[0]!.path} ${s.holds(containerReader(c), bytes(c.size ?? 0), held)}`);
+    }
+  }
+  if (inv.problems.length > 0) {
+    out.push('', s.problems);
+    for (const p of inv.problems) out.push(`  ${padCells(label(t.severity, p.severity), 7)} ${p.location}`, `          ${p.code}: ${p.message}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+/**
+ * `padEnd` by terminal cells: CJK characters take two, so Chinese labels line up with the column they
+ * head. Plain ASCII pads exactly as `padEnd`, which keeps the English output unchanged.
+ */
+function padCells(s: string, width: number): string {
+  let cells = 0;
+  for (const ch of s) cells += /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]/.test(ch) ? 2 : 1;
+  return cells >= width ? s : s + ' '.repeat(width - cells);
+}
 
 function containerReader(c: Component): string {
   return 'container' in c ? c.container.reader : c.kind;
 }
 
-function modelLines(m: ModelComponent, inv: Inventory, byId: ReadonlyMap<string, Component>): string[] {
+function modelLines(m: ModelComponent, inv: Inventory, byId: ReadonlyMap<string, Component>, t: Strings): string[] {
+  const s = t.summary;
+  const c = s.colon;
   const card = m.model.card;
   const [first, ...more] = m.locations;
   const lines = [`  ${first!.path}${first!.offset !== undefined ? ` @${first!.offset}` : ''}`];
-  for (const l of more) lines.push(`    also at ${l.path}${l.offset !== undefined ? ` @${l.offset}` : ''}`);
+  for (const l of more) lines.push(`    ${s.alsoAt} ${l.path}${l.offset !== undefined ? ` @${l.offset}` : ''}`);
   lines.push(
-    `    ${m.model.format}${card.formatVersion !== undefined ? ` ${card.formatVersion}` : ''} · ${bytes(m.size ?? 0)} · sha256 ${m.sha256 ?? '-'} · confidence ${m.confidence}`,
+    `    ${m.model.format}${card.formatVersion !== undefined ? ` ${card.formatVersion}` : ''} · ${bytes(m.size ?? 0)} · sha256 ${m.sha256 ?? '-'} · ${s.confidence} ${label(t.confidence, m.confidence)}`,
   );
   const ident: string[] = [];
-  for (const [label, v] of [
-    ['name', card.name],
-    ['version', card.version],
-    ['author', card.author],
-    ['license', card.license],
-    ['task', card.task],
-    ['architecture', card.architecture],
-    ['producer', [card.producer, card.producerVersion].filter((x) => x !== undefined).join(' ') || undefined],
-    ['description', card.description],
+  for (const [name, v] of [
+    [s.ident.name, card.name],
+    [s.ident.version, card.version],
+    [s.ident.author, card.author],
+    [s.ident.license, card.license],
+    [s.ident.task, card.task],
+    [s.ident.architecture, card.architecture],
+    [s.ident.producer, [card.producer, card.producerVersion].filter((x) => x !== undefined).join(' ') || undefined],
+    [s.ident.description, card.description],
   ] as const) {
-    if (v !== undefined && v !== '') ident.push(`${label} ${oneLine(v)}`);
+    if (v !== undefined && v !== '') ident.push(`${name} ${oneLine(v)}`);
   }
   if (ident.length > 0) lines.push(`    ${ident.join(' · ')}`);
   if (card.inputs.length > 0 || card.outputs.length > 0) {
-    lines.push(`    in: ${card.inputs.map(tensor).join(', ') || '-'}`, `    out: ${card.outputs.map(tensor).join(', ') || '-'}`);
+    lines.push(`    ${s.in}${c}${card.inputs.map(tensor).join(', ') || '-'}`, `    ${s.out}${c}${card.outputs.map(tensor).join(', ') || '-'}`);
   }
   // One line per operator name: versions of the same operator (TFLite lists them apart) are summed.
   const byName = new Map<string, { name: string; domain: string | undefined; custom: boolean; n: number }>();
@@ -84,23 +98,24 @@ function modelLines(m: ModelComponent, inv: Inventory, byId: ReadonlyMap<string,
   if (ops.length > 0) {
     const total = ops.reduce((s, o) => s + o.n, 0);
     const shown = ops.slice(0, 8).map((o) => `${o.name}×${o.n}`);
-    lines.push(`    ops: ${total} (${plural(ops.length, 'kind')}) ${shown.join(' ')}${ops.length > 8 ? ' …' : ''}`);
+    lines.push(`    ${s.ops(total, ops.length)} ${shown.join(' ')}${ops.length > 8 ? ' …' : ''}`);
     const special = ops.filter((o) => o.custom);
-    if (special.length > 0) lines.push(`    custom ops: ${special.map((o) => `${o.domain ?? 'custom'}:${o.name}`).join(', ')}`);
+    if (special.length > 0) lines.push(`    ${s.customOps}${c}${special.map((o) => `${o.domain ?? 'custom'}:${o.name}`).join(', ')}`);
   }
   if (card.parameters !== undefined) {
     const types = card.weightTypes.join(', ');
     lines.push(
-      `    parameters: ${count(card.parameters)}${types ? ` (${types})` : ''}${card.quantization !== undefined ? ` · quantization ${card.quantization}` : card.quantized === true ? ' · quantized' : ''}`,
+      `    ${s.parameters}${c}${count(card.parameters)}${types ? ` (${types})` : ''}${card.quantization !== undefined ? ` · ${s.quantization} ${card.quantization}` : card.quantized === true ? ` · ${s.quantized}` : ''}`,
     );
   }
-  for (const a of m.model.associatedFiles ?? []) lines.push(`    packed file: ${a.name} ${bytes(a.size)} sha256 ${a.sha256}${a.type ? ` (${a.type})` : ''}`);
+  for (const a of m.model.associatedFiles ?? [])
+    lines.push(`    ${s.packedFile}${c}${a.name} ${bytes(a.size)} sha256 ${a.sha256}${a.type ? ` (${a.type})` : ''}`);
   for (const r of inv.relationships) {
     if (r.type !== 'part-of' || r.to !== m.id) continue;
     const part = byId.get(r.from);
     if (part === undefined) continue;
     lines.push(
-      `    part: ${part.locations[0]!.path} ${bytes(part.size ?? 0)} sha256 ${part.sha256 ?? '-'}${part.kind === 'data' ? ` (${part.data.role})` : ''}`,
+      `    ${s.part}${c}${part.locations[0]!.path} ${bytes(part.size ?? 0)} sha256 ${part.sha256 ?? '-'}${part.kind === 'data' ? ` (${part.data.role})` : ''}`,
     );
   }
   return lines;
@@ -111,7 +126,7 @@ function oneLine(s: string): string {
   return t.length > 120 ? `${t.slice(0, 117)}...` : t;
 }
 
-/** Renders an inventory's summary; exported for the CLI's default output. */
-export function summarize(inv: Inventory): string {
-  return summary.encode(inv);
+/** Renders an inventory's summary (English unless `lang` says otherwise); exported for the CLI's default output. */
+export function summarize(inv: Inventory, lang?: ReportLang): string {
+  return summaryText(inv, lang);
 }

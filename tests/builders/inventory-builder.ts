@@ -12,6 +12,7 @@ import {
   type ModelComponent,
   type Problem,
   type Relationship,
+  type SoftwareComponent,
 } from '../../src/inventory/schema.js';
 import type { ModelCard } from '../../src/inventory/card.js';
 
@@ -27,6 +28,13 @@ import type { ModelCard } from '../../src/inventory/card.js';
  *     │                                     also at extra/seg.onnx (second subject, a directory)
  *     ├ vendor/llm.onnx  + llm.onnx.data    model with a part (`data`, role external-data, part-of)
  *     └ lib/libpacked.so @4096+1126         carved TFLite model (offset and length, medium confidence)
+ *
+ * and the software around the models, as runtime rules record it:
+ *
+ *   com.example.pay (app, at Pay.apk)        ships det.tflite; depends-on the runtime and the service
+ *   Pay.apk!/lib/arm64-v8a/libtensorflowlite_jni.so
+ *                                            runtime TensorFlow Lite 2.14.0 (purl, CPE, licence), can-load det.tflite
+ *   OpenAI API (service, found in classes.dex) endpoint api.openai.com
  *
  * plus problems of every severity (two with the same code) and non-zero stats. Hashes are sha256 of
  * a label, so every run gives the same bytes. `timestamp` is left out unless asked for.
@@ -227,7 +235,48 @@ export function buildInventory(opts: InventoryBuilderOptions = {}): Inventory {
       metadata: { schemaVersion: 3 },
     },
   };
-  const components: Component[] = [image, partition, archive, tflite, onnx, llm, llmData, carved];
+  const app: SoftwareComponent = {
+    id: componentId('app', 'android-app', fakeSha256('Pay.apk')),
+    kind: 'app',
+    name: 'com.example.pay',
+    version: '3.1.0',
+    locations: [makeLocation(apkHops)],
+    sha256: fakeSha256('Pay.apk'),
+    size: 3612,
+    confidence: 'high',
+    evidence: [{ technique: 'manifest-analysis', detail: 'AndroidManifest.xml package com.example.pay versionName 3.1.0', confidence: 'high' }],
+    software: { rule: 'android-app', vendor: 'Example Pay Ltd', properties: { androidPackage: 'com.example.pay', minSdk: '24' } },
+  };
+  const runtime: SoftwareComponent = {
+    id: componentId('runtime', 'tflite', fakeSha256('libtensorflowlite_jni.so')),
+    kind: 'runtime',
+    name: 'TensorFlow Lite',
+    version: '2.14.0',
+    locations: [makeLocation([...apkHops, hop('lib/arm64-v8a/libtensorflowlite_jni.so', 'zip')])],
+    sha256: fakeSha256('libtensorflowlite_jni.so'),
+    size: 4194304,
+    confidence: 'high',
+    evidence: [{ technique: 'binary-analysis', detail: 'SONAME libtensorflowlite_jni.so; version string 2.14.0', confidence: 'high' }],
+    software: {
+      rule: 'tflite',
+      vendor: 'Google',
+      license: 'Apache-2.0',
+      purl: 'pkg:maven/org.tensorflow/tensorflow-lite@2.14.0',
+      cpe: 'cpe:2.3:a:google:tensorflow:2.14.0:*:*:*:*:*:*:*',
+      loads: ['tflite'],
+      properties: { elfMachine: 'aarch64' },
+    },
+  };
+  const service: SoftwareComponent = {
+    id: componentId('service', 'openai', 'api.openai.com'),
+    kind: 'service',
+    name: 'OpenAI API',
+    locations: [makeLocation([...apkHops, hop('classes.dex', 'zip')])],
+    confidence: 'medium',
+    evidence: [{ technique: 'binary-analysis', detail: "string 'https://api.openai.com/v1/chat/completions'", confidence: 'medium' }],
+    software: { rule: 'openai', vendor: 'OpenAI', endpoint: 'api.openai.com' },
+  };
+  const components: Component[] = [image, partition, archive, tflite, onnx, llm, llmData, carved, app, runtime, service];
   components.sort((a, b) => cmp(a.kind, b.kind) || cmp(a.locations[0]!.path, b.locations[0]!.path) || cmp(a.id, b.id));
   const relationships: Relationship[] = [
     { from: image.id, type: 'contains', to: partition.id },
@@ -238,6 +287,11 @@ export function buildInventory(opts: InventoryBuilderOptions = {}): Inventory {
     { from: partition.id, type: 'contains', to: carved.id },
     { from: archive.id, type: 'contains', to: tflite.id },
     { from: llmData.id, type: 'part-of', to: llm.id },
+    { from: archive.id, type: 'contains', to: runtime.id },
+    { from: app.id, type: 'ships', to: tflite.id },
+    { from: app.id, type: 'depends-on', to: runtime.id },
+    { from: app.id, type: 'depends-on', to: service.id },
+    { from: runtime.id, type: 'can-load', to: tflite.id },
   ];
   relationships.sort((a, b) => cmp(a.from, b.from) || cmp(a.type, b.type) || cmp(a.to, b.to));
   const problems: Problem[] = [
@@ -285,24 +339,24 @@ export function buildInventory(opts: InventoryBuilderOptions = {}): Inventory {
   return inventorySchema.parse(inv);
 }
 
-/** An inventory with a component of a kind this version does not know yet (runtime), as later scans will
- * write: encoders must keep it, not crash. Not valid against today's schema, hence the cast. */
+/** An inventory with a component of a kind this version does not know (`accelerator`, an NPU driver), as a
+ * later scan may write: encoders must keep it, not crash. Not valid against today's schema, hence the cast. */
 export function inventoryWithUnknownKind(): Inventory {
   const inv = buildInventory();
-  const runtime = {
-    id: componentId('runtime', 'tflite-runtime', fakeSha256('libtensorflowlite.so')),
-    kind: 'runtime',
-    name: 'libtensorflowlite.so',
-    version: '2.14.0',
-    locations: [makeLocation([IMG, SYSTEM, hop('lib/libtensorflowlite.so', 'ext4')])],
-    sha256: fakeSha256('libtensorflowlite.so'),
+  const npu = {
+    id: componentId('accelerator', 'rknpu', fakeSha256('librknnrt.so')),
+    kind: 'accelerator',
+    name: 'librknnrt.so',
+    version: '1.6.0',
+    locations: [makeLocation([IMG, SYSTEM, hop('lib/librknnrt.so', 'ext4')])],
+    sha256: fakeSha256('librknnrt.so'),
     size: 4096,
     confidence: 'high',
-    evidence: [{ technique: 'magic', detail: 'version string TFLITE_VERSION 2.14.0', confidence: 'high' }],
-    runtime: { name: 'tensorflow-lite' },
+    evidence: [{ technique: 'binary-analysis', detail: 'version string librknnrt version: 1.6.0', confidence: 'high' }],
+    accelerator: { name: 'rknpu2' },
   };
-  const comps = [...inv.components, runtime as unknown as Component];
-  const rels: Relationship[] = [...inv.relationships, { from: runtime.id, type: 'can-load', to: inv.components.find((c) => c.kind === 'model')!.id }];
+  const comps = [...inv.components, npu as unknown as Component];
+  const rels: Relationship[] = [...inv.relationships, { from: npu.id, type: 'can-load', to: inv.components.find((c) => c.kind === 'model')!.id }];
   return { ...inv, components: comps, relationships: rels };
 }
 

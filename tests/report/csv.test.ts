@@ -52,6 +52,6 @@ describe('csv encoder', () => {
   it('a kind added later is listed in components.csv with its kind', () => {
     const u = inventoryWithUnknownKind();
     const rows = pyParse(csv.encodeFiles!(u).get('components.csv')!);
-    expect(rows.at(-1)!.slice(0, 3)).toEqual([u.components.at(-1)!.id, 'runtime', 'libtensorflowlite.so']);
+    expect(rows.at(-1)!.slice(0, 3)).toEqual([u.components.at(-1)!.id, 'accelerator', 'librknnrt.so']);
   });
 });

@@ -112,6 +112,7 @@ describe('cyclonedx encoder', () => {
     const deps = new Map<string, string[]>(b.dependencies.map((d: J) => [d.ref, d.dependsOn ?? []]));
     for (const r of inv.relationships) {
       if (r.type === 'part-of') expect(deps.get(r.to)).toContain(r.from);
+      else if (r.type === 'can-load') expect(deps.get(r.from) ?? []).not.toContain(r.to);
       else expect(deps.get(r.from)).toContain(r.to);
     }
     const extraRef = b.metadata.component.components[0]['bom-ref'];
@@ -127,10 +128,45 @@ describe('cyclonedx encoder', () => {
     const u = inventoryWithUnknownKind();
     const out = cyclonedx.encode(u);
     await validateReport('cyclonedx', out);
-    const rt = byRef(JSON.parse(out)).get(u.components.at(-1)!.id)!;
-    expect(rt.type).toBe('library');
-    expect(props(rt, 'aibom:kind')).toEqual(['runtime']);
-    expect(props(rt, 'aibom:runtime:name')).toEqual(['tensorflow-lite']);
+    const npu = byRef(JSON.parse(out)).get(u.components.at(-1)!.id)!;
+    expect(npu.type).toBe('file');
+    expect(props(npu, 'aibom:kind')).toEqual(['accelerator']);
+    expect(props(npu, 'aibom:accelerator:name')).toEqual(['rknpu2']);
+  });
+  it('a runtime is a framework with purl, CPE, publisher and licence; an app an application', () => {
+    const refs = byRef(bom());
+    const rt = inv.components.find((c) => c.kind === 'runtime')!;
+    const c = refs.get(rt.id)!;
+    expect(c).toMatchObject({
+      type: 'framework',
+      name: 'TensorFlow Lite',
+      version: '2.14.0',
+      publisher: 'Google',
+      purl: 'pkg:maven/org.tensorflow/tensorflow-lite@2.14.0',
+      cpe: 'cpe:2.3:a:google:tensorflow:2.14.0:*:*:*:*:*:*:*',
+      licenses: [{ license: { id: 'Apache-2.0' } }],
+    });
+    expect(props(c, 'aibom:loads')).toEqual(['tflite']);
+    expect(props(c, 'aibom:runtime:elfMachine')).toEqual(['aarch64']);
+    const app = refs.get(inv.components.find((x) => x.kind === 'app')!.id)!;
+    expect([app.type, app.name, app.version, app.publisher]).toEqual(['application', 'com.example.pay', '3.1.0', 'Example Pay Ltd']);
+    expect(props(app, 'aibom:app:androidPackage')).toEqual(['com.example.pay']);
+  });
+  it('a cloud AI service is a BOM service with its endpoint, not a component; the app depends on it', () => {
+    const b = bom();
+    const svc = inv.components.find((c) => c.kind === 'service')!;
+    expect(byRef(b).has(svc.id)).toBe(false);
+    expect(b.services).toHaveLength(1);
+    expect(b.services[0]).toMatchObject({ 'bom-ref': svc.id, provider: { name: 'OpenAI' }, name: 'OpenAI API', endpoints: ['https://api.openai.com'] });
+    expect(props(b.services[0], 'aibom:location')).toEqual(['firmware.img!/system!/app/Pay/Pay.apk!/classes.dex']);
+    const deps = new Map<string, string[]>(b.dependencies.map((d: J) => [d.ref, d.dependsOn ?? []]));
+    const app = inv.components.find((c) => c.kind === 'app')!;
+    const model = inv.components.find((c) => c.name === 'Golden detector')!;
+    const rt = inv.components.find((c) => c.kind === 'runtime')!;
+    expect(deps.get(app.id)).toEqual([model.id, rt.id, svc.id].sort());
+    // can-load is kept as a typed property of the runtime only
+    expect(props(byRef(b).get(rt.id)!, 'aibom:relationship:can-load')).toEqual([model.id]);
+    expect(deps.get(rt.id)).toEqual([]);
   });
   it('every SPDX id we write as a licence id is on the SPDX list CycloneDX accepts', () => {
     const require = createRequire(import.meta.url);

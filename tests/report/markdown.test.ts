@@ -35,6 +35,6 @@ describe('markdown encoder', () => {
   });
   it('a component of a kind added later is listed under other components', () => {
     const md = markdown.encode(inventoryWithUnknownKind());
-    expect(md).toMatch(/## Other components[\s\S]*\| runtime \| libtensorflowlite\.so \|/);
+    expect(md).toMatch(/## Other components[\s\S]*\| accelerator \| librknnrt\.so \|/);
   });
 });

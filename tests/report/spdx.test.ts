@@ -29,8 +29,8 @@ describe('spdx encoder', () => {
     const u = inventoryWithUnknownKind();
     const out = spdx.encode(u);
     expect(validateSpdx(out)).toEqual([]);
-    const rt = doc(u).find((e) => String(e.spdxId).endsWith(u.components.at(-1)!.id))!;
-    expect([rt.type, rt.software_primaryPurpose]).toEqual(['software_Package', 'library']);
+    const npu = doc(u).find((e) => String(e.spdxId).endsWith(u.components.at(-1)!.id))!;
+    expect([npu.type, npu.software_primaryPurpose]).toEqual(['software_Package', 'other']);
   });
   it('each model is an ai_AIPackage with sha256, each data item a dataset_DatasetPackage', () => {
     const g = doc();
@@ -42,9 +42,12 @@ describe('spdx encoder', () => {
         image: 'software_Package',
         partition: 'software_Package',
         archive: 'software_Package',
+        app: 'software_Package',
+        runtime: 'software_Package',
+        service: 'software_Package',
       };
       expect(e.type).toBe(expected[c.kind]);
-      expect(e.verifiedUsing).toEqual([{ type: 'Hash', algorithm: 'sha256', hashValue: c.sha256 }]);
+      expect(e.verifiedUsing).toEqual(c.sha256 === undefined ? undefined : [{ type: 'Hash', algorithm: 'sha256', hashValue: c.sha256 }]);
     }
     const tfl = g.find((x) => x.name === 'Golden detector')!;
     expect(tfl.ai_typeOfModel).toEqual(['SSD MobileNetV2']);
@@ -64,6 +67,32 @@ describe('spdx encoder', () => {
     expect(g.find((e) => e.spdxId === lic.to[0])).toMatchObject({ type: 'simplelicensing_LicenseExpression', simplelicensing_licenseExpression: 'Apache-2.0' });
     const vendor = find('hasDeclaredLicense', llm.id)!;
     expect(g.find((e) => e.spdxId === vendor.to[0])).toMatchObject({ type: 'simplelicensing_SimpleLicensingText' });
+  });
+  it('software: purl, CPE, supplier, purposes; an app links its runtime dynamically and depends on its service', () => {
+    const g = doc();
+    const byEnd = (id: string): J => g.find((x) => idEnd(x) === id)!;
+    const rt = inv.components.find((c) => c.kind === 'runtime')!;
+    const app = inv.components.find((c) => c.kind === 'app')!;
+    const svc = inv.components.find((c) => c.kind === 'service')!;
+    const model = inv.components.find((c) => c.name === 'Golden detector')!;
+    const r = byEnd(rt.id);
+    expect(r).toMatchObject({
+      software_primaryPurpose: 'framework',
+      software_packageVersion: '2.14.0',
+      software_packageUrl: 'pkg:maven/org.tensorflow/tensorflow-lite@2.14.0',
+      externalIdentifier: [{ type: 'ExternalIdentifier', externalIdentifierType: 'cpe23', identifier: 'cpe:2.3:a:google:tensorflow:2.14.0:*:*:*:*:*:*:*' }],
+    });
+    expect(g.find((e) => e.spdxId === r.suppliedBy)).toMatchObject({ type: 'Agent', name: 'Google' });
+    expect(byEnd(app.id).software_primaryPurpose).toBe('application');
+    const s = byEnd(svc.id);
+    expect(s.externalRef).toEqual([{ type: 'ExternalRef', externalRefType: 'other', locator: ['https://api.openai.com'], comment: 'service endpoint' }]);
+    const rels = g.filter((e) => e.type === 'Relationship' && String(e.from).endsWith(app.id));
+    const to = (type: string): string[] => (rels.find((x) => x.relationshipType === type)?.to ?? []).map((t: string) => t.split(':').slice(-2).join(':'));
+    expect(to('hasDynamicLink')).toEqual([rt.id]);
+    expect(to('dependsOn')).toEqual([svc.id]);
+    expect(to('contains')).toEqual([model.id]);
+    const lic = g.find((e) => e.type === 'Relationship' && e.relationshipType === 'hasDeclaredLicense' && String(e.from).endsWith(rt.id))!;
+    expect(g.find((e) => e.spdxId === lic.to[0])).toMatchObject({ simplelicensing_licenseExpression: 'Apache-2.0' });
   });
   it('where the rest went: locations as property entries, problems as annotations', () => {
     const g = doc();
