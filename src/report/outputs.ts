@@ -15,7 +15,7 @@ import type { ReportEncoder, ReportLang, ReportOptions } from './types.js';
  *   -o, --output PATH     one format: its file (as before); or FORMAT=PATH, repeatable (implies -f FORMAT)
  *   --output-dir DIR      every format without its own -o goes to DIR/aibom.<extension>
  *   --spec-version V      CycloneDX 1.6 (default) or 1.7
- *   --lang en|zh          language of summary-like reports (markdown; html later)
+ *   --lang en|zh          language of the human-readable reports (summary, markdown, html)
  * Several formats need -o FORMAT=PATH or --output-dir; at most one report goes to stdout. A
  * multi-file format (csv) written to PATH gives `<PATH without .csv>.models.csv`, `.components.csv`,
  * `.problems.csv`; on stdout it gives models.csv alone.
