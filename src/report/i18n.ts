@@ -165,6 +165,13 @@ const en = {
     quantized: 'quantized',
     packedFile: 'packed file',
     part: 'part',
+    software: 'RUNTIMES, SDKS AND SERVICES',
+    owners: 'APPS AND PACKAGES',
+    shippedBy: 'shipped by',
+    runBy: 'run by',
+    loadedBy: 'loaded by',
+    ownsModels: 'models',
+    ownsSoftware: 'runtimes, SDKs and services',
   },
 };
 
@@ -318,6 +325,13 @@ const zh: Strings = {
     quantized: '已量化',
     packedFile: '内嵌文件',
     part: '组成文件',
+    software: '运行时、SDK 与服务',
+    owners: '应用与软件包',
+    shippedBy: '所属',
+    runBy: '可由其运行',
+    loadedBy: '由其加载',
+    ownsModels: '模型',
+    ownsSoftware: '运行时、SDK 与服务',
   },
 };
 

@@ -30,6 +30,16 @@ function summaryText(inv: Inventory, lang: ReportLang | undefined): string {
     out.push('', s.models);
     for (const m of models) out.push(...modelLines(m, inv, byId, t));
   }
+  const software = inv.components.filter((c) => c.kind === 'runtime' || c.kind === 'sdk' || c.kind === 'service');
+  if (software.length > 0) {
+    out.push('', s.software);
+    for (const c of software) out.push(...softwareLines(c, t));
+  }
+  const owners = inv.components.filter((c) => c.kind === 'app' || c.kind === 'package');
+  if (owners.length > 0) {
+    out.push('', s.owners);
+    for (const c of owners) out.push(...ownerLines(c, inv, byId, t));
+  }
   const holders = inv.components.filter((c) => c.kind === 'image' || c.kind === 'partition' || c.kind === 'archive');
   if (holders.length > 0) {
     out.push('', s.holders);
@@ -53,6 +63,38 @@ function padCells(s: string, width: number): string {
   let cells = 0;
   for (const ch of s) cells += /[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60\uffe0-\uffe6]/.test(ch) ? 2 : 1;
   return cells >= width ? s : s + ' '.repeat(width - cells);
+}
+
+/** `ONNX Runtime 1.30.0`: a component's name and version. */
+function nameVersion(c: Component): string {
+  return c.version !== undefined ? `${c.name} ${c.version}` : c.name;
+}
+
+/** A runtime, SDK or service: name and version, vendor and licence, endpoint, purl, where it was found. */
+function softwareLines(c: Component, t: Strings): string[] {
+  const sw = 'software' in c ? c.software : undefined;
+  const facts = [sw?.vendor, sw?.license].filter((x): x is string => x !== undefined && x !== '');
+  const head = `  ${padCells(label(t.kind, c.kind), 9)} ${nameVersion(c)}${facts.length > 0 ? ` (${facts.join(', ')})` : ''}${sw?.endpoint !== undefined ? ` -> ${sw.endpoint}` : ''}`;
+  const lines = [head];
+  for (const l of c.locations) lines.push(`            ${l.path}`);
+  if (sw?.purl !== undefined) lines.push(`            ${sw.purl}`);
+  return lines;
+}
+
+/** An app or package: what it ships (models) and what it depends on (runtimes, SDKs, services). */
+function ownerLines(c: Component, inv: Inventory, byId: ReadonlyMap<string, Component>, t: Strings): string[] {
+  const s = t.summary;
+  const lines = [`  ${padCells(label(t.kind, c.kind), 9)} ${nameVersion(c)} · ${c.locations[0]!.path}`];
+  const to = (type: string): Component[] =>
+    inv.relationships
+      .filter((r) => r.from === c.id && r.type === type)
+      .map((r) => byId.get(r.to))
+      .filter((x): x is Component => x !== undefined);
+  const shipped = to('ships');
+  const deps = to('depends-on');
+  if (shipped.length > 0) lines.push(`            ${s.ownsModels}${s.colon}${shipped.map((m) => m.name).join(', ')}`);
+  if (deps.length > 0) lines.push(`            ${s.ownsSoftware}${s.colon}${deps.map(nameVersion).join(', ')}`);
+  return lines;
 }
 
 function containerReader(c: Component): string {
@@ -117,6 +159,21 @@ function modelLines(m: ModelComponent, inv: Inventory, byId: ReadonlyMap<string,
     lines.push(
       `    ${s.part}${c}${part.locations[0]!.path} ${bytes(part.size ?? 0)} sha256 ${part.sha256 ?? '-'}${part.kind === 'data' ? ` (${part.data.role})` : ''}`,
     );
+  }
+  // Who ships and who runs it (edges made by the runtime rules' link stage).
+  const from = (type: string): string[] =>
+    inv.relationships
+      .filter((r) => r.to === m.id && r.type === type)
+      .map((r) => byId.get(r.from))
+      .filter((x): x is Component => x !== undefined)
+      .map((x) => (x.version !== undefined ? `${x.name} ${x.version}` : x.name));
+  for (const [labelText, type] of [
+    [s.shippedBy, 'ships'],
+    [s.loadedBy, 'loads'],
+    [s.runBy, 'can-load'],
+  ] as const) {
+    const who = from(type);
+    if (who.length > 0) lines.push(`    ${labelText}${c}${who.join(', ')}`);
   }
   return lines;
 }
