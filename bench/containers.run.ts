@@ -38,11 +38,20 @@ function randomFile(name: string, mb: number): string {
 }
 
 /** Reads every entry of `src` (a file called `name`), checks the hashes named in `expected`, and adds a row. */
-async function readAndRecord(label: string, name: string, input: string, reader: ContainerReader, src: ByteSource, expected: Record<string, string>, limits: Partial<Limits> = {}): Promise<void> {
+async function readAndRecord(
+  label: string,
+  name: string,
+  input: string,
+  reader: ContainerReader,
+  src: ByteSource,
+  expected: Record<string, string>,
+  limits: Partial<Limits> = {},
+): Promise<void> {
   const m = await measure(() => readAllEntries(reader, src, name, limits));
   for (const [entry, sha] of Object.entries(expected)) {
     const got = m.value.sha256.get(entry);
-    if (got !== sha) throw new Error(`${label}: entry ${entry} hashed to ${got ?? `nothing (entries: ${[...m.value.sha256.keys()].join(', ')})`}, expected ${sha}`);
+    if (got !== sha)
+      throw new Error(`${label}: entry ${entry} hashed to ${got ?? `nothing (entries: ${[...m.value.sha256.keys()].join(', ')})`}, expected ${sha}`);
   }
   rows.push([label, input, `${(m.value.bytes / 2 ** 20).toFixed(0)} MiB`, `${(m.ms / 1000).toFixed(2)} s`, mibps(m.value.bytes, m.ms), rss(m)]);
 }
@@ -111,7 +120,14 @@ it.skipIf(!hasTool('xz'))('ota-payload: rebuilds a 256 MiB partition from REPLAC
   const h = crypto.createHash('sha256');
   for (let i = 0; i < ops.length; i++) h.update(chunk);
   const bytes = buildPayload({ partitions: [{ name: 'big', image: new Uint8Array(0), omitSize: true, ops }] });
-  await readAndRecord('ota-payload', 'payload.bin', `payload.bin, ${(bytes.length / 2 ** 20).toFixed(0)} MiB of REPLACE_XZ`, otaPayload, new BufferSource(bytes), { big: h.digest('hex') });
+  await readAndRecord(
+    'ota-payload',
+    'payload.bin',
+    `payload.bin, ${(bytes.length / 2 ** 20).toFixed(0)} MiB of REPLACE_XZ`,
+    otaPayload,
+    new BufferSource(bytes),
+    { big: h.digest('hex') },
+  );
 });
 
 it.skipIf(!hasTool('lz4'))('lz4: decodes 64 MiB of legacy ramdisk into a spill file under a 16 MiB memory budget (SKIP without lz4)', async () => {
@@ -119,5 +135,13 @@ it.skipIf(!hasTool('lz4'))('lz4: decodes 64 MiB of legacy ramdisk into a spill f
   const plain = Buffer.concat(Array.from({ length: (64 * 1024 * 1024) / chunk.length }, () => chunk));
   const legacy = runBuffer('lz4', ['-q', '-c', '-l'], plain);
   const sha = crypto.createHash('sha256').update(plain).digest('hex');
-  await readAndRecord('lz4 (legacy, spilled)', 'big.lz4', `big.lz4, ${(legacy.length / 2 ** 20).toFixed(0)} MiB`, lz4, new BufferSource(legacy), { big: sha }, { memoryBudget: 16 * 1024 * 1024 });
+  await readAndRecord(
+    'lz4 (legacy, spilled)',
+    'big.lz4',
+    `big.lz4, ${(legacy.length / 2 ** 20).toFixed(0)} MiB`,
+    lz4,
+    new BufferSource(legacy),
+    { big: sha },
+    { memoryBudget: 16 * 1024 * 1024 },
+  );
 });

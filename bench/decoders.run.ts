@@ -60,7 +60,15 @@ it.skipIf(!hasTool('xz'))('xz: one 16 MiB file and 64 squashfs-style 128 KiB str
   const m = await measure(() => best3(() => decodeXzSync(packed, big.length, 'bench')));
   if (sha(m.value.value) !== sha(big)) throw new Error('xz: decoded bytes differ');
   const native = best3(() => execFileSync('xz', ['-dc', file], { maxBuffer: 64 * 1024 * 1024 }));
-  rows.push(['xz (decodeXzSync)', `16 MiB, -6 (ratio ${(big.length / packed.length).toFixed(1)})`, '16 MiB', `${m.value.ms.toFixed(0)} ms`, mbps(big.length, m.value.ms), `xz -dc ${mbps(big.length, native.ms)} MB/s`, rss(m)]);
+  rows.push([
+    'xz (decodeXzSync)',
+    `16 MiB, -6 (ratio ${(big.length / packed.length).toFixed(1)})`,
+    '16 MiB',
+    `${m.value.ms.toFixed(0)} ms`,
+    mbps(big.length, m.value.ms),
+    `xz -dc ${mbps(big.length, native.ms)} MB/s`,
+    rss(m),
+  ]);
 
   const blocks: Buffer[] = [];
   for (let off = 0; off < 8 * 1024 * 1024; off += 128 * 1024) blocks.push(runBuffer('xz', ['-c', '-2'], big.subarray(off, off + 128 * 1024)));
@@ -123,5 +131,13 @@ it.skipIf(!hasLiblzo())('lzo: 16 MiB of log text in 128 KiB blocks packed by lzo
   const out = new Uint8Array(131072);
   const m = await measure(() => best3(() => packed.reduce((n, p) => n + decodeLzo1x(p, out), 0)));
   if (m.value.value !== text.length) throw new Error(`lzo: decoded ${m.value.value} bytes of ${text.length}`);
-  rows.push(['lzo (decodeLzo1x)', `${packed.length} blocks of 128 KiB (ratio ${(text.length / raw.length).toFixed(1)})`, '16 MiB', `${m.value.ms.toFixed(0)} ms`, mbps(text.length, m.value.ms), '', rss(m)]);
+  rows.push([
+    'lzo (decodeLzo1x)',
+    `${packed.length} blocks of 128 KiB (ratio ${(text.length / raw.length).toFixed(1)})`,
+    '16 MiB',
+    `${m.value.ms.toFixed(0)} ms`,
+    mbps(text.length, m.value.ms),
+    '',
+    rss(m),
+  ]);
 });

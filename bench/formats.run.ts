@@ -64,8 +64,18 @@ it('onnx: a graph of 100k nodes', async () => {
 });
 
 it('onnx: large initializers (200 MB in one, 1.2 GB in 12)', async () => {
-  await inspectRow(onnx, '1 initializer of 200 MB', new SegmentSource(buildLarge({ initializerBytes: 200 * 1024 * 1024, initializers: 1 }).segments()), 'model.onnx');
-  await inspectRow(onnx, '12 initializers, 1.2 GB', new SegmentSource(buildLarge({ initializerBytes: 1200 * 1024 * 1024, initializers: 12 }).segments()), 'model.onnx');
+  await inspectRow(
+    onnx,
+    '1 initializer of 200 MB',
+    new SegmentSource(buildLarge({ initializerBytes: 200 * 1024 * 1024, initializers: 1 }).segments()),
+    'model.onnx',
+  );
+  await inspectRow(
+    onnx,
+    '12 initializers, 1.2 GB',
+    new SegmentSource(buildLarge({ initializerBytes: 1200 * 1024 * 1024, initializers: 12 }).segments()),
+    'model.onnx',
+  );
 });
 
 it('tflite: a 200 MB weight buffer at the end, inline and as Buffer.offset/size', async () => {

@@ -30,7 +30,16 @@ function tree(dir: string, onnxBytes: number, randomBytes: number): string[] {
   writeSegments(path.join(dir, models[0]!), buildLarge({ initializerBytes: onnxBytes, initializers: 4 }).segments());
   const w = crypto.randomBytes(64 * 1024);
   const tfl = new TfliteBuilder()
-    .subgraph((sg) => sg.name('main').tensor('in', 'float32', [1, 64]).tensor('w', 'int8', [1024, 64], { data: w }).tensor('out', 'float32', [1, 1024]).operator('FULLY_CONNECTED', [0, 1], [2]).inputs([0]).outputs([2]))
+    .subgraph((sg) =>
+      sg
+        .name('main')
+        .tensor('in', 'float32', [1, 64])
+        .tensor('w', 'int8', [1024, 64], { data: w })
+        .tensor('out', 'float32', [1, 1024])
+        .operator('FULLY_CONNECTED', [0, 1], [2])
+        .inputs([0])
+        .outputs([2]),
+    )
     .build();
   fs.writeFileSync(path.join(dir, models[1]!), tfl);
   // An incompressible blob (a firmware blob, a media file): the pipeline extracts it, we only probe it.
@@ -38,7 +47,7 @@ function tree(dir: string, onnxBytes: number, randomBytes: number): string[] {
   for (let left = randomBytes; left > 0; left -= 8 << 20) fs.writeSync(fd, crypto.randomBytes(Math.min(left, 8 << 20)));
   fs.closeSync(fd);
   let seed = 11;
-  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   for (let i = 0; i < SMALL_FILES; i++) {
     const sub = path.join(dir, 'system/lib', `d${Math.floor(i / 200)}`);
     if (i % 200 === 0) fs.mkdirSync(sub, { recursive: true });
@@ -78,7 +87,11 @@ it('image scan throughput against the extract-then-hash pipeline', () => {
         fs.rmSync(out, { recursive: true, force: true });
         fs.mkdirSync(out);
         execFileSync('debugfs', ['-R', `rdump / ${out}`, img], { stdio: 'ignore' });
-        execFileSync('sha256sum', models.map((m) => path.join(out, m)), { stdio: 'ignore' });
+        execFileSync(
+          'sha256sum',
+          models.map((m) => path.join(out, m)),
+          { stdio: 'ignore' },
+        );
       });
     pipeline(); // warm the page cache for both contenders
     const ref = Math.min(pipeline(), pipeline());
@@ -99,7 +112,11 @@ it('image scan throughput against the extract-then-hash pipeline', () => {
       timed(() => {
         fs.rmSync(out, { recursive: true, force: true });
         execFileSync('unsquashfs', ['-q', '-n', '-d', out, img], { stdio: 'ignore' });
-        execFileSync('sha256sum', models.map((m) => path.join(out, m)), { stdio: 'ignore' });
+        execFileSync(
+          'sha256sum',
+          models.map((m) => path.join(out, m)),
+          { stdio: 'ignore' },
+        );
       });
     pipeline();
     const ref = Math.min(pipeline(), pipeline());

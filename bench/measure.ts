@@ -67,7 +67,12 @@ export function printTable(header: readonly string[], rows: readonly (readonly s
  * Opens every entry of `src` through `reader` and hashes it in 4 MiB chunks, as a scan does.
  * Returns the bytes read and each entry's sha256 by path (for checking the run against the input).
  */
-export async function readAllEntries(reader: ContainerReader, src: ByteSource, name: string, limits: Partial<Limits> = {}): Promise<{ bytes: number; sha256: Map<string, string> }> {
+export async function readAllEntries(
+  reader: ContainerReader,
+  src: ByteSource,
+  name: string,
+  limits: Partial<Limits> = {},
+): Promise<{ bytes: number; sha256: Map<string, string> }> {
   const t = makeContext(name, limits);
   try {
     let bytes = 0;
@@ -93,7 +98,7 @@ export function sha256File(file: string, trailingZeros = 0): string {
   const fd = fs.openSync(file, 'r');
   try {
     const buf = Buffer.alloc(8 * 1024 * 1024);
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+    for (let n: number; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
   } finally {
     fs.closeSync(fd);
   }

@@ -46,7 +46,7 @@ function generate(): string {
     .build();
   fs.writeFileSync(path.join(dir, 'models', 'det.tflite'), tfl);
   let seed = 7;
-  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   for (let i = 0; i < SMALL_FILES; i++) {
     const sub = path.join(dir, 'files', `d${Math.floor(i / 100)}`);
     if (i % 100 === 0) fs.mkdirSync(sub, { recursive: true });
@@ -58,7 +58,10 @@ function generate(): string {
 
 function sha256sumMs(file: string): number {
   execFileSync('sha256sum', [file], { stdio: 'ignore' }); // warm the page cache for both contenders
-  return Math.min(time(() => execFileSync('sha256sum', [file], { stdio: 'ignore' })), time(() => execFileSync('sha256sum', [file], { stdio: 'ignore' })));
+  return Math.min(
+    time(() => execFileSync('sha256sum', [file], { stdio: 'ignore' })),
+    time(() => execFileSync('sha256sum', [file], { stdio: 'ignore' })),
+  );
 }
 
 function scanOnce(file: string, onlyFormats?: string): { ms: number; maxRssMiB: number; models: string[]; files: number } {
@@ -105,7 +108,9 @@ it('scan throughput against sha256sum', () => {
     }
     const a = Math.min(...few);
     const b = Math.min(...all);
-    cost.push(`| ${input === tar ? 'bench.tar' : `folder of ${SMALL_FILES} small files`} | ${(a / 1000).toFixed(2)} s | ${(b / 1000).toFixed(2)} s | ${(((b - a) / a) * 100).toFixed(1)} % |`);
+    cost.push(
+      `| ${input === tar ? 'bench.tar' : `folder of ${SMALL_FILES} small files`} | ${(a / 1000).toFixed(2)} s | ${(b / 1000).toFixed(2)} s | ${(((b - a) / a) * 100).toFixed(1)} % |`,
+    );
   }
   console.log(`\n${cost.join('\n')}\n`);
 });

@@ -116,10 +116,7 @@ const program = new Command()
 
 limitOptions(
   reportFlags(
-    program
-      .command('scan')
-      .description('scan files and directories, recursively through archives and images')
-      .argument('<inputs...>', 'files or directories'),
+    program.command('scan').description('scan files and directories, recursively through archives and images').argument('<inputs...>', 'files or directories'),
   )
     .option('-q, --quiet', 'no progress bar')
     .option('--timestamp', 'record the scan time in the report (makes it non-reproducible)')
@@ -140,7 +137,10 @@ reportFlags(
   planOutputs(o);
   // A saved inventory@1 is upgraded on the way in; its cards are rebuilt by the formats' own `card`.
   const cardOf: CardOf = (format, metadata) => formats.find((f) => f.id === format)?.card(metadata);
-  writeReports(readInventory(file, (v1) => upgradeV1(v1, cardOf)), o);
+  writeReports(
+    readInventory(file, (v1) => upgradeV1(v1, cardOf)),
+    o,
+  );
 });
 
 limitOptions(

@@ -36,7 +36,9 @@ export function limitsTable(): string {
   return [
     '| limit option | meaning | default |',
     '| --- | --- | --- |',
-    ...LIMIT_SPECS.map((s) => `| \`--${s.flag} <${s.unit === 'size' ? 'size' : 'n'}>\` | ${s.help}${s.unit === 'size' ? ' (`512M`, `64G`)' : ''} | ${shown(s)} |`),
+    ...LIMIT_SPECS.map(
+      (s) => `| \`--${s.flag} <${s.unit === 'size' ? 'size' : 'n'}>\` | ${s.help}${s.unit === 'size' ? ' (`512M`, `64G`)' : ''} | ${shown(s)} |`,
+    ),
   ].join('\n');
 }
 

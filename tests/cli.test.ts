@@ -87,7 +87,10 @@ describe('aibom CLI', () => {
     for (const f of tflites) fs.copyFileSync(f, path.join(d, path.basename(f)));
     // `script` runs the CLI on a pseudo-terminal; its log holds what the terminal received.
     const log = path.join(tmp, 'tty.log');
-    const r = spawnSync('script', ['-qc', `${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} scan tty -o tty.txt`, log], { cwd: tmp, encoding: 'utf8' });
+    const r = spawnSync('script', ['-qc', `${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} scan tty -o tty.txt`, log], {
+      cwd: tmp,
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(0);
     const screen = fs.readFileSync(log, 'utf8');
     expect(screen).toMatch(/\r\[[#.]{20}\] [\d.]+ (B|KiB|MiB)\/8\.\d MiB · \d+ models? · /);

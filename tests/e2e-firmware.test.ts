@@ -22,11 +22,34 @@ const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 const tflite = new TfliteBuilder()
   .description('e2e ocr')
-  .subgraph((sg) => sg.name('main').tensor('in', 'uint8', [1, 32, 32, 1]).tensor('w', 'int8', [4, 3, 3, 1], { data: crypto.randomBytes(36) }).tensor('out', 'uint8', [1, 30, 30, 4]).operator('CONV_2D', [0, 1], [2]).inputs([0]).outputs([2]))
+  .subgraph((sg) =>
+    sg
+      .name('main')
+      .tensor('in', 'uint8', [1, 32, 32, 1])
+      .tensor('w', 'int8', [4, 3, 3, 1], { data: crypto.randomBytes(36) })
+      .tensor('out', 'uint8', [1, 30, 30, 4])
+      .operator('CONV_2D', [0, 1], [2])
+      .inputs([0])
+      .outputs([2]),
+  )
   .modelMetadata({ name: 'Receipt OCR', version: '3.1', author: 'vendor', license: 'proprietary' })
   .build();
-const onnx = new OnnxBuilder().producer('e2e', '1').opset('', 17).input('x', 'float32', [1, 8]).initializer('w', 'float32', [8, 8]).node('MatMul', ['x', 'w'], ['y']).output('y', 'float32', [1, 8]).build();
-const apk = buildZip([['AndroidManifest.xml', enc('<manifest/>')], ['assets/ocr.tflite', tflite], ['classes.dex', enc('dex\n035\0')]], 0);
+const onnx = new OnnxBuilder()
+  .producer('e2e', '1')
+  .opset('', 17)
+  .input('x', 'float32', [1, 8])
+  .initializer('w', 'float32', [8, 8])
+  .node('MatMul', ['x', 'w'], ['y'])
+  .output('y', 'float32', [1, 8])
+  .build();
+const apk = buildZip(
+  [
+    ['AndroidManifest.xml', enc('<manifest/>')],
+    ['assets/ocr.tflite', tflite],
+    ['classes.dex', enc('dex\n035\0')],
+  ],
+  0,
+);
 
 /** An ext4 system partition holding the APK and a vendor model, made by mke2fs -d. */
 function ext4System(name: string): Uint8Array {
@@ -46,9 +69,21 @@ describe.skipIf(!tools)('firmware end to end', () => {
   it('finds a model in an APK in an ext4 system partition in a super.img in a full-OTA payload.bin in an OTA zip', async () => {
     const system = ext4System('system');
     const superImg = new LpBuilder({ slotCount: 2 }).partition('system_a').partition('system_b').linear('system_a', system).build();
-    const payload = buildPayload({ partitions: [{ name: 'super', image: superImg, kinds: ['REPLACE_XZ', 'REPLACE', 'REPLACE_ZSTD', 'REPLACE_BZ'], chunkBlocks: 256 }] });
+    const payload = buildPayload({
+      partitions: [{ name: 'super', image: superImg, kinds: ['REPLACE_XZ', 'REPLACE', 'REPLACE_ZSTD', 'REPLACE_BZ'], chunkBlocks: 256 }],
+    });
     const ota = path.join(tmp, 'pos-ota.zip');
-    fs.writeFileSync(ota, buildZip([['META-INF/com/android/metadata', enc('ota-type=AB\n')], ['payload.bin', payload], ['payload_properties.txt', enc('FILE_HASH=x\n')]], 0));
+    fs.writeFileSync(
+      ota,
+      buildZip(
+        [
+          ['META-INF/com/android/metadata', enc('ota-type=AB\n')],
+          ['payload.bin', payload],
+          ['payload_properties.txt', enc('FILE_HASH=x\n')],
+        ],
+        0,
+      ),
+    );
 
     const inv = await scan([ota]);
     expect(inventorySchema.parse(inv)).toBeTruthy();
@@ -68,8 +103,21 @@ describe.skipIf(!tools)('firmware end to end', () => {
     const payloadImg = path.join(tmp, 'apex_payload.img');
     execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '4096', '-d', root, payloadImg, '4M']);
     // An APEX is a zip whose apex_payload.img (ext4 or EROFS) is stored; a CAPEX stores the APEX as original_apex.
-    const apex = buildZip([['apex_manifest.pb', enc('\n\x0ecom.vendor.npu')], ['apex_payload.img', fs.readFileSync(payloadImg)], ['apex_pubkey', enc('key')]], 0);
-    const capex = buildZip([['apex_manifest.pb', enc('\n\x0ecom.vendor.npu')], ['original_apex', apex]], 0);
+    const apex = buildZip(
+      [
+        ['apex_manifest.pb', enc('\n\x0ecom.vendor.npu')],
+        ['apex_payload.img', fs.readFileSync(payloadImg)],
+        ['apex_pubkey', enc('key')],
+      ],
+      0,
+    );
+    const capex = buildZip(
+      [
+        ['apex_manifest.pb', enc('\n\x0ecom.vendor.npu')],
+        ['original_apex', apex],
+      ],
+      0,
+    );
     const dir = path.join(tmp, 'apexes');
     fs.mkdirSync(dir);
     fs.writeFileSync(path.join(dir, 'com.vendor.npu.apex'), apex);
@@ -110,7 +158,13 @@ describe('declared sizes', () => {
   it('refuses a partition that declares more than the scan may decompress (a terabyte of zeros), quickly', async () => {
     const img = path.join(tmp, 'huge-super.img');
     // 2^31 sectors of 512 bytes: 1 TiB of ZERO extent, in a super image of a few kilobytes.
-    fs.writeFileSync(img, new LpBuilder({ slotCount: 1 }).partition('userdata').zero('userdata', 2 ** 31).build());
+    fs.writeFileSync(
+      img,
+      new LpBuilder({ slotCount: 1 })
+        .partition('userdata')
+        .zero('userdata', 2 ** 31)
+        .build(),
+    );
     const t0 = Date.now();
     const inv = await scan([img], { limits: { maxDecompressedBytes: 1024 ** 3 } });
     expect(Date.now() - t0).toBeLessThan(10_000);
@@ -121,7 +175,16 @@ describe('declared sizes', () => {
     const part = (i: number): Uint8Array => {
       const m = new TfliteBuilder()
         .description(`part ${i}`)
-        .subgraph((sg) => sg.name('m').tensor('x', 'float32', [1, 4]).tensor('w', 'int8', [1536, 1024], { data: crypto.randomBytes(1536 * 1024) }).tensor('y', 'float32', [1, 4]).operator('FULLY_CONNECTED', [0, 1], [2]).inputs([0]).outputs([2]))
+        .subgraph((sg) =>
+          sg
+            .name('m')
+            .tensor('x', 'float32', [1, 4])
+            .tensor('w', 'int8', [1536, 1024], { data: crypto.randomBytes(1536 * 1024) })
+            .tensor('y', 'float32', [1, 4])
+            .operator('FULLY_CONNECTED', [0, 1], [2])
+            .inputs([0])
+            .outputs([2]),
+        )
         .build();
       const img = new Uint8Array(Math.ceil(m.length / 4096) * 4096);
       img.set(m);
@@ -132,7 +195,9 @@ describe('declared sizes', () => {
     const inv = await scan([payload], { limits: { maxDecompressedBytes: 4 * 1024 * 1024 } });
     // Each partition is ~1.5 MiB decoded from xz operations: two fit in 4 MiB, the third does not.
     expect(modelsOf(inv).map((m) => m.location)).toEqual([`${payload}!/p1`, `${payload}!/p2`]);
-    expect(inv.problems).toEqual([expect.objectContaining({ location: `${payload}!/p3`, code: 'limit', message: expect.stringMatching(/maxDecompressedBytes/) })]);
+    expect(inv.problems).toEqual([
+      expect.objectContaining({ location: `${payload}!/p3`, code: 'limit', message: expect.stringMatching(/maxDecompressedBytes/) }),
+    ]);
     expect(inv.stats.decompressedBytes).toBeGreaterThan(3 * 1024 * 1024);
   });
 });

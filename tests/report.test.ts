@@ -48,7 +48,13 @@ function tfliteModel(): Uint8Array {
         .inputs([0])
         .outputs([2]),
     )
-    .modelMetadata({ name: 'Golden detector', version: 'v2', author: 'aibom', license: 'Apache-2.0', associatedFiles: [{ name: 'labels.txt', type: 'TENSOR_AXIS_LABELS' }] })
+    .modelMetadata({
+      name: 'Golden detector',
+      version: 'v2',
+      author: 'aibom',
+      license: 'Apache-2.0',
+      associatedFiles: [{ name: 'labels.txt', type: 'TENSOR_AXIS_LABELS' }],
+    })
     .appendZip({ 'labels.txt': 'cat\ndog\n' })
     .build();
 }
@@ -61,7 +67,17 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(d, 'vendor', 'seg.onnx'), onnx);
   fs.writeFileSync(path.join(d, 'vendor', 'fake.tflite'), 'not a model\n');
   // An APK made by our own zip writer (stored members, no timestamps): byte-stable across runs.
-  fs.writeFileSync(path.join(d, 'Pay.apk'), buildZip([['assets/det.tflite', tfl], ['assets/seg.onnx', onnx], ['classes.dex', new TextEncoder().encode('dex\n035\0')]], 0));
+  fs.writeFileSync(
+    path.join(d, 'Pay.apk'),
+    buildZip(
+      [
+        ['assets/det.tflite', tfl],
+        ['assets/seg.onnx', onnx],
+        ['classes.dex', new TextEncoder().encode('dex\n035\0')],
+      ],
+      0,
+    ),
+  );
   process.chdir(tmp);
   // The tool version is injected so that a version bump does not rewrite the golden files.
   inv = await scan(['golden-input'], { toolVersion: '0.0.0-golden' });

@@ -70,7 +70,12 @@ describe.skipIf(tflites.length === 0 || onnxes.length === 0)('scan over the real
     const inv = await scan([licence!]);
     expect(modelsOf(inv)).toEqual([]);
     expect(inv.problems).toEqual([
-      expect.objectContaining({ location: licence, severity: 'error', code: 'claimed-model', message: expect.stringMatching(/^Claimed onnx model is not valid: Invalid ONNX/) }),
+      expect.objectContaining({
+        location: licence,
+        severity: 'error',
+        code: 'claimed-model',
+        message: expect.stringMatching(/^Claimed onnx model is not valid: Invalid ONNX/),
+      }),
     ]);
   });
 
@@ -232,8 +237,16 @@ describe.skipIf(!haveTools)('hostile input', () => {
   it('never crashes on random bytes under any name', async () => {
     const d = dir('random');
     let seed = 42;
-    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
-    const heads = [[0x50, 0x4b, 0x03, 0x04], [0x1f, 0x8b, 0x08], [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], [0x28, 0xb5, 0x2f, 0xfd], [0x42, 0x5a, 0x68, 0x39], [0x08, 0x07, 0x12], []];
+    const rnd = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    const heads = [
+      [0x50, 0x4b, 0x03, 0x04],
+      [0x1f, 0x8b, 0x08],
+      [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00],
+      [0x28, 0xb5, 0x2f, 0xfd],
+      [0x42, 0x5a, 0x68, 0x39],
+      [0x08, 0x07, 0x12],
+      [],
+    ];
     for (let i = 0; i < 60; i++) {
       const b = Buffer.alloc(1 + Math.floor(rnd() * 4000));
       for (let j = 0; j < b.length; j++) b[j] = Math.floor(rnd() * 256);
@@ -264,7 +277,14 @@ describe('inputs', () => {
 
 describe('ONNX external data', () => {
   const withExternal = (loc: string): Uint8Array =>
-    new OnnxBuilder().producer('aibom-test', '1.0').opset('', 17).input('x', 'float32', [4]).externalInitializer('w', 'float32', [4], loc, 0, 16).node('Add', ['x', 'w'], ['y']).output('y', 'float32', [4]).build();
+    new OnnxBuilder()
+      .producer('aibom-test', '1.0')
+      .opset('', 17)
+      .input('x', 'float32', [4])
+      .externalInitializer('w', 'float32', [4], loc, 0, 16)
+      .node('Add', ['x', 'w'], ['y'])
+      .output('y', 'float32', [4])
+      .build();
   const cases: [string, string][] = [
     ['ok.onnx', 'weights/ok.bin'],
     ['missing.onnx', 'gone.bin'],
@@ -286,7 +306,7 @@ describe('ONNX external data', () => {
     expect(inv.problems.every((p) => p.code === 'external-data')).toBe(true);
   });
 
-  it('checks each reference against the members of the model\'s container, listed after it or before', async () => {
+  it("checks each reference against the members of the model's container, listed after it or before", async () => {
     const d = dir('external-zip');
     const files: [string, Uint8Array][] = cases.map(([name, loc]) => [`m/${name}`, withExternal(loc)]);
     files.push(['m/weights/ok.bin', new Uint8Array(16)]); // listed after the model that needs it
@@ -319,6 +339,7 @@ describe('siblings (formats that are not self-describing)', () => {
     async *entries(_src, ctx) {
       const idx = await ctx.sibling(`${ctx.name}.idx`);
       throw new UnsupportedError(idx === undefined ? 'no sibling' : `sibling of ${idx.size} bytes`);
+      // biome-ignore lint/correctness/noUnreachable: makes this a generator that never lists anything.
       yield* [];
     },
   };
@@ -326,8 +347,21 @@ describe('siblings (formats that are not self-describing)', () => {
   const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
   it.each([
-    ['listed after the item (deferred to the end of the container)', [['d/a.dat', enc('PAIR data')], ['d/a.dat.idx', enc('12345')], ['d/z.txt', enc('z')]]],
-    ['listed before the item', [['d/a.dat.idx', enc('12345')], ['d/a.dat', enc('PAIR data')]]],
+    [
+      'listed after the item (deferred to the end of the container)',
+      [
+        ['d/a.dat', enc('PAIR data')],
+        ['d/a.dat.idx', enc('12345')],
+        ['d/z.txt', enc('z')],
+      ],
+    ],
+    [
+      'listed before the item',
+      [
+        ['d/a.dat.idx', enc('12345')],
+        ['d/a.dat', enc('PAIR data')],
+      ],
+    ],
   ] as [string, [string, Uint8Array][]][])('a member finds its sibling %s', async (_n, files) => {
     const d = dir(`sib-${files[0]![0].length}-${files.length}`);
     fs.writeFileSync(path.join(d, 'x.zip'), buildZip(files, 0));
@@ -337,7 +371,16 @@ describe('siblings (formats that are not self-describing)', () => {
 
   it('a member whose sibling is absent is told so once the container is listed; a path is never a sibling name', async () => {
     const d = dir('sib-missing');
-    fs.writeFileSync(path.join(d, 'x.zip'), buildZip([['a.dat', enc('PAIR')], ['b/a.dat.idx', enc('1')]], 0));
+    fs.writeFileSync(
+      path.join(d, 'x.zip'),
+      buildZip(
+        [
+          ['a.dat', enc('PAIR')],
+          ['b/a.dat.idx', enc('1')],
+        ],
+        0,
+      ),
+    );
     const inv = await scan([path.join(d, 'x.zip')], { containers: registry });
     expect(inv.problems.map((p) => p.message)).toEqual(['pair-test: no sibling']);
   });

@@ -91,7 +91,8 @@ function bootLayout(src: ByteSource, ctx: ContainerContext): Layout {
   }
   const b = header(src, version === 0 ? 1632 : version === 1 ? 1648 : 1660, `Android boot image v${version}`);
   const page = u32le(b, 36, 'Android boot image');
-  if (!plausiblePage(page)) throw new FormatError(`The Android boot image v${version} has page_size ${page}, not a power of two in [${MIN_PAGE}, ${MAX_PAGE}].`);
+  if (!plausiblePage(page))
+    throw new FormatError(`The Android boot image v${version} has page_size ${page}, not a power of two in [${MIN_PAGE}, ${MAX_PAGE}].`);
   const sections: Section[] = [];
   let at = page;
   const add = (name: string, size: number): void => {
@@ -127,7 +128,12 @@ function legacyLayout(src: ByteSource, dtSize: number): Layout {
   const page = u32le(b, 36, 'Android boot image');
   const sections: Section[] = [];
   let at = page;
-  for (const [name, size] of [['kernel', u32le(b, 8, 'Android boot image')], ['ramdisk', u32le(b, 16, 'Android boot image')], ['second', u32le(b, 24, 'Android boot image')], ['dt', dtSize]] as const) {
+  for (const [name, size] of [
+    ['kernel', u32le(b, 8, 'Android boot image')],
+    ['ramdisk', u32le(b, 16, 'Android boot image')],
+    ['second', u32le(b, 24, 'Android boot image')],
+    ['dt', dtSize],
+  ] as const) {
     sections.push({ name, offset: at, size });
     at += pages(size, page);
   }
@@ -143,7 +149,8 @@ function legacyLayout(src: ByteSource, dtSize: number): Layout {
 function vendorLayout(src: ByteSource): Layout {
   const h = header(src, 16, 'Android vendor_boot image');
   const version = u32le(h, 8, 'Android boot image');
-  if (version !== 3 && version !== 4) throw new UnsupportedError(`The Android vendor_boot image has header version ${version}; aibom reads versions 3 and 4: not scanned.`);
+  if (version !== 3 && version !== 4)
+    throw new UnsupportedError(`The Android vendor_boot image has header version ${version}; aibom reads versions 3 and 4: not scanned.`);
   const size = version === 4 ? VENDOR_V4_HEADER : VENDOR_V3_HEADER;
   const what = `Android vendor_boot image v${version}`;
   const b = header(src, size, what);
@@ -162,7 +169,11 @@ function vendorLayout(src: ByteSource): Layout {
   if (version === 3) return { what, sections };
   const table = add('vendor_ramdisk_table', u32le(b, 2112, 'Android boot image'));
   add('bootconfig', u32le(b, 2124, 'Android boot image'));
-  return { what, sections, table: { section: ramdisks, tableSection: table, entries: u32le(b, 2116, 'Android boot image'), entrySize: u32le(b, 2120, 'Android boot image') } };
+  return {
+    what,
+    sections,
+    table: { section: ramdisks, tableSection: table, entries: u32le(b, 2116, 'Android boot image'), entrySize: u32le(b, 2120, 'Android boot image') },
+  };
 }
 
 /**

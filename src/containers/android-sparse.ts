@@ -99,7 +99,10 @@ export function sparseLayout(src: ByteSource, ctx: Pick<ContainerContext, 'probl
   try {
     for (let i = 0; i < totalChunks; i++) {
       if (at + CHUNK_HEADER_LEN > src.size) {
-        throw new FormatError(`Invalid Android sparse image: chunk ${i} of ${totalChunks} at offset ${at} is past the end of the ${src.size}-byte file.`, 'truncated');
+        throw new FormatError(
+          `Invalid Android sparse image: chunk ${i} of ${totalChunks} at offset ${at} is past the end of the ${src.size}-byte file.`,
+          'truncated',
+        );
       }
       // The window holds the chunk header and, where the file has them, the 4 bytes after it (a FILL pattern).
       const need = Math.min(chunkHeaderSize + 4, src.size - at);
@@ -150,7 +153,11 @@ export function sparseLayout(src: ByteSource, ctx: Pick<ContainerContext, 'probl
     }
   } catch (err) {
     if (!(err instanceof FormatError)) throw err;
-    ctx.problem({ severity: 'error', code: err.code, message: `${err.message} The image was read up to block ${block} of ${totalBlocks}; the rest reads as zeros.` });
+    ctx.problem({
+      severity: 'error',
+      code: err.code,
+      message: `${err.message} The image was read up to block ${block} of ${totalBlocks}; the rest reads as zeros.`,
+    });
   }
   return { header, size, extents };
 }
@@ -262,7 +269,11 @@ export const androidSparse: ContainerReader = {
         // ExtentSource rejects any overlap, so two parts claiming the same block are an error.
         extents = all.sort((a, b) => a.offset - b.offset);
         name = rawImageName(split.base);
-        ctx.problem({ severity: 'info', code: 'split-image', message: `Split sparse image ${split.base}: joined from ${parts.length} parts (${parts.join(', ')}).` });
+        ctx.problem({
+          severity: 'info',
+          code: 'split-image',
+          message: `Split sparse image ${split.base}: joined from ${parts.length} parts (${parts.join(', ')}).`,
+        });
       }
     }
     const joined = extents;

@@ -67,7 +67,8 @@ async function* asarEntries(src: ByteSource, ctx: ContainerContext): AsyncGenera
   if (f === undefined) throw new FormatError('Invalid asar: the header pickle sizes at offsets 0-15 are inconsistent.', src.size < 16 ? 'truncated' : 'format');
   if (f.headerSize > MAX_HEADER) throw new FormatError(`Invalid asar: header size ${f.headerSize} exceeds ${MAX_HEADER} bytes.`);
   const dataStart = 8 + f.headerSize;
-  if (dataStart > src.size) throw new FormatError(`Invalid asar: the ${f.headerSize}-byte header runs past the end of the ${src.size}-byte archive.`, 'truncated');
+  if (dataStart > src.size)
+    throw new FormatError(`Invalid asar: the ${f.headerSize}-byte header runs past the end of the ${src.size}-byte archive.`, 'truncated');
   let root: unknown;
   try {
     root = JSON.parse(Buffer.from(src.read(16, f.jsonLength)).toString('utf8'));
@@ -85,7 +86,11 @@ async function* asarEntries(src: ByteSource, ctx: ContainerContext): AsyncGenera
       const dir = stack.pop()!;
       for (const [name, node] of Object.entries(dir.files)) {
         if (++count > ctx.limits.maxEntriesPerContainer) {
-          ctx.problem({ severity: 'error', code: 'limit', message: `The asar archive has more than maxEntriesPerContainer ${ctx.limits.maxEntriesPerContainer} entries; the rest are not listed.` });
+          ctx.problem({
+            severity: 'error',
+            code: 'limit',
+            message: `The asar archive has more than maxEntriesPerContainer ${ctx.limits.maxEntriesPerContainer} entries; the rest are not listed.`,
+          });
           return;
         }
         const recorded = dir.path === '' ? name : `${dir.path}/${name}`;
@@ -97,7 +102,12 @@ async function* asarEntries(src: ByteSource, ctx: ContainerContext): AsyncGenera
           const path = names.accept(recorded, true);
           yield { path, type: 'directory', open: () => Promise.reject(new FormatError(`${path} is a directory.`)) };
           if (dir.depth + 1 >= MAX_DEPTH) {
-            ctx.problem({ path, severity: 'error', code: 'limit', message: `The asar directory ${JSON.stringify(path)} is nested deeper than ${MAX_DEPTH} levels; not walked.` });
+            ctx.problem({
+              path,
+              severity: 'error',
+              code: 'limit',
+              message: `The asar directory ${JSON.stringify(path)} is nested deeper than ${MAX_DEPTH} levels; not walked.`,
+            });
             continue;
           }
           stack.push({ files: node.files, path, depth: dir.depth + 1 });
@@ -110,7 +120,12 @@ async function* asarEntries(src: ByteSource, ctx: ContainerContext): AsyncGenera
         }
         const size = node.size;
         if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
-          ctx.problem({ path: recorded, severity: 'error', code: 'format', message: `The asar entry ${JSON.stringify(recorded)} has no valid size (${JSON.stringify(size)}); skipped.` });
+          ctx.problem({
+            path: recorded,
+            severity: 'error',
+            code: 'format',
+            message: `The asar entry ${JSON.stringify(recorded)} has no valid size (${JSON.stringify(size)}); skipped.`,
+          });
           continue;
         }
         const path = names.accept(recorded, false);

@@ -106,20 +106,26 @@ function parseHeader(src: ByteSource, off: number): Header {
     // 13 16-bit words: magic, dev, ino, mode, uid, gid, nlink, rdev, mtime (2), namesize, filesize (2,
     // high word first); name and data padded to 2 bytes.
     const le = variant === 'bin-le';
-    const w = (i: number): number => (le ? (head[2 * i] as number) | ((head[2 * i + 1] as number) << 8) : ((head[2 * i] as number) << 8) | (head[2 * i + 1] as number));
+    const w = (i: number): number =>
+      le ? (head[2 * i] as number) | ((head[2 * i + 1] as number) << 8) : ((head[2 * i] as number) << 8) | (head[2 * i + 1] as number);
     h = { dev: String(w(1)), ino: w(2), mode: w(3), nlink: w(6), nameSize: w(10), size: w(11) * 0x10000 + w(12) };
     nameAlign = 2;
     dataAlign = 2;
   }
   for (const [field, value] of Object.entries(h)) {
-    if (typeof value === 'number' && Number.isNaN(value)) throw new FormatError(`The cpio header at offset ${off} has a ${field} field that is not a ${variant === 'odc' ? 'octal' : 'hex'} number.`);
+    if (typeof value === 'number' && Number.isNaN(value))
+      throw new FormatError(`The cpio header at offset ${off} has a ${field} field that is not a ${variant === 'odc' ? 'octal' : 'hex'} number.`);
   }
   if (h.nameSize < 1 || h.nameSize > MAX_NAME) throw new FormatError(`The cpio header at offset ${off} has namesize ${h.nameSize}, outside [1, ${MAX_NAME}].`);
   const nameStart = off + hs;
   const dataStart = nameAlign === 1 ? nameStart + h.nameSize : off + align(hs + h.nameSize, nameAlign);
-  if (dataStart > src.size) throw new FormatError(`The cpio member name at offset ${nameStart} runs past the end of the ${src.size}-byte archive.`, 'truncated');
+  if (dataStart > src.size)
+    throw new FormatError(`The cpio member name at offset ${nameStart} runs past the end of the ${src.size}-byte archive.`, 'truncated');
   if (h.size > src.size - dataStart) {
-    throw new FormatError(`The cpio member at offset ${off} declares ${h.size} bytes of data but the archive ends ${src.size - dataStart} bytes after its name.`, 'truncated');
+    throw new FormatError(
+      `The cpio member at offset ${off} declares ${h.size} bytes of data but the archive ends ${src.size - dataStart} bytes after its name.`,
+      'truncated',
+    );
   }
   const next = dataStart + (dataAlign === 1 ? h.size : align(h.size, dataAlign));
   return { ...h, variant, nameStart, dataStart, next: Math.min(next, src.size) };
@@ -173,7 +179,10 @@ async function* cpioEntries(src: ByteSource, ctx: ContainerContext): AsyncGenera
   const problem = (code: 'format' | 'truncated' | 'limit', message: string, path?: string): void => {
     ctx.problem({ severity: 'error', code, message, ...(path === undefined ? {} : { path }) });
   };
-  const slice = (start: number, size: number): (() => Promise<ByteSource>) => () => Promise.resolve(new SliceSource(src, start, size));
+  const slice =
+    (start: number, size: number): (() => Promise<ByteSource>) =>
+    () =>
+      Promise.resolve(new SliceSource(src, start, size));
   /** Hard-link members whose data never came: empty files, as `cpio -i` leaves them. */
   function* flush(): Generator<ContainerEntry> {
     for (const g of groups.values()) {

@@ -159,7 +159,13 @@ async function* gptEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerat
     const e = t.entries.subarray(i * t.entrySize, (i + 1) * t.entrySize);
     const type = e.subarray(0, 16);
     if (type.every((b) => b === 0)) continue; // unused entry
-    parts.push({ index: i + 1, name: entryName(e), first: u64leBig(e, 32, 'GPT partition entry'), last: u64leBig(e, 40, 'GPT partition entry'), type: guidText(type) });
+    parts.push({
+      index: i + 1,
+      name: entryName(e),
+      first: u64leBig(e, 32, 'GPT partition entry'),
+      last: u64leBig(e, 40, 'GPT partition entry'),
+      type: guidText(type),
+    });
   }
   const counts = new Map<string, number>();
   for (const p of parts) counts.set(p.name, (counts.get(p.name) ?? 0) + 1);

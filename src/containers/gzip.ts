@@ -104,7 +104,9 @@ async function* gunzip(src: ByteSource, ctx: ContainerContext, report: boolean):
     }
     const t = src.read(trailer, 8);
     if (u32le(t, 0, 'gzip trailer') !== crc >>> 0) {
-      throw new FormatError(`The gzip member at offset ${offset} fails its CRC-32 check (0x${u32le(t, 0, 'gzip trailer').toString(16)} recorded, 0x${(crc >>> 0).toString(16)} computed).`);
+      throw new FormatError(
+        `The gzip member at offset ${offset} fails its CRC-32 check (0x${u32le(t, 0, 'gzip trailer').toString(16)} recorded, 0x${(crc >>> 0).toString(16)} computed).`,
+      );
     }
     if (u32le(t, 4, 'gzip trailer') !== isize) {
       throw new FormatError(`The gzip member at offset ${offset} records ISIZE ${u32le(t, 4, 'gzip trailer')} but decodes to ${isize} bytes (mod 2^32).`);

@@ -193,10 +193,15 @@ function readVolume(src: ByteSource): Volume {
     if (type === 1 && primary === undefined) primary = vd;
     if (type === 2 && joliet === undefined && vd[88] === 0x25 && vd[89] === 0x2f && (vd[90] === 0x40 || vd[90] === 0x43 || vd[90] === 0x45)) joliet = vd;
   }
-  if (primary === undefined) throw new FormatError('Invalid ISO 9660 image: no primary volume descriptor (type 1) after sector 16.', src.size < VD_START + VD_SECTOR ? 'truncated' : 'format');
+  if (primary === undefined)
+    throw new FormatError(
+      'Invalid ISO 9660 image: no primary volume descriptor (type 1) after sector 16.',
+      src.size < VD_START + VD_SECTOR ? 'truncated' : 'format',
+    );
   // Logical block size: both-endian u16 at 128; 2048 on every disc in practice.
   const blockSize = u16le(primary, 128, 'ISO 9660 image');
-  if (blockSize !== 512 && blockSize !== 1024 && blockSize !== 2048) throw new FormatError(`Invalid ISO 9660 image: logical block size ${blockSize} is not 512, 1024 or 2048.`);
+  if (blockSize !== 512 && blockSize !== 1024 && blockSize !== 2048)
+    throw new FormatError(`Invalid ISO 9660 image: logical block size ${blockSize} is not 512, 1024 or 2048.`);
   const root = rootOf(primary);
   if (root === undefined) throw new FormatError('Invalid ISO 9660 image: the primary descriptor holds no valid root directory record.');
   const sp = suspOf(src, root, blockSize);
@@ -237,12 +242,19 @@ async function* isoEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerat
     return src.read(at, length);
   };
   const visited = new Set<number>();
-  const stack: { extent: number; length: number; path: string; depth: number }[] = [{ extent: vol.root.extent, length: vol.root.dataLength, path: '', depth: 0 }];
+  const stack: { extent: number; length: number; path: string; depth: number }[] = [
+    { extent: vol.root.extent, length: vol.root.dataLength, path: '', depth: 0 },
+  ];
   let count = 0;
   while (stack.length > 0) {
     const dir = stack.pop()!;
     if (visited.has(dir.extent)) {
-      ctx.problem({ path: dir.path, severity: 'warning', code: 'format', message: `The ISO 9660 directory ${JSON.stringify(dir.path)} points to block ${dir.extent}, already walked; not walked again.` });
+      ctx.problem({
+        path: dir.path,
+        severity: 'warning',
+        code: 'format',
+        message: `The ISO 9660 directory ${JSON.stringify(dir.path)} points to block ${dir.extent}, already walked; not walked again.`,
+      });
       continue;
     }
     visited.add(dir.extent);
@@ -268,7 +280,12 @@ async function* isoEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerat
       }
       const rec = parseRecord(data, p);
       if (rec === undefined || Math.floor(p / bs) !== Math.floor((p + len - 1) / bs)) {
-        ctx.problem({ ...(dir.path === '' ? {} : { path: dir.path }), severity: 'error', code: 'format', message: `The ISO 9660 directory ${JSON.stringify(dir.path || '/')} has an invalid record at byte ${p}; the rest of its block was skipped.` });
+        ctx.problem({
+          ...(dir.path === '' ? {} : { path: dir.path }),
+          severity: 'error',
+          code: 'format',
+          message: `The ISO 9660 directory ${JSON.stringify(dir.path || '/')} has an invalid record at byte ${p}; the rest of its block was skipped.`,
+        });
         p = (Math.floor(p / bs) + 1) * bs;
         continue;
       }
@@ -282,7 +299,12 @@ async function* isoEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerat
 
       // Multi-extent files: every record but the last has flag 0x80; all carry the same name.
       if (pending !== undefined && pending.name !== name) {
-        ctx.problem({ path: dir.path === '' ? pending.name : `${dir.path}/${pending.name}`, severity: 'error', code: 'format', message: `The multi-extent file ${JSON.stringify(pending.name)} in ${JSON.stringify(dir.path || '/')} has no final extent; it was not listed.` });
+        ctx.problem({
+          path: dir.path === '' ? pending.name : `${dir.path}/${pending.name}`,
+          severity: 'error',
+          code: 'format',
+          message: `The multi-extent file ${JSON.stringify(pending.name)} in ${JSON.stringify(dir.path || '/')} has no final extent; it was not listed.`,
+        });
         pending = undefined;
       }
       if ((rec.flags & FLAG_MULTI_EXTENT) !== 0 && (rec.flags & FLAG_DIRECTORY) === 0) {
@@ -297,20 +319,34 @@ async function* isoEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerat
       pending = undefined;
 
       if (++count > ctx.limits.maxEntriesPerContainer) {
-        ctx.problem({ severity: 'error', code: 'limit', message: `The ISO 9660 image has more than maxEntriesPerContainer ${ctx.limits.maxEntriesPerContainer} entries; the rest are not listed.` });
+        ctx.problem({
+          severity: 'error',
+          code: 'limit',
+          message: `The ISO 9660 image has more than maxEntriesPerContainer ${ctx.limits.maxEntriesPerContainer} entries; the rest are not listed.`,
+        });
         return;
       }
       const fmt = rr.mode === undefined ? undefined : rr.mode & S_IFMT;
       const isDir = rr.childLink !== undefined || (rec.flags & FLAG_DIRECTORY) !== 0 || fmt === S_IFDIR;
       if (name === '') {
-        ctx.problem({ ...(dir.path === '' ? {} : { path: dir.path }), severity: 'error', code: 'format', message: `A record with an empty name in ISO 9660 directory ${JSON.stringify(dir.path || '/')} was skipped.` });
+        ctx.problem({
+          ...(dir.path === '' ? {} : { path: dir.path }),
+          severity: 'error',
+          code: 'format',
+          message: `A record with an empty name in ISO 9660 directory ${JSON.stringify(dir.path || '/')} was skipped.`,
+        });
         continue;
       }
       const path = names.accept(dir.path === '' ? name : `${dir.path}/${name}`, isDir);
       if (isDir) {
         yield { path, type: 'directory', open: () => Promise.reject(new FormatError(`${path} is a directory.`)) };
         if (dir.depth + 1 > MAX_DEPTH) {
-          ctx.problem({ path, severity: 'error', code: 'limit', message: `The ISO 9660 directory ${JSON.stringify(path)} is nested deeper than ${MAX_DEPTH} levels; not walked.` });
+          ctx.problem({
+            path,
+            severity: 'error',
+            code: 'limit',
+            message: `The ISO 9660 directory ${JSON.stringify(path)} is nested deeper than ${MAX_DEPTH} levels; not walked.`,
+          });
           continue;
         }
         if (rr.childLink !== undefined) {
@@ -318,7 +354,12 @@ async function* isoEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerat
           const cl = rr.childLink * bs;
           const dot = cl + 34 <= src.size ? parseRecord(src.read(cl, Math.min(255, src.size - cl)), 0) : undefined;
           if (dot === undefined) {
-            ctx.problem({ path, severity: 'error', code: 'format', message: `The Rock Ridge child link of ${JSON.stringify(path)} points to block ${rr.childLink}, which holds no directory; not walked.` });
+            ctx.problem({
+              path,
+              severity: 'error',
+              code: 'format',
+              message: `The Rock Ridge child link of ${JSON.stringify(path)} points to block ${rr.childLink}, which holds no directory; not walked.`,
+            });
             continue;
           }
           stack.push({ extent: rr.childLink, length: dot.dataLength, path, depth: dir.depth + 1 });
@@ -340,7 +381,12 @@ async function* isoEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerat
       yield { path, type: 'file', size, open: () => Promise.resolve(openFile(src, bs, path, extents)) };
     }
     if (pending !== undefined) {
-      ctx.problem({ path: dir.path === '' ? pending.name : `${dir.path}/${pending.name}`, severity: 'error', code: 'format', message: `The multi-extent file ${JSON.stringify(pending.name)} in ${JSON.stringify(dir.path || '/')} has no final extent; it was not listed.` });
+      ctx.problem({
+        path: dir.path === '' ? pending.name : `${dir.path}/${pending.name}`,
+        severity: 'error',
+        code: 'format',
+        message: `The multi-extent file ${JSON.stringify(pending.name)} in ${JSON.stringify(dir.path || '/')} has no final extent; it was not listed.`,
+      });
     }
   }
 }
@@ -354,7 +400,10 @@ function openFile(src: ByteSource, bs: number, path: string, extents: readonly D
     // Data starts after the extended attribute record (its length in blocks at byte 1).
     const at = (e.extent + e.extAttrLen) * bs;
     if (at + e.dataLength > src.size) {
-      throw new FormatError(`The ISO 9660 file ${JSON.stringify(path)} has ${e.dataLength} bytes at block ${e.extent}, past the end of the ${src.size}-byte image.`, 'truncated');
+      throw new FormatError(
+        `The ISO 9660 file ${JSON.stringify(path)} has ${e.dataLength} bytes at block ${e.extent}, past the end of the ${src.size}-byte image.`,
+        'truncated',
+      );
     }
     if (e.dataLength > 0) pieces.push({ kind: 'source', offset, length: e.dataLength, source: src, sourceOffset: at });
     offset += e.dataLength;

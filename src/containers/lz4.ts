@@ -193,10 +193,17 @@ async function* decodeFrame(src: ByteSource, off: number, what: string): AsyncGe
   if (h.length < 4 + descLen + 1) throw new FormatError(`The LZ4 frame at offset ${off} is cut off inside its header.`, 'truncated');
   // HC: second byte of xxh32 of the descriptor (FLG to the end of the dictionary id).
   const hc = (xxh32(h.subarray(4, 4 + descLen)) >>> 8) & 0xff;
-  if (hc !== h[4 + descLen]) throw new FormatError(`The LZ4 frame at offset ${off} fails its header checksum (0x${(h[4 + descLen] as number).toString(16)} recorded, 0x${hc.toString(16)} computed).`);
+  if (hc !== h[4 + descLen])
+    throw new FormatError(
+      `The LZ4 frame at offset ${off} fails its header checksum (0x${(h[4 + descLen] as number).toString(16)} recorded, 0x${hc.toString(16)} computed).`,
+    );
   let contentSize: number | undefined;
-  if (hasSize) contentSize = checked(u32le(h, 6, 'LZ4 data') + u32le(h, 10, 'LZ4 data') * 2 ** 32, 0, Number.MAX_SAFE_INTEGER, `LZ4 frame at offset ${off}: content size`);
-  if (hasDict) throw new UnsupportedError(`The LZ4 frame at offset ${off} needs dictionary ${u32le(h, 6 + (hasSize ? 8 : 0), 'LZ4 data')}, which aibom does not have: not scanned.`);
+  if (hasSize)
+    contentSize = checked(u32le(h, 6, 'LZ4 data') + u32le(h, 10, 'LZ4 data') * 2 ** 32, 0, Number.MAX_SAFE_INTEGER, `LZ4 frame at offset ${off}: content size`);
+  if (hasDict)
+    throw new UnsupportedError(
+      `The LZ4 frame at offset ${off} needs dictionary ${u32le(h, 6 + (hasSize ? 8 : 0), 'LZ4 data')}, which aibom does not have: not scanned.`,
+    );
 
   let at = off + 4 + descLen + 1;
   const hash = contentChecksum ? new Xxh32() : undefined;
@@ -217,7 +224,8 @@ async function* decodeFrame(src: ByteSource, off: number, what: string): AsyncGe
     if (blockChecksum) {
       const recorded = u32le(src.read(at + len, 4), 0, 'LZ4 data');
       const computed = xxh32(data);
-      if (recorded !== computed) throw new FormatError(`The LZ4 block at offset ${at - 4} fails its block checksum (${hex(recorded)} recorded, ${hex(computed)} computed).`);
+      if (recorded !== computed)
+        throw new FormatError(`The LZ4 block at offset ${at - 4} fails its block checksum (${hex(recorded)} recorded, ${hex(computed)} computed).`);
     }
     at += need;
     let piece: Uint8Array;
@@ -241,7 +249,8 @@ async function* decodeFrame(src: ByteSource, off: number, what: string): AsyncGe
     if (at + 4 > src.size) throw new FormatError(`The LZ4 frame at offset ${off} is cut off inside its content checksum.`, 'truncated');
     const recorded = u32le(src.read(at, 4), 0, 'LZ4 data');
     const computed = hash.digest();
-    if (recorded !== computed) throw new FormatError(`The LZ4 frame at offset ${off} fails its content checksum (${hex(recorded)} recorded, ${hex(computed)} computed).`);
+    if (recorded !== computed)
+      throw new FormatError(`The LZ4 frame at offset ${off} fails its content checksum (${hex(recorded)} recorded, ${hex(computed)} computed).`);
     at += 4;
   }
   return at;
@@ -258,7 +267,8 @@ async function* decodeLegacy(src: ByteSource, at: number, what: string): AsyncGe
     if (at + 4 > src.size) return at;
     const len = u32le(src.read(at, 4), 0, 'LZ4 data');
     if (len === 0 || len > LEGACY_BOUND) return at;
-    if (len > src.size - at - 4) throw new FormatError(`The LZ4 legacy block at offset ${at} declares ${len} bytes but the data ends ${src.size - at - 4} bytes later.`, 'truncated');
+    if (len > src.size - at - 4)
+      throw new FormatError(`The LZ4 legacy block at offset ${at} declares ${len} bytes but the data ends ${src.size - at - 4} bytes later.`, 'truncated');
     const out = Buffer.allocUnsafe(LEGACY_BLOCK);
     const n = decodeLz4Block(src.read(at + 4, len), out, `LZ4 legacy block at offset ${at} of ${what}`);
     at += 4 + len;
@@ -302,7 +312,8 @@ async function* unlz4(src: ByteSource, ctx: ContainerContext, report: boolean): 
     } else if ((magic & SKIPPABLE_MASK) >>> 0 === SKIPPABLE_MAGIC) {
       if (off + 8 > src.size) throw new FormatError(`The LZ4 skippable frame at offset ${off} is cut off.`, 'truncated');
       const size = u32le(src.read(off + 4, 4), 0, 'LZ4 data');
-      if (size > src.size - off - 8) throw new FormatError(`The LZ4 skippable frame at offset ${off} declares ${size} bytes past the end of the data.`, 'truncated');
+      if (size > src.size - off - 8)
+        throw new FormatError(`The LZ4 skippable frame at offset ${off} declares ${size} bytes past the end of the data.`, 'truncated');
       off += 8 + size;
     } else if (off === 0) {
       throw new FormatError(`No LZ4 frame magic at offset 0 (0x${magic.toString(16)}).`);

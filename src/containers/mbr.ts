@@ -37,7 +37,13 @@ function readTable(sector: Uint8Array): RawPart[] {
   const parts: RawPart[] = [];
   for (let slot = 0; slot < 4; slot++) {
     const at = TABLE + slot * ENTRY;
-    parts.push({ slot, status: sector[at] as number, type: sector[at + 4] as number, start: u32le(sector, at + 8, 'MBR'), count: u32le(sector, at + 12, 'MBR') });
+    parts.push({
+      slot,
+      status: sector[at] as number,
+      type: sector[at + 4] as number,
+      start: u32le(sector, at + 8, 'MBR'),
+      count: u32le(sector, at + 12, 'MBR'),
+    });
   }
   return parts;
 }
@@ -78,7 +84,12 @@ export function plausibleMbr(sector: Uint8Array, size: number): boolean {
 /** What a partition reader yields for one partition: a slice, clipped (with a problem) when the image ends inside it. */
 export function partitionEntry(src: ByteSource, ctx: ContainerContext, path: string, offset: number, length: number, what: string): ContainerEntry | undefined {
   if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset >= src.size) {
-    ctx.problem({ path, severity: 'error', code: 'truncated', message: `${what} starts at byte ${offset}, past the end of the ${src.size}-byte image; it was not read.` });
+    ctx.problem({
+      path,
+      severity: 'error',
+      code: 'truncated',
+      message: `${what} starts at byte ${offset}, past the end of the ${src.size}-byte image; it was not read.`,
+    });
     return undefined;
   }
   let size = length;
@@ -104,11 +115,19 @@ function* logicalPartitions(src: ByteSource, ctx: ContainerContext, ext: RawPart
   let ebr = ext.start;
   for (let n = 0; ; n++) {
     if (n >= MAX_LOGICAL) {
-      ctx.problem({ severity: 'error', code: 'limit', message: `The extended partition at sector ${ext.start} chains more than ${MAX_LOGICAL} EBRs; the rest were not read.` });
+      ctx.problem({
+        severity: 'error',
+        code: 'limit',
+        message: `The extended partition at sector ${ext.start} chains more than ${MAX_LOGICAL} EBRs; the rest were not read.`,
+      });
       return;
     }
     if (visited.has(ebr)) {
-      ctx.problem({ severity: 'error', code: 'format', message: `The EBR chain of the extended partition at sector ${ext.start} loops back to sector ${ebr}; the walk stops there.` });
+      ctx.problem({
+        severity: 'error',
+        code: 'format',
+        message: `The EBR chain of the extended partition at sector ${ext.start} loops back to sector ${ebr}; the walk stops there.`,
+      });
       return;
     }
     visited.add(ebr);

@@ -66,7 +66,8 @@ export interface TransferList {
 
 /** Parses a decimal field of the list. */
 function int(text: string | undefined, what: string, max: number): number {
-  if (text === undefined || !/^\d{1,16}$/.test(text)) throw new FormatError(`Invalid transfer list: ${what} ${JSON.stringify(text?.slice(0, 40) ?? '')} is not a number.`);
+  if (text === undefined || !/^\d{1,16}$/.test(text))
+    throw new FormatError(`Invalid transfer list: ${what} ${JSON.stringify(text?.slice(0, 40) ?? '')} is not a number.`);
   const n = Number(text);
   if (n > max) throw new FormatError(`Invalid transfer list: ${what} ${n} exceeds ${max}.`);
   return n;
@@ -226,7 +227,12 @@ export const otaBlockImage: ContainerReader = {
     }
     if (list.unknown.size > 0) {
       const counts = [...list.unknown].map(([c, n]) => `${n} ${JSON.stringify(c)}`).join(', ');
-      ctx.problem({ path: partition, severity: 'warning', code: 'format', message: `${listName} has commands aibom does not know (${counts}); they were skipped.` });
+      ctx.problem({
+        path: partition,
+        severity: 'warning',
+        code: 'format',
+        message: `${listName} has commands aibom does not know (${counts}); they were skipped.`,
+      });
     }
     if (list.writtenBlocks !== list.declaredBlocks) {
       ctx.problem({
@@ -253,7 +259,12 @@ export const otaBlockImage: ContainerReader = {
       return layout(list, data, size, partition, src.identity);
     };
     if (!brotli && src.size > list.newBytes) {
-      ctx.problem({ path: partition, severity: 'warning', code: 'format', message: `${base} has ${src.size - list.newBytes} bytes more than the new commands of ${listName} use; ignored.` });
+      ctx.problem({
+        path: partition,
+        severity: 'warning',
+        code: 'format',
+        message: `${base} has ${src.size - list.newBytes} bytes more than the new commands of ${listName} use; ignored.`,
+      });
     }
     try {
       yield { path: partition, type: 'file', size, open };
@@ -267,7 +278,13 @@ export const otaBlockImage: ContainerReader = {
 
 /** The partition as an ExtentSource: `new` ranges sorted by block, read from `data`; the rest zeros. */
 function layout(list: TransferList, data: ByteSource, size: number, partition: string, identity: string | undefined): ExtentSource {
-  const extents: Extent[] = list.news.map((r) => ({ kind: 'source', offset: r.start * BLOCK, length: (r.end - r.start) * BLOCK, source: data, sourceOffset: r.dataOffset }));
+  const extents: Extent[] = list.news.map((r) => ({
+    kind: 'source',
+    offset: r.start * BLOCK,
+    length: (r.end - r.start) * BLOCK,
+    source: data,
+    sourceOffset: r.dataOffset,
+  }));
   extents.sort((a, b) => a.offset - b.offset);
   return new ExtentSource(size, extents, {
     what: `block OTA image ${JSON.stringify(partition)}`,

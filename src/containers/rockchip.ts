@@ -75,7 +75,13 @@ function readItems(h: Uint8Array): Item[] {
   for (let i = 0; i < count; i++) {
     const at = RKAF_ITEMS + i * ITEM_SIZE;
     if (!slotUsed(h, at)) continue;
-    items.push({ index: i, name: cString(h, at, 32), fileName: cString(h, at + 32, 60), position: u32le(h, at + 0x60, 'Rockchip image'), fileSize: u32le(h, at + 0x6c, 'Rockchip image') });
+    items.push({
+      index: i,
+      name: cString(h, at, 32),
+      fileName: cString(h, at + 32, 60),
+      position: u32le(h, at + 0x60, 'Rockchip image'),
+      fileSize: u32le(h, at + 0x6c, 'Rockchip image'),
+    });
   }
   return items;
 }
@@ -147,16 +153,30 @@ async function* rockchipEntries(src: ByteSource, ctx: ContainerContext): AsyncGe
   const imageLength = u32le(head, 0x25, 'Rockchip image');
   if (loaderLength > 0) {
     if (loaderOffset + loaderLength > src.size) {
-      ctx.problem({ path: 'boot.bin', severity: 'error', code: 'truncated', message: `The RKFW loader (${loaderLength} bytes at offset ${loaderOffset}) lies past the end of the ${src.size}-byte image; it was not read.` });
+      ctx.problem({
+        path: 'boot.bin',
+        severity: 'error',
+        code: 'truncated',
+        message: `The RKFW loader (${loaderLength} bytes at offset ${loaderOffset}) lies past the end of the ${src.size}-byte image; it was not read.`,
+      });
     } else {
-      yield { path: names.accept('boot.bin', false), type: 'file', size: loaderLength, open: () => Promise.resolve(new SliceSource(src, loaderOffset, loaderLength)) };
+      yield {
+        path: names.accept('boot.bin', false),
+        type: 'file',
+        size: loaderLength,
+        open: () => Promise.resolve(new SliceSource(src, loaderOffset, loaderLength)),
+      };
     }
   }
   if (imageOffset >= src.size) throw new FormatError(`Invalid RKFW: image offset ${imageOffset} is past the end of the ${src.size}-byte file.`, 'truncated');
   let limit = imageLength;
   if (imageOffset + imageLength > src.size) {
     limit = src.size - imageOffset;
-    ctx.problem({ severity: 'warning', code: 'truncated', message: `The RKFW image declares ${imageLength} bytes at offset ${imageOffset} but the file ends ${limit} bytes into it; the items present were read.` });
+    ctx.problem({
+      severity: 'warning',
+      code: 'truncated',
+      message: `The RKFW image declares ${imageLength} bytes at offset ${imageOffset} but the file ends ${limit} bytes into it; the items present were read.`,
+    });
   }
   yield* rkafItems(src, ctx, imageOffset, limit, names);
 }

@@ -106,7 +106,9 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** A geometry block: magic and struct_size 52 (liblp rejects any other size). */
 function looksLikeGeometry(head: Uint8Array, at: number): boolean {
-  return head.length >= at + 8 && u32le(head, at, 'super image metadata') === GEOMETRY_MAGIC && u32le(head, at + 4, 'super image metadata') === GEOMETRY_STRUCT_SIZE;
+  return (
+    head.length >= at + 8 && u32le(head, at, 'super image metadata') === GEOMETRY_MAGIC && u32le(head, at + 4, 'super image metadata') === GEOMETRY_STRUCT_SIZE
+  );
 }
 
 /**
@@ -141,7 +143,9 @@ function readGeometry(src: ByteSource, ctx: ContainerContext): LpGeometry {
   ] as const) {
     try {
       const geometry = parseGeometry(src, at);
-      copies.push(geometry === undefined ? { name, error: new FormatError(`Invalid super image: no geometry magic 0x616C4467 at offset ${at}.`) } : { name, geometry });
+      copies.push(
+        geometry === undefined ? { name, error: new FormatError(`Invalid super image: no geometry magic 0x616C4467 at offset ${at}.`) } : { name, geometry },
+      );
     } catch (err) {
       if (!(err instanceof AibomError)) throw err;
       copies.push({ name, error: err });
@@ -150,13 +154,21 @@ function readGeometry(src: ByteSource, ctx: ContainerContext): LpGeometry {
   const good = copies.find((c) => c.geometry?.checksumOk === true);
   if (good?.geometry !== undefined) {
     if (good.name !== 'primary') {
-      ctx.problem({ severity: 'warning', code: 'format', message: `The super image's primary geometry is corrupt (${messageOf(copies[0]?.error) ?? 'sha256 checksum mismatch'}); the backup copy was used.` });
+      ctx.problem({
+        severity: 'warning',
+        code: 'format',
+        message: `The super image's primary geometry is corrupt (${messageOf(copies[0]?.error) ?? 'sha256 checksum mismatch'}); the backup copy was used.`,
+      });
     }
     return good.geometry;
   }
   const parsed = copies.find((c) => c.geometry !== undefined);
   if (parsed?.geometry !== undefined) {
-    ctx.problem({ severity: 'error', code: 'format', message: `The super image's geometry checksums do not match (sha256); the ${parsed.name} copy was read anyway.` });
+    ctx.problem({
+      severity: 'error',
+      code: 'format',
+      message: `The super image's geometry checksums do not match (sha256); the ${parsed.name} copy was read anyway.`,
+    });
     return parsed.geometry;
   }
   throw copies[0]?.error ?? new FormatError('Invalid super image: no geometry.');
@@ -197,7 +209,8 @@ export function parseMetadata(src: ByteSource, geometry: LpGeometry, at: number)
     throw new FormatError(`${where} header_size ${headerSize} is neither ${HEADER_V1_0_SIZE} nor ${HEADER_V1_2_SIZE}.`);
   }
   const tablesSize = checked(u32le(first, 44, 'super image metadata'), 0, geometry.metadataMaxSize - headerSize, `${where} tables_size`);
-  if (at + headerSize + tablesSize > src.size) throw new FormatError(`${where} the image ends at ${src.size}, inside the ${tablesSize}-byte tables.`, 'truncated');
+  if (at + headerSize + tablesSize > src.size)
+    throw new FormatError(`${where} the image ends at ${src.size}, inside the ${tablesSize}-byte tables.`, 'truncated');
   const header = headerSize === HEADER_V1_0_SIZE ? first : src.read(at, headerSize);
   const headerChecksumOk = sameBytes(sha256Zeroed(header, 12), header.subarray(12, 44));
   const tables = src.read(at + headerSize, tablesSize);
@@ -222,7 +235,7 @@ export function parseMetadata(src: ByteSource, geometry: LpGeometry, at: number)
  */
 function readMetadata(src: ByteSource, geometry: LpGeometry, ctx: ContainerContext): LpMetadata {
   const copies: { name: string; offset: number; metadata?: LpMetadata; error?: unknown }[] = [];
-  const ok = (m: LpMetadata | undefined): boolean => m !== undefined && m.headerChecksumOk && m.tablesChecksumOk;
+  const ok = (m: LpMetadata | undefined): boolean => m?.headerChecksumOk === true && m.tablesChecksumOk;
   const tryCopy = (name: string, offset: number): void => {
     try {
       copies.push({ name, offset, metadata: parseMetadata(src, geometry, offset) });
@@ -239,7 +252,11 @@ function readMetadata(src: ByteSource, geometry: LpGeometry, ctx: ContainerConte
     primary.metadata === undefined ? (messageOf(primary.error) ?? 'unreadable') : `${checksumFault(primary.metadata)} at offset ${primary.offset}`;
   if (good?.metadata !== undefined) {
     if (good !== primary) {
-      ctx.problem({ severity: 'warning', code: 'format', message: `The super image's primary metadata for slot 0 is corrupt (${primaryFault()}); the backup copy at offset ${good.offset} was used.` });
+      ctx.problem({
+        severity: 'warning',
+        code: 'format',
+        message: `The super image's primary metadata for slot 0 is corrupt (${primaryFault()}); the backup copy at offset ${good.offset} was used.`,
+      });
     }
     return good.metadata;
   }
@@ -304,13 +321,21 @@ function logicalPartitions(src: ByteSource, m: LpMetadata, ctx: ContainerContext
       name = `partition${i}`;
       ctx.problem({ path: name, severity: 'warning', code: 'format', message: `Super partition ${i} has an empty name; it is listed as '${name}'.` });
     } else if (!raw.clean) {
-      ctx.problem({ path: name, severity: 'warning', code: 'hostile-path', message: `Super partition ${i}'s name has bytes outside printable ASCII; they are shown as '_'.` });
+      ctx.problem({
+        path: name,
+        severity: 'warning',
+        code: 'hostile-path',
+        message: `Super partition ${i}'s name has bytes outside printable ASCII; they are shown as '_'.`,
+      });
     }
     const path = names.accept(name, false);
     const problem = (code: 'format' | 'truncated' | 'unsupported', message: string, severity: 'error' | 'warning' = 'error'): void =>
       ctx.problem({ path, severity, code, message });
     if (firstExtent > m.extents.count || numExtents > m.extents.count - firstExtent) {
-      problem('format', `Super partition '${path}' uses extents ${firstExtent}..${firstExtent + numExtents - 1}, past the ${m.extents.count}-entry extent table; it was not read.`);
+      problem(
+        'format',
+        `Super partition '${path}' uses extents ${firstExtent}..${firstExtent + numExtents - 1}, past the ${m.extents.count}-entry extent table; it was not read.`,
+      );
       continue;
     }
     if (group >= m.groups.count) {
@@ -372,7 +397,10 @@ function partitionExtents(
     const target = u64le(e, 12, 'super image metadata');
     const device = u32le(e, 20, 'super image metadata');
     if (sectors > (MAX_PARTITION_SIZE - size) / SECTOR) {
-      problem('format', `Super partition '${path}' extent ${k} makes the partition larger than ${MAX_PARTITION_SIZE} bytes (num_sectors ${sectors}); it was not read.`);
+      problem(
+        'format',
+        `Super partition '${path}' extent ${k} makes the partition larger than ${MAX_PARTITION_SIZE} bytes (num_sectors ${sectors}); it was not read.`,
+      );
       return undefined;
     }
     const length = sectors * SECTOR;
@@ -382,14 +410,20 @@ function partitionExtents(
         return undefined;
       }
       if (device !== 0) {
-        problem('unsupported', `Super partition '${path}' extent ${k} lies on block device ${device}, another disk than this image (a multi-device super): the partition was not scanned.`);
+        problem(
+          'unsupported',
+          `Super partition '${path}' extent ${k} lies on block device ${device}, another disk than this image (a multi-device super): the partition was not scanned.`,
+        );
         return undefined;
       }
       const start = target * SECTOR;
       const available = start >= src.size ? 0 : Math.min(length, src.size - start);
       if (available < length && !clipped) {
         clipped = true;
-        problem('truncated', `Super partition '${path}' extent ${k} ends at byte ${start + length}, past the end of the ${src.size}-byte image; the missing part reads as zeros.`);
+        problem(
+          'truncated',
+          `Super partition '${path}' extent ${k} ends at byte ${start + length}, past the end of the ${src.size}-byte image; the missing part reads as zeros.`,
+        );
       }
       if (available > 0) extents.push({ kind: 'source', offset: size, length: available, source: src, sourceOffset: start });
     } else if (type !== TARGET_ZERO) {

@@ -210,7 +210,9 @@ async function* tarEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerat
           ...(isLink ? { linkTarget: recordedLink } : {}),
           open: () =>
             sparse
-              ? Promise.reject(new UnsupportedError(`The tar member ${JSON.stringify(path)} at offset ${at} is a GNU sparse file, whose holes aibom does not expand.`))
+              ? Promise.reject(
+                  new UnsupportedError(`The tar member ${JSON.stringify(path)} at offset ${at} is a GNU sparse file, whose holes aibom does not expand.`),
+                )
               : Promise.resolve(new SliceSource(src, dataStart, size)),
         };
       }

@@ -23,7 +23,11 @@ function bytesAt(h: Uint8Array, at: number, bytes: readonly number[]): boolean {
   return true;
 }
 function asciiAt(h: Uint8Array, at: number, text: string): boolean {
-  return bytesAt(h, at, Array.from(text, (c) => c.charCodeAt(0)));
+  return bytesAt(
+    h,
+    at,
+    Array.from(text, (c) => c.charCodeAt(0)),
+  );
 }
 
 /**
@@ -50,8 +54,21 @@ const KNOWN: readonly KnownImage[] = [
   // UBI erase-counter header: 'UBI#' at 0, version 1 at 4.
   { format: 'UBI', code: 'unsupported', signatures: [{ offset: 0, magic: 'UBI#' }], test: (h) => asciiAt(h, 0, 'UBI#') && h[4] === 1 },
   // UBIFS superblock node: common header magic 0x06101831 (LE) at 0, node type 6 (UBIFS_SB_NODE) at 20.
-  { format: 'UBIFS', code: 'unsupported', signatures: [{ offset: 0, magic: [0x31, 0x18, 0x10, 0x06] }], test: (h) => bytesAt(h, 0, [0x31, 0x18, 0x10, 0x06]) && h[20] === 6 },
-  { format: 'JFFS2', code: 'unsupported', signatures: [{ offset: 0, magic: [0x85, 0x19] }, { offset: 0, magic: [0x19, 0x85] }], test: (h) => jffs2(h, true) || jffs2(h, false) },
+  {
+    format: 'UBIFS',
+    code: 'unsupported',
+    signatures: [{ offset: 0, magic: [0x31, 0x18, 0x10, 0x06] }],
+    test: (h) => bytesAt(h, 0, [0x31, 0x18, 0x10, 0x06]) && h[20] === 6,
+  },
+  {
+    format: 'JFFS2',
+    code: 'unsupported',
+    signatures: [
+      { offset: 0, magic: [0x85, 0x19] },
+      { offset: 0, magic: [0x19, 0x85] },
+    ],
+    test: (h) => jffs2(h, true) || jffs2(h, false),
+  },
   // CramFS superblock: magic 0x28CD3D45 (either endian) and 'Compressed ROMFS' at 16, at 0 or after a 512-byte pad.
   {
     format: 'CramFS',
@@ -61,20 +78,33 @@ const KNOWN: readonly KnownImage[] = [
       { offset, magic: [0x28, 0xcd, 0x3d, 0x45] },
     ]),
     test: (h) =>
-      [0, 512].some(
-        (at) => (bytesAt(h, at, [0x45, 0x3d, 0xcd, 0x28]) || bytesAt(h, at, [0x28, 0xcd, 0x3d, 0x45])) && asciiAt(h, at + 16, 'Compressed ROMFS'),
-      ),
+      [0, 512].some((at) => (bytesAt(h, at, [0x45, 0x3d, 0xcd, 0x28]) || bytesAt(h, at, [0x28, 0xcd, 0x3d, 0x45])) && asciiAt(h, at + 16, 'Compressed ROMFS')),
   },
   // RomFS: '-rom1fs-' at 0.
   { format: 'RomFS', code: 'unsupported', signatures: [{ offset: 0, magic: '-rom1fs-' }], test: (h) => asciiAt(h, 0, '-rom1fs-') },
   // F2FS superblock at 1024: magic 0xF2F52010 (LE), then major version 1.
-  { format: 'F2FS', code: 'unsupported', signatures: [{ offset: 1024, magic: [0x10, 0x20, 0xf5, 0xf2] }], test: (h) => bytesAt(h, 1024, [0x10, 0x20, 0xf5, 0xf2]) && h[1028] === 1 && h[1029] === 0 },
+  {
+    format: 'F2FS',
+    code: 'unsupported',
+    signatures: [{ offset: 1024, magic: [0x10, 0x20, 0xf5, 0xf2] }],
+    test: (h) => bytesAt(h, 1024, [0x10, 0x20, 0xf5, 0xf2]) && h[1028] === 1 && h[1029] === 0,
+  },
   // LUKS encrypted volume: 'LUKS' 0xBA 0xBE at 0, version 1 or 2 (u16 BE) at 6.
-  { format: 'LUKS', code: 'encrypted', signatures: [{ offset: 0, magic: [0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe] }], test: (h) => bytesAt(h, 0, [0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe, 0x00]) && (h[7] === 1 || h[7] === 2) },
+  {
+    format: 'LUKS',
+    code: 'encrypted',
+    signatures: [{ offset: 0, magic: [0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe] }],
+    test: (h) => bytesAt(h, 0, [0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe, 0x00]) && (h[7] === 1 || h[7] === 2),
+  },
   // Allwinner PhoenixSuit firmware: 'IMAGEWTY' at 0.
   { format: 'Allwinner IMAGEWTY', code: 'unsupported', signatures: [{ offset: 0, magic: 'IMAGEWTY' }], test: (h) => asciiAt(h, 0, 'IMAGEWTY') },
   // Amlogic burning image (aml_upgrade_package.img): magic 0x27B51956 (LE) at 8, version 1 or 2 at 4.
-  { format: 'Amlogic upgrade package', code: 'unsupported', signatures: [{ offset: 8, magic: [0x56, 0x19, 0xb5, 0x27] }], test: (h) => bytesAt(h, 8, [0x56, 0x19, 0xb5, 0x27]) && (h[4] === 1 || h[4] === 2) && h[5] === 0 && h[6] === 0 && h[7] === 0 },
+  {
+    format: 'Amlogic upgrade package',
+    code: 'unsupported',
+    signatures: [{ offset: 8, magic: [0x56, 0x19, 0xb5, 0x27] }],
+    test: (h) => bytesAt(h, 8, [0x56, 0x19, 0xb5, 0x27]) && (h[4] === 1 || h[4] === 2) && h[5] === 0 && h[6] === 0 && h[7] === 0,
+  },
 ];
 
 function recognise(h: Uint8Array): KnownImage | undefined {
@@ -89,10 +119,14 @@ function recognise(h: Uint8Array): KnownImage | undefined {
  * recognised: YAFFS2 (no magic; heuristics on OOB-less dumps are unreliable), encrypted Android
  * userdata (no header), UEFI capsules.
  */
+// biome-ignore lint/correctness/useYield: a recognised-only format lists nothing; it always ends in a typed error.
 async function* unsupportedEntries(src: ByteSource, _ctx: ContainerContext): AsyncGenerator<ContainerEntry> {
   const sig = recognise(src.read(0, Math.min(src.size, 4096)));
   if (sig === undefined) throw new FormatError('No unsupported-format signature at the start of this item.');
-  const what = sig.code === 'encrypted' ? `${sig.format} encrypted volume recognised but not scanned: aibom cannot read encrypted content without its key.` : `${sig.format} image recognised but not scanned: aibom cannot read ${sig.format} yet.`;
+  const what =
+    sig.code === 'encrypted'
+      ? `${sig.format} encrypted volume recognised but not scanned: aibom cannot read encrypted content without its key.`
+      : `${sig.format} image recognised but not scanned: aibom cannot read ${sig.format} yet.`;
   throw new UnsupportedError(what, sig.code);
 }
 

@@ -1,14 +1,6 @@
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
-import {
-  RandomAccessReader,
-  fromRandomAccessReaderPromise,
-  getFileNameLowLevel,
-  parseExtraFields,
-  type Entry,
-  type ExtraField,
-  type ZipFile,
-} from 'yauzl';
+import { RandomAccessReader, fromRandomAccessReaderPromise, getFileNameLowLevel, parseExtraFields, type Entry, type ExtraField, type ZipFile } from 'yauzl';
 import { FormatError, UnsupportedError } from '../errors.js';
 import { u16le, u32le, u64le } from '../io/binary.js';
 import { SliceSource, type ByteSource } from '../io/byte-source.js';
@@ -195,7 +187,11 @@ function* localMembers(src: ByteSource, ctx: ContainerContext): Generator<Member
     const n = u16le(h, 26, 'zip');
     const x = u16le(h, 28, 'zip');
     if (off + 30 + n + x > src.size) {
-      ctx.problem({ severity: 'error', code: 'truncated', message: `The zip local header at offset ${off} is cut off by the end of the ${src.size}-byte file.` });
+      ctx.problem({
+        severity: 'error',
+        code: 'truncated',
+        message: `The zip local header at offset ${off} is cut off by the end of the ${src.size}-byte file.`,
+      });
       return;
     }
     const nameExtra = Buffer.from(src.read(off + 30, n + x));
@@ -325,7 +321,10 @@ async function* centralMembers(zipSrc: ByteSource, ctx: ContainerContext): Async
       try {
         dataStart = (await zf.readLocalFileHeaderPromise(entry, { minimal: true })).fileDataStart;
       } catch (err) {
-        dataStart = new FormatError(`The local header of zip member ${JSON.stringify(recorded)} at offset ${entry.relativeOffsetOfLocalHeader} is invalid: ${(err as Error).message}.`, 'truncated');
+        dataStart = new FormatError(
+          `The local header of zip member ${JSON.stringify(recorded)} at offset ${entry.relativeOffsetOfLocalHeader} is invalid: ${(err as Error).message}.`,
+          'truncated',
+        );
       }
       yield {
         recorded,
@@ -385,7 +384,11 @@ async function* zipEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerat
   let count = 0;
   for await (const m of members) {
     if (++count > ctx.limits.maxEntriesPerContainer) {
-      ctx.problem({ severity: 'error', code: 'limit', message: `The zip has more than maxEntriesPerContainer ${ctx.limits.maxEntriesPerContainer} members; the rest are not listed.` });
+      ctx.problem({
+        severity: 'error',
+        code: 'limit',
+        message: `The zip has more than maxEntriesPerContainer ${ctx.limits.maxEntriesPerContainer} members; the rest are not listed.`,
+      });
       return;
     }
     const type: ContainerEntry['type'] = m.isDirectory ? 'directory' : m.isSymlink ? 'symlink' : 'file';
@@ -445,12 +448,18 @@ const SMALL_OUTPUT = 8 * 1024 * 1024;
 async function openMember(zipSrc: ByteSource, m: Member, path: string, ctx: ContainerContext): Promise<ByteSource> {
   const method = METHODS[m.method] ?? `method ${m.method}`;
   if (m.flags & 0x01 || m.method === 99) {
-    throw new UnsupportedError(`The zip member ${JSON.stringify(path)} is encrypted (${m.method === 99 ? 'WinZip AES' : 'general-purpose bit 0'}); its content was not scanned.`, 'encrypted');
+    throw new UnsupportedError(
+      `The zip member ${JSON.stringify(path)} is encrypted (${m.method === 99 ? 'WinZip AES' : 'general-purpose bit 0'}); its content was not scanned.`,
+      'encrypted',
+    );
   }
   if (m.dataStart instanceof Error) throw m.dataStart;
   const start = m.dataStart;
   if (m.compressedSize > zipSrc.size - start) {
-    throw new FormatError(`The zip member ${JSON.stringify(path)} declares ${m.compressedSize} bytes at offset ${start}, past the end of the ${zipSrc.size}-byte zip.`, 'truncated');
+    throw new FormatError(
+      `The zip member ${JSON.stringify(path)} declares ${m.compressedSize} bytes at offset ${start}, past the end of the ${zipSrc.size}-byte zip.`,
+      'truncated',
+    );
   }
   if (m.method === 0) return new SliceSource(zipSrc, start, m.compressedSize);
   if (m.method === 8) {

@@ -1,5 +1,13 @@
 import { Decompress } from 'fzstd';
-import { fzstdFormatError, isSkippableMagic, looksLikeZstdFrame, readZstdBlockHeader, readZstdFrameHeader, ZSTD_MAGIC, ZSTD_MAX_HEADER } from '../decoders/zstd-frame.js';
+import {
+  fzstdFormatError,
+  isSkippableMagic,
+  looksLikeZstdFrame,
+  readZstdBlockHeader,
+  readZstdFrameHeader,
+  ZSTD_MAGIC,
+  ZSTD_MAX_HEADER,
+} from '../decoders/zstd-frame.js';
 import { FormatError, LimitError } from '../errors.js';
 import { u32le } from '../io/binary.js';
 import type { ByteSource } from '../io/byte-source.js';

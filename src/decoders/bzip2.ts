@@ -32,7 +32,6 @@ const MAX_SELECTORS = 18002;
 const MAX_RUN_WEIGHT = 2 * 1024 * 1024;
 const TABLE_STRIDE = MAX_CODE_LEN + 2;
 
-
 /** CRC-32 as bzip2 computes it: polynomial 0x04C11DB7, most significant bit first. */
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -311,7 +310,8 @@ export function* bunzip2Pieces(src: ByteSource, what: string, onTrailing?: (offs
   let tt = new Uint32Array(0);
   for (;;) {
     const head = src.read(offset, Math.min(4, src.size - offset));
-    if (!isBzip2StreamStart(head)) throw new FormatError(`No 'BZh1'-'BZh9' bzip2 stream header at offset ${offset} of ${what}.`, head.length < 4 ? 'truncated' : 'format');
+    if (!isBzip2StreamStart(head))
+      throw new FormatError(`No 'BZh1'-'BZh9' bzip2 stream header at offset ${offset} of ${what}.`, head.length < 4 ? 'truncated' : 'format');
     const blockMax = ((head[3] as number) - 0x30) * 100_000;
     if (tt.length < blockMax) tt = new Uint32Array(blockMax);
     const block = blockMax === tt.length ? tt : tt.subarray(0, blockMax);

@@ -122,7 +122,9 @@ export class FlatBufferReader {
   spend(units = 1): void {
     this.budget.left -= units;
     if (this.budget.left < 0) {
-      throw new FormatError(`Invalid ${this.label}: walking its structure took more than ${this.budget.max} steps, so it shares or repeats structures no real model does.`);
+      throw new FormatError(
+        `Invalid ${this.label}: walking its structure took more than ${this.budget.max} steps, so it shares or repeats structures no real model does.`,
+      );
     }
   }
 
@@ -146,10 +148,7 @@ export class FlatBufferReader {
 
   private checkRead(pos: number, length: number, what: string): void {
     if (!Number.isSafeInteger(pos) || pos < 0 || length < 0 || pos + length > this.size) {
-      throw new FormatError(
-        `Invalid ${this.label}: ${what} at offset ${pos} (${length} bytes) is past the end of the ${this.size}-byte buffer.`,
-        'truncated',
-      );
+      throw new FormatError(`Invalid ${this.label}: ${what} at offset ${pos} (${length} bytes) is past the end of the ${this.size}-byte buffer.`, 'truncated');
     }
     if (pos + length > this.highWater) this.highWater = pos + length;
   }
@@ -281,7 +280,9 @@ export class FlatBufferReader {
       throw new FormatError(`Invalid ${this.label}: ${what} at offset ${pos} has a vtable size of ${vtableSize} bytes at offset ${vtable}.`);
     }
     if (inlineSize < 4 || pos + inlineSize > this.size) {
-      throw new FormatError(`Invalid ${this.label}: ${what} at offset ${pos} has an inline size of ${inlineSize} bytes, past the end of the ${this.size}-byte buffer.`);
+      throw new FormatError(
+        `Invalid ${this.label}: ${what} at offset ${pos} has an inline size of ${inlineSize} bytes, past the end of the ${this.size}-byte buffer.`,
+      );
     }
     return new FlatTable(this, pos, vtable, vtableSize, inlineSize, what);
   }
@@ -310,7 +311,10 @@ export class FlatBufferReader {
     const start = this.offsetAt(pos, what);
     const length = this.u32(start, `${what} length`);
     if (start + 4 + length > this.size) {
-      throw new FormatError(`Invalid ${this.label}: ${what} of ${length} bytes at offset ${start} runs past the end of the ${this.size}-byte buffer.`, 'truncated');
+      throw new FormatError(
+        `Invalid ${this.label}: ${what} of ${length} bytes at offset ${start} runs past the end of the ${this.size}-byte buffer.`,
+        'truncated',
+      );
     }
     const take = Math.min(length, maxChars * 4);
     const text = utf8.decode(this.bytes(start + 4, take, what));

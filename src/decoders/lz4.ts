@@ -38,7 +38,8 @@ export function decodeLz4Block(input: Uint8Array, out: Uint8Array, what = 'LZ4 b
     if (ip + 2 > iend) throw new FormatError(`Invalid ${what}: match offset runs past the end of the input.`, 'truncated');
     const dist = input[ip]! | (input[ip + 1]! << 8);
     ip += 2;
-    if (dist === 0 || dist > op) throw new FormatError(`Invalid ${what}: match distance ${dist} at output offset ${op} reaches before the start of the output.`);
+    if (dist === 0 || dist > op)
+      throw new FormatError(`Invalid ${what}: match distance ${dist} at output offset ${op} reaches before the start of the output.`);
     // Match length: low nibble + 4, 15 means more bytes follow.
     let len = (token & 15) + 4;
     if ((token & 15) === 15) {

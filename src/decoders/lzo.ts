@@ -27,7 +27,8 @@ export function decodeLzo1x(input: Uint8Array, out: Uint8Array, what = 'LZO1X bl
   let op = 0;
 
   const needInput = (n: number): void => {
-    if (ip + n > iend) throw new FormatError(`Invalid ${what}: an instruction at input offset ${ip} needs ${n} more bytes than the ${iend}-byte input holds.`, 'truncated');
+    if (ip + n > iend)
+      throw new FormatError(`Invalid ${what}: an instruction at input offset ${ip} needs ${n} more bytes than the ${iend}-byte input holds.`, 'truncated');
   };
   const literals = (n: number): void => {
     needInput(n);
@@ -69,7 +70,7 @@ export function decodeLzo1x(input: Uint8Array, out: Uint8Array, what = 'LZO1X bl
     // First byte 18..255: a literal run with no match before it.
     const n = input[ip++]! - 17;
     literals(n);
-    state = n >= 4 ? 4 : n;
+    state = Math.min(n, 4);
   }
   for (;;) {
     needInput(1);

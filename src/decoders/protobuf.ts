@@ -407,9 +407,7 @@ export class ProtoMessage {
     let count = 0;
     while (p < end) {
       if (count >= maxCount) {
-        throw this.error(
-          `Invalid ${this.reader.format}: ${this.fieldLabel()} at offset ${this.tagOffset} packs more than ${maxCount} values.`,
-        );
+        throw this.error(`Invalid ${this.reader.format}: ${this.fieldLabel()} at offset ${this.tagOffset} packs more than ${maxCount} values.`);
       }
       p = this.varintIn(p, end);
       each(BigInt.asIntN(64, (BigInt(this.hi) << 32n) | BigInt(this.lo)));

@@ -201,9 +201,11 @@ function run(input: Uint8Array, what: string, sink: (piece: Uint8Array) => void)
     trapped = false;
   } catch (err) {
     // Our own errors leave the instance sound; a WebAssembly trap (RuntimeError) does not.
-    if (err instanceof FormatError || err instanceof LimitError || err instanceof UnsupportedError) trapped = false;
-    else err = new FormatError(`Invalid xz data in ${what}: the decoder failed (${err instanceof Error ? err.message : String(err)}).`);
-    throw err;
+    if (err instanceof FormatError || err instanceof LimitError || err instanceof UnsupportedError) {
+      trapped = false;
+      throw err;
+    }
+    throw new FormatError(`Invalid xz data in ${what}: the decoder failed (${err instanceof Error ? err.message : String(err)}).`);
   } finally {
     if (trapped) shared = undefined;
     else {
@@ -286,7 +288,7 @@ export function xzDeclaredSize(input: Uint8Array): number | undefined {
 
 /** Filter ids (xz spec 5.3): LZMA2, delta, and the branch converters (BCJ). */
 const FILTER_LZMA2 = 0x21;
-const BCJ_NAMES: Record<number, string> = { 0x04: 'x86', 0x05: 'PowerPC', 0x06: 'IA-64', 0x07: 'ARM', 0x08: 'ARM-Thumb', 0x09: 'SPARC', 0x0a: 'ARM64' };
+const BCJ_NAMES: Record<number, string> = { 4: 'x86', 5: 'PowerPC', 6: 'IA-64', 7: 'ARM', 8: 'ARM-Thumb', 9: 'SPARC', 10: 'ARM64' };
 /** Check field sizes by check id (xz spec 2.1.1.2): ids 0-15 use 0, 4, 4, 4, 8, 8, 8, 16, ... bytes. */
 function checkSize(id: number): number {
   return id === 0 ? 0 : 4 << Math.floor((id - 1) / 3);
@@ -407,7 +409,7 @@ function unBcj(id: number, buf: Uint8Array, start: number): void {
     case 0x05: // PowerPC: big-endian 'bl' (opcode 18, AA=0, LK=1) with a 24-bit word displacement.
       for (let i = 0; i + 4 <= size; i += 4) {
         const ins = u32be(buf, i, 'xz stream');
-        if (((ins & 0xfc000003) >>> 0) !== 0x48000001) continue;
+        if ((ins & 0xfc000003) >>> 0 !== 0x48000001) continue;
         const addr = ((ins & 0x03fffffc) - (start + i)) & 0x03fffffc;
         putBe(buf, i, (0x48000001 | addr) >>> 0);
       }
@@ -476,7 +478,7 @@ function unBcj(id: number, buf: Uint8Array, start: number): void {
         if (ins >>> 26 === 0x25) {
           const addr = (ins - (pc >>> 2)) >>> 0;
           putLe(buf, i, (0x94000000 | (addr & 0x03ffffff)) >>> 0);
-        } else if (((ins & 0x9f000000) >>> 0) === 0x90000000) {
+        } else if ((ins & 0x9f000000) >>> 0 === 0x90000000) {
           let addr = ((ins >>> 29) & 3) | ((ins >>> 3) & 0x001ffffc);
           if (((addr + 0x00020000) & 0x001c0000) !== 0) continue;
           addr = (addr - (pc >>> 12)) >>> 0;
@@ -523,7 +525,7 @@ function locateBlocks(input: Uint8Array, what: string): BlockInfo[] {
     if (index < 12 || input[index] !== 0) throw bad(`the index of the stream ending at ${pos} is not where its footer says`, true);
     if (zlib.crc32(input.subarray(index, footer - 4)) !== u32le(input, footer - 4, 'xz stream')) throw bad(`the index at ${index} fails its CRC32`);
     const end = footer - 4;
-    let r = varint(input, index + 1, end);
+    const r = varint(input, index + 1, end);
     if (r === undefined || r[0] > indexSize / 2) throw bad(`the index at ${index} has an invalid record count`);
     const records: [number, number][] = [];
     let at = r[1];
@@ -538,7 +540,8 @@ function locateBlocks(input: Uint8Array, what: string): BlockInfo[] {
     }
     const start = index - blocksSize - 12;
     if (start < 0) throw bad(`the blocks listed by the index at ${index} start before the input`, true);
-    if (u32le(input, start, 'xz stream') !== 0x587a37fd || input[start + 4] !== 0x5a || input[start + 5] !== 0) throw bad(`no stream header at ${start}, where the index at ${index} puts it`);
+    if (u32le(input, start, 'xz stream') !== 0x587a37fd || input[start + 4] !== 0x5a || input[start + 5] !== 0)
+      throw bad(`no stream header at ${start}, where the index at ${index} puts it`);
     if (input[start + 6] !== input[footer + 8] || input[start + 7] !== input[footer + 9]) throw bad(`the stream flags at ${start} differ from its footer's`);
     if (zlib.crc32(input.subarray(start + 6, start + 8)) !== u32le(input, start + 8, 'xz stream')) throw bad(`the stream header at ${start} fails its CRC32`);
     const check = input[start + 7]! & 0x0f;
@@ -629,18 +632,23 @@ function decodeByBlocks(input: Uint8Array, blocks: readonly BlockInfo[], out: Ui
     const bcj = filters.length === 2 ? filters[0]! : undefined;
     if (lzma.id !== FILTER_LZMA2 || lzma.props.length !== 1 || filters.length > 2 || (bcj !== undefined && BCJ_NAMES[bcj.id] === undefined)) {
       const names = filters.map((f) => BCJ_NAMES[f.id] ?? (f.id === FILTER_LZMA2 ? 'LZMA2' : f.id === 0x03 ? 'delta' : `0x${f.id.toString(16)}`));
-      throw new UnsupportedError(`Cannot decode ${label}: its filter chain ${names.join(' + ')} is not one aibom decodes (LZMA2, optionally after one BCJ filter); it was not scanned.`);
+      throw new UnsupportedError(
+        `Cannot decode ${label}: its filter chain ${names.join(' + ')} is not one aibom decodes (LZMA2, optionally after one BCJ filter); it was not scanned.`,
+      );
     }
-    if (bcj !== undefined && bcj.props.length !== 0 && bcj.props.length !== 4) throw bad(`the ${BCJ_NAMES[bcj.id]} filter has ${bcj.props.length} property bytes`);
+    if (bcj !== undefined && bcj.props.length !== 0 && bcj.props.length !== 4)
+      throw bad(`the ${BCJ_NAMES[bcj.id]} filter has ${bcj.props.length} property bytes`);
     const startOffset = bcj !== undefined && bcj.props.length === 4 ? u32le(bcj.props, 0, 'xz stream') : 0;
     const csize = b.unpadded - hsize - checkSize(b.check);
     if (csize <= 0) throw bad(`its unpadded size ${b.unpadded} leaves no room for data`);
-    if ((flags & 0x40 && sizes[0] !== csize) || (flags & 0x80 && sizes[sizes.length - 1] !== b.uncompressed)) throw bad('the sizes in the block header differ from the index');
+    if ((flags & 0x40 && sizes[0] !== csize) || (flags & 0x80 && sizes[sizes.length - 1] !== b.uncompressed))
+      throw bad('the sizes in the block header differ from the index');
     if (written + b.uncompressed > out.length) throw bad(`its ${b.uncompressed} bytes overflow the ${out.length}-byte output`);
     const dataEnd = b.at + hsize + csize;
     // Block: header, compressed data, padding to four bytes, then the check field.
     const checkAt = b.at + Math.ceil(b.unpadded / 4) * 4 - checkSize(b.check);
-    if (checkAt + checkSize(b.check) > input.length) throw new FormatError(`Invalid xz data in ${label}: the block runs past the end of the input.`, 'truncated');
+    if (checkAt + checkSize(b.check) > input.length)
+      throw new FormatError(`Invalid xz data in ${label}: the block runs past the end of the input.`, 'truncated');
     const target = out.subarray(written, written + b.uncompressed);
     let n = 0;
     run(rewrap(input.subarray(b.at + hsize, dataEnd), lzma.props[0]!, b.uncompressed), label, (piece) => {
@@ -695,7 +703,11 @@ export function decodeXzSync(input: Uint8Array, maxOutput: number, what: string)
   }
   const blocks = locateBlocks(input, what);
   const total = blocks.reduce((sum, b) => sum + b.uncompressed, 0);
-  if (total > maxOutput) throw new LimitError(`Decoding ${what} stopped before it began: its indexes declare ${total} bytes, more than the ${maxOutput}-byte limit.`, 'maxDecompressedBytes');
+  if (total > maxOutput)
+    throw new LimitError(
+      `Decoding ${what} stopped before it began: its indexes declare ${total} bytes, more than the ${maxOutput}-byte limit.`,
+      'maxDecompressedBytes',
+    );
   const out = new Uint8Array(total);
   decodeByBlocks(input, blocks, out, what);
   return out;

@@ -76,7 +76,11 @@ export function readZipDirectory(src: ByteSource, options: ZipDirectoryOptions =
   for (let i = tail.length - EOCD_SIZE; i >= 0; i--) {
     // 'PK\x05\x06' whose comment length (offset 20) runs exactly to the end of the source: a signature
     // that happens to occur inside weights almost never satisfies both.
-    if (tail[i] === 0x50 && u32le(tail, i, 'zip End Of Central Directory record') === EOCD_SIG && i + EOCD_SIZE + u16le(tail, i + 20, 'zip End Of Central Directory record') === tail.length) {
+    if (
+      tail[i] === 0x50 &&
+      u32le(tail, i, 'zip End Of Central Directory record') === EOCD_SIG &&
+      i + EOCD_SIZE + u16le(tail, i + 20, 'zip End Of Central Directory record') === tail.length
+    ) {
       at = i;
       break;
     }
@@ -135,7 +139,9 @@ export function readZipDirectory(src: ByteSource, options: ZipDirectoryOptions =
     const zip64 = compressedSize === 0xffffffff || size === 0xffffffff || localRel === 0xffffffff;
     const localHeaderOffset = start + localRel;
     if (!zip64 && localHeaderOffset + 30 > cdOffset) {
-      throw new FormatError(`Invalid zip: member ${JSON.stringify(name)} has its local header at ${localHeaderOffset}, past the central directory at ${cdOffset}.`);
+      throw new FormatError(
+        `Invalid zip: member ${JSON.stringify(name)} has its local header at ${localHeaderOffset}, past the central directory at ${cdOffset}.`,
+      );
     }
     members.push({ name, method, flags, crc32, compressedSize, size, localHeaderOffset, encrypted: (flags & 1) !== 0, zip64 });
     p = next;
@@ -194,7 +200,10 @@ export function hashMember(src: ByteSource, dir: ZipDirectory, m: ZipMember, max
       throw new LimitError(`Zip member ${JSON.stringify(m.name)} inflates to ${m.size} bytes, over the ${maxOutput}-byte limit.`, 'maxDecompressedBytes');
     }
     if (range.length > MAX_READ) {
-      throw new LimitError(`Zip member ${JSON.stringify(m.name)} has ${range.length} compressed bytes, over the ${MAX_READ}-byte read limit.`, 'maxDecompressedBytes');
+      throw new LimitError(
+        `Zip member ${JSON.stringify(m.name)} has ${range.length} compressed bytes, over the ${MAX_READ}-byte read limit.`,
+        'maxDecompressedBytes',
+      );
     }
     let out: Buffer;
     try {

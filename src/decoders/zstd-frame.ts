@@ -95,7 +95,8 @@ export function readZstdBlockHeader(b: Uint8Array, p: number, what: string, at =
   const type = (bh >> 1) & 3;
   const size = bh >>> 3;
   if (type === 3) throw new FormatError(`Invalid ${what}: the zstd block at offset ${at} uses the reserved block type 3.`);
-  if (size > ZSTD_MAX_BLOCK) throw new FormatError(`Invalid ${what}: the zstd block at offset ${at} declares ${size} bytes, more than the ${ZSTD_MAX_BLOCK}-byte maximum.`);
+  if (size > ZSTD_MAX_BLOCK)
+    throw new FormatError(`Invalid ${what}: the zstd block at offset ${at} declares ${size} bytes, more than the ${ZSTD_MAX_BLOCK}-byte maximum.`);
   return { last: (bh & 1) !== 0, type, size, payload: type === 1 ? 1 : size, maxOutput: type === 2 ? ZSTD_MAX_BLOCK : size };
 }
 

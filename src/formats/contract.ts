@@ -117,11 +117,7 @@ function rows(object: JsonSchema, prefix: string, seen: Map<string, string>, out
 /** The markdown section of one format: a heading from the schema's title, its description, the table. */
 export function formatSection(format: ModelFormat): string {
   const schema = z.toJSONSchema(format.metadataSchema, { io: 'output' }) as JsonSchema;
-  const out = [
-    `### ${schema.title ?? `${format.id} metadata`}`,
-    '',
-    ...(schema.description ? [schema.description, ''] : []),
-  ];
+  const out = [`### ${schema.title ?? `${format.id} metadata`}`, '', ...(schema.description ? [schema.description, ''] : [])];
   const variants = schema.properties === undefined ? (schema.oneOf ?? schema.anyOf ?? []) : [];
   if (variants.length === 0) {
     out.push('| field | type | meaning |', '| --- | --- | --- |');
@@ -146,7 +142,7 @@ export function formatSection(format: ModelFormat): string {
  */
 export function formatContract(list: readonly ModelFormat[] = registered): string {
   const intro =
-    'Generated from each format\'s zod schema (`metadataSchema`), which every model is tested against. ' +
+    "Generated from each format's zod schema (`metadataSchema`), which every model is tested against. " +
     'A path uses `.` for nesting and `[]` for the items of an array; an optional field is absent when the file does not state it.';
   const sections = [...list].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(formatSection);
   return [intro, ...sections].join('\n\n');

@@ -46,20 +46,22 @@ const QNT_FACTOR = 1000;
 /** Above any real hyperparameter (vocabularies reach 256k, widths 16k). */
 const MAX_HPARAM = 100_000_000;
 
-export const ggmlMetadataSchema = z.strictObject({
-  magic: z.enum(['ggml', 'ggmf', 'ggjt']).describe('The container magic.'),
-  version: z.number().int().optional().describe('Container version (ggmf and ggjt only).'),
-  variant: z.enum(['llama', 'whisper', 'unknown']).describe('The program the hyperparameters belong to, recognised by their values.'),
-  hparams: z.record(z.string(), z.number().int()).describe('Hyperparameters by name (empty for an unknown variant).'),
-  fileType: z.number().int().optional().describe('ftype without the quantization version.'),
-  quantization: z.string().optional().describe('Name of the ftype (`Q4_0`, `F16`).'),
-  quantizationVersion: z.number().int().optional().describe('Quantization version folded into ftype (whisper.cpp and late llama.cpp files).'),
-  modelSize: z.string().optional().describe('whisper.cpp: tiny, base, small, medium or large, from n_audio_layer.'),
-}).meta({
-  title: 'Legacy ggml metadata',
-  description:
-    'Pre-GGUF llama.cpp files (`ggml`, `ggmf`, `ggjt` v1-3) and whisper.cpp `.bin` models: the container version and the hyperparameters, with the whisper model size and quantization. These files do not name their program, so they are recognised by their values and reported with medium confidence.',
-});
+export const ggmlMetadataSchema = z
+  .strictObject({
+    magic: z.enum(['ggml', 'ggmf', 'ggjt']).describe('The container magic.'),
+    version: z.number().int().optional().describe('Container version (ggmf and ggjt only).'),
+    variant: z.enum(['llama', 'whisper', 'unknown']).describe('The program the hyperparameters belong to, recognised by their values.'),
+    hparams: z.record(z.string(), z.number().int()).describe('Hyperparameters by name (empty for an unknown variant).'),
+    fileType: z.number().int().optional().describe('ftype without the quantization version.'),
+    quantization: z.string().optional().describe('Name of the ftype (`Q4_0`, `F16`).'),
+    quantizationVersion: z.number().int().optional().describe('Quantization version folded into ftype (whisper.cpp and late llama.cpp files).'),
+    modelSize: z.string().optional().describe('whisper.cpp: tiny, base, small, medium or large, from n_audio_layer.'),
+  })
+  .meta({
+    title: 'Legacy ggml metadata',
+    description:
+      'Pre-GGUF llama.cpp files (`ggml`, `ggmf`, `ggjt` v1-3) and whisper.cpp `.bin` models: the container version and the hyperparameters, with the whisper model size and quantization. These files do not name their program, so they are recognised by their values and reported with medium confidence.',
+  });
 export type GgmlMetadata = z.infer<typeof ggmlMetadataSchema>;
 
 function magicOf(head: Uint8Array): Magic | undefined {

@@ -308,50 +308,52 @@ export type GgufEntry = z.infer<typeof ggufEntrySchema>;
 
 const countByName = z.record(z.string(), z.number().int().nonnegative());
 
-export const ggufMetadataSchema = z.strictObject({
-  ggufVersion: z.number().int().describe('GGUF format version (1, 2 or 3).'),
-  kvCount: z.number().int().nonnegative().describe('Key-value pairs in the header.'),
-  tensorCount: z.number().int().nonnegative().describe('Tensors in the file.'),
-  alignment: z.number().int().positive().describe('Alignment of tensor data (`general.alignment`, 32 when absent).'),
-  dataOffset: z.number().int().nonnegative().describe('File offset where tensor data starts.'),
-  dataBytes: z.number().int().nonnegative().describe('Bytes the tensors declare (end of the last tensor from dataOffset).'),
-  architecture: z.string().optional().describe('`general.architecture` (`llama`, `whisper`, `bert`).'),
-  name: z.string().optional().describe('`general.name`.'),
-  basename: z.string().optional().describe('`general.basename`.'),
-  sizeLabel: z.string().optional().describe('`general.size_label` (`7B`).'),
-  version: z.string().optional().describe('`general.version`, the model version.'),
-  author: z.string().optional().describe('`general.author`.'),
-  organization: z.string().optional().describe('`general.organization`.'),
-  description: z.string().optional().describe('`general.description`.'),
-  license: z.string().optional().describe('`general.license` (an SPDX id or text).'),
-  fileType: z.number().int().optional().describe('`general.file_type`, the llama_ftype value.'),
-  quantization: z.string().optional().describe('Name of `general.file_type` (`Q4_K_M`).'),
-  quantizationVersion: z.number().int().optional().describe('`general.quantization_version`.'),
-  contextLength: z.number().int().optional().describe('`<architecture>.context_length`.'),
-  embeddingLength: z.number().int().optional().describe('`<architecture>.embedding_length`.'),
-  blockCount: z.number().int().optional().describe('`<architecture>.block_count`.'),
-  tokenizer: z
-    .strictObject({
-      model: z.string().optional().describe('`tokenizer.ggml.model` (`llama`, `gpt2`).'),
-      tokens: z.number().int().nonnegative().optional().describe('Length of `tokenizer.ggml.tokens`.'),
-      merges: z.number().int().nonnegative().optional().describe('Length of `tokenizer.ggml.merges`.'),
-    })
-    .describe('The embedded tokenizer, summarised.'),
-  parameters: z
-    .strictObject({
-      count: z.number().int().nonnegative().describe('Elements of all tensors, from their shapes.'),
-      bytes: z.number().int().nonnegative().describe('Bytes of all tensors of known type.'),
-      byType: countByName.describe('Elements per ggml type (`Q4_K`, `F32`).'),
-    })
-    .describe('Parameters computed from the tensor infos.'),
-  tensorTypes: countByName.describe('Tensors per ggml type.'),
-  kv: z.array(ggufEntrySchema).describe('Every key-value pair in file order (the first 4096).'),
-  kvListed: z.number().int().nonnegative().optional().describe('Present when fewer pairs are listed than the file holds.'),
-}).meta({
-  title: 'GGUF metadata',
-  description:
-    'llama.cpp / ggml models, GGUF versions 1-3, found by the magic \'GGUF\' at offset 0. Every key-value pair of the header is listed; long token and merge lists are summarised by element type and length, never copied. Parameter counts and bytes per ggml type are computed from the tensor shapes; only the header is read, so a 4 GB model costs a few MiB. Tensor data cut short is a `truncated` problem on a model still reported.',
-});
+export const ggufMetadataSchema = z
+  .strictObject({
+    ggufVersion: z.number().int().describe('GGUF format version (1, 2 or 3).'),
+    kvCount: z.number().int().nonnegative().describe('Key-value pairs in the header.'),
+    tensorCount: z.number().int().nonnegative().describe('Tensors in the file.'),
+    alignment: z.number().int().positive().describe('Alignment of tensor data (`general.alignment`, 32 when absent).'),
+    dataOffset: z.number().int().nonnegative().describe('File offset where tensor data starts.'),
+    dataBytes: z.number().int().nonnegative().describe('Bytes the tensors declare (end of the last tensor from dataOffset).'),
+    architecture: z.string().optional().describe('`general.architecture` (`llama`, `whisper`, `bert`).'),
+    name: z.string().optional().describe('`general.name`.'),
+    basename: z.string().optional().describe('`general.basename`.'),
+    sizeLabel: z.string().optional().describe('`general.size_label` (`7B`).'),
+    version: z.string().optional().describe('`general.version`, the model version.'),
+    author: z.string().optional().describe('`general.author`.'),
+    organization: z.string().optional().describe('`general.organization`.'),
+    description: z.string().optional().describe('`general.description`.'),
+    license: z.string().optional().describe('`general.license` (an SPDX id or text).'),
+    fileType: z.number().int().optional().describe('`general.file_type`, the llama_ftype value.'),
+    quantization: z.string().optional().describe('Name of `general.file_type` (`Q4_K_M`).'),
+    quantizationVersion: z.number().int().optional().describe('`general.quantization_version`.'),
+    contextLength: z.number().int().optional().describe('`<architecture>.context_length`.'),
+    embeddingLength: z.number().int().optional().describe('`<architecture>.embedding_length`.'),
+    blockCount: z.number().int().optional().describe('`<architecture>.block_count`.'),
+    tokenizer: z
+      .strictObject({
+        model: z.string().optional().describe('`tokenizer.ggml.model` (`llama`, `gpt2`).'),
+        tokens: z.number().int().nonnegative().optional().describe('Length of `tokenizer.ggml.tokens`.'),
+        merges: z.number().int().nonnegative().optional().describe('Length of `tokenizer.ggml.merges`.'),
+      })
+      .describe('The embedded tokenizer, summarised.'),
+    parameters: z
+      .strictObject({
+        count: z.number().int().nonnegative().describe('Elements of all tensors, from their shapes.'),
+        bytes: z.number().int().nonnegative().describe('Bytes of all tensors of known type.'),
+        byType: countByName.describe('Elements per ggml type (`Q4_K`, `F32`).'),
+      })
+      .describe('Parameters computed from the tensor infos.'),
+    tensorTypes: countByName.describe('Tensors per ggml type.'),
+    kv: z.array(ggufEntrySchema).describe('Every key-value pair in file order (the first 4096).'),
+    kvListed: z.number().int().nonnegative().optional().describe('Present when fewer pairs are listed than the file holds.'),
+  })
+  .meta({
+    title: 'GGUF metadata',
+    description:
+      "llama.cpp / ggml models, GGUF versions 1-3, found by the magic 'GGUF' at offset 0. Every key-value pair of the header is listed; long token and merge lists are summarised by element type and length, never copied. Parameter counts and bytes per ggml type are computed from the tensor shapes; only the header is read, so a 4 GB model costs a few MiB. Tensor data cut short is a `truncated` problem on a model still reported.",
+  });
 export type GgufMetadata = z.infer<typeof ggufMetadataSchema>;
 
 // ---- reading -------------------------------------------------------------------------------------------------

@@ -95,8 +95,7 @@ export function onnxCard(md: OnnxMetadata): ModelCard {
     .map(([t]) => t)
     .sort(cmp);
   const quantized =
-    md.operators.some((o) => QUANTIZATION_OPERATORS.has(o.opType) || o.opType.startsWith('QLinear')) ||
-    weightTypes.some((t) => LOW_BIT_TYPE.test(t));
+    md.operators.some((o) => QUANTIZATION_OPERATORS.has(o.opType) || o.opType.startsWith('QLinear')) || weightTypes.some((t) => LOW_BIT_TYPE.test(t));
   const opsets = md.opsetImports.map((o) => `${o.domain} ${o.version}`).join(', ');
 
   const complete = md.parameters.approximate !== true;

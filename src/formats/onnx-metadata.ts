@@ -76,9 +76,7 @@ export const onnxMetadataSchema = z
       .describe('Every operator used by any node (main graph, subgraphs of If/Loop/Scan, local functions, training graphs), sorted by domain then name'),
     nodeCount: count().describe('Nodes over all graphs and functions'),
     subgraphCount: count().describe('Graphs held in node attributes (If branches, Loop and Scan bodies)'),
-    customDomains: z
-      .array(z.string())
-      .describe('Operator or opset domains outside ai.onnx, ai.onnx.ml, ai.onnx.training and ai.onnx.preview.training, sorted'),
+    customDomains: z.array(z.string()).describe('Operator or opset domains outside ai.onnx, ai.onnx.ml, ai.onnx.training and ai.onnx.preview.training, sorted'),
     parameters: z
       .strictObject({
         count: count().describe('Weight elements: initializers, sparse initializers, Constant and attribute tensors, in every graph'),

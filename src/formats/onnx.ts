@@ -4,16 +4,7 @@ import type { InspectContext, ModelFormat, ModelInfo, ModelWarning } from './typ
 import { onnxMetadataSchema, type OnnxMetadata, type OnnxValueInfo } from './onnx-metadata.js';
 import { onnxCard } from './onnx-card.js';
 import { FormatError } from '../errors.js';
-import {
-  ProtoReader,
-  WIRE_LEN,
-  WIRE_VARINT,
-  probeFields,
-  scanFields,
-  type FieldNames,
-  type ProtoMessage,
-  type ScannedField,
-} from '../decoders/protobuf.js';
+import { ProtoReader, WIRE_LEN, WIRE_VARINT, probeFields, scanFields, type FieldNames, type ProtoMessage, type ScannedField } from '../decoders/protobuf.js';
 
 /*
  * ONNX: a protobuf `ModelProto` (onnx/onnx.proto3) with no magic bytes. Field numbers below are those of
@@ -734,9 +725,7 @@ function inspectOnnx(src: ByteSource, head?: Uint8Array): ModelInfo {
     ...(domain ? { domain } : {}),
     // proto3 has no presence: 0 is what a model that never set a version carries.
     ...(modelVersion !== undefined && modelVersion !== 0 ? { modelVersion } : {}),
-    ...(docString && docString.text !== ''
-      ? { docString: docString.text, ...(docString.truncated ? { docStringTruncated: true as const } : {}) }
-      : {}),
+    ...(docString && docString.text !== '' ? { docString: docString.text, ...(docString.truncated ? { docStringTruncated: true as const } : {}) } : {}),
     opsetImports,
     metadataProps,
     graph: graph

@@ -49,41 +49,43 @@ const tensorSchema = z.strictObject({
   shape: z.array(z.number().int().nullable()).nullable().optional().describe('Dimensions; null for a dynamic one (-1 or null in the file).'),
 });
 
-export const tfjsMetadataSchema = z.strictObject({
-  kind: z.enum(['layers', 'graph', 'weights']).describe('What modelTopology holds: a Keras config, a GraphDef, or nothing (weights only).'),
-  format: z.string().optional().describe('`format` (`layers-model`, `graph-model`).'),
-  generatedBy: z.string().optional().describe('`generatedBy`: the tool and version that made the original model.'),
-  convertedBy: z.string().optional().describe('`convertedBy`: the converter and version.'),
-  topology: z
-    .strictObject({
-      className: z.string().optional().describe('Keras model class (`Sequential`, `Functional`, `Model`).'),
-      name: z.string().optional().describe('The model name in its config.'),
-      kerasVersion: z.string().optional().describe('`keras_version`.'),
-      backend: z.string().optional().describe('`backend`.'),
-      tfProducer: z.number().int().optional().describe('Graph models: `versions.producer`, the GraphDef version.'),
-    })
-    .describe('Facts of modelTopology.'),
-  layers: countByName.describe('Layers models: layers per class name, nested models included.'),
-  ops: countByName.describe('Graph models: nodes per op, including those of library functions.'),
-  inputs: z.array(tensorSchema).describe('Signature inputs (graph) or InputLayers / the first layer input shape (layers).'),
-  outputs: z.array(tensorSchema).describe('Signature outputs (graph models).'),
-  weights: z
-    .strictObject({
-      groups: z.number().int().nonnegative().describe('Entries of weightsManifest.'),
-      files: z.array(z.string()).describe('Shard paths in manifest order.'),
-      count: z.number().int().nonnegative().describe('Weights listed.'),
-      parameters: z.number().int().nonnegative().describe('Elements of all weights, from their shapes.'),
-      bytes: z.number().int().nonnegative().describe('Bytes the shards should hold, from shapes and storage dtypes.'),
-      dtypes: countByName.describe('Weights per dtype (after dequantization).'),
-      quantization: countByName.describe('Weights per quantization storage dtype (`uint8`, `float16`).'),
-    })
-    .describe('The weights manifest, summarised.'),
-  userDefinedMetadataKeys: z.array(z.string()).optional().describe('Keys of `userDefinedMetadata`.'),
-}).meta({
-  title: 'TF.js metadata',
-  description:
-    'TensorFlow.js layers and graph models, from a `model.json` of any name recognised by its content (`modelTopology` and/or `weightsManifest`). The weight shards named by the manifest are the model\'s parts; a descriptor over 64 MiB is not parsed and is reported as a `limit` problem.',
-});
+export const tfjsMetadataSchema = z
+  .strictObject({
+    kind: z.enum(['layers', 'graph', 'weights']).describe('What modelTopology holds: a Keras config, a GraphDef, or nothing (weights only).'),
+    format: z.string().optional().describe('`format` (`layers-model`, `graph-model`).'),
+    generatedBy: z.string().optional().describe('`generatedBy`: the tool and version that made the original model.'),
+    convertedBy: z.string().optional().describe('`convertedBy`: the converter and version.'),
+    topology: z
+      .strictObject({
+        className: z.string().optional().describe('Keras model class (`Sequential`, `Functional`, `Model`).'),
+        name: z.string().optional().describe('The model name in its config.'),
+        kerasVersion: z.string().optional().describe('`keras_version`.'),
+        backend: z.string().optional().describe('`backend`.'),
+        tfProducer: z.number().int().optional().describe('Graph models: `versions.producer`, the GraphDef version.'),
+      })
+      .describe('Facts of modelTopology.'),
+    layers: countByName.describe('Layers models: layers per class name, nested models included.'),
+    ops: countByName.describe('Graph models: nodes per op, including those of library functions.'),
+    inputs: z.array(tensorSchema).describe('Signature inputs (graph) or InputLayers / the first layer input shape (layers).'),
+    outputs: z.array(tensorSchema).describe('Signature outputs (graph models).'),
+    weights: z
+      .strictObject({
+        groups: z.number().int().nonnegative().describe('Entries of weightsManifest.'),
+        files: z.array(z.string()).describe('Shard paths in manifest order.'),
+        count: z.number().int().nonnegative().describe('Weights listed.'),
+        parameters: z.number().int().nonnegative().describe('Elements of all weights, from their shapes.'),
+        bytes: z.number().int().nonnegative().describe('Bytes the shards should hold, from shapes and storage dtypes.'),
+        dtypes: countByName.describe('Weights per dtype (after dequantization).'),
+        quantization: countByName.describe('Weights per quantization storage dtype (`uint8`, `float16`).'),
+      })
+      .describe('The weights manifest, summarised.'),
+    userDefinedMetadataKeys: z.array(z.string()).optional().describe('Keys of `userDefinedMetadata`.'),
+  })
+  .meta({
+    title: 'TF.js metadata',
+    description:
+      "TensorFlow.js layers and graph models, from a `model.json` of any name recognised by its content (`modelTopology` and/or `weightsManifest`). The weight shards named by the manifest are the model's parts; a descriptor over 64 MiB is not parsed and is reported as a `limit` problem.",
+  });
 export type TfjsMetadata = z.infer<typeof tfjsMetadataSchema>;
 type Tensor = z.infer<typeof tensorSchema>;
 

@@ -14,12 +14,9 @@ const count = (): z.ZodNumber => z.number().int().nonnegative();
 /** A subgraph input or output tensor. */
 export const tfliteTensorSchema = z.strictObject({
   name: z.string().describe('Tensor.name, cut at 4096 bytes'),
-  type: z.string().describe('Tensor.type (`float32`, `uint8`, `int8`, `string`, ..., `unknown(<n>)` past the schema\'s enum)'),
+  type: z.string().describe("Tensor.type (`float32`, `uint8`, `int8`, `string`, ..., `unknown(<n>)` past the schema's enum)"),
   shape: z.array(z.number().int()).describe('Tensor.shape; empty for a scalar or when absent'),
-  shapeSignature: z
-    .array(z.number().int())
-    .optional()
-    .describe('Tensor.shape_signature, present only when the model records it; -1 marks a dynamic dimension'),
+  shapeSignature: z.array(z.number().int()).optional().describe('Tensor.shape_signature, present only when the model records it; -1 marks a dynamic dimension'),
   quantized: z.boolean().describe('True when the tensor has quantization scales'),
   quantization: z
     .strictObject({
@@ -59,7 +56,7 @@ export const tfliteMetadataTensorSchema = z.strictObject({
 export const tfliteModelMetadataSchema = z.strictObject({
   name: z.string().optional().describe('ModelMetadata.name'),
   description: z.string().optional().describe('ModelMetadata.description'),
-  version: z.string().optional().describe('ModelMetadata.version: the model\'s own version'),
+  version: z.string().optional().describe("ModelMetadata.version: the model's own version"),
   author: z.string().optional().describe('ModelMetadata.author'),
   license: z.string().optional().describe('ModelMetadata.license'),
   minParserVersion: z.string().optional().describe('ModelMetadata.min_parser_version'),
@@ -79,8 +76,8 @@ export const tfliteModelMetadataSchema = z.strictObject({
 
 /** A SignatureDef's TensorMap: the name a signature gives a tensor of its subgraph. */
 const tensorMapSchema = z.strictObject({
-  name: z.string().describe('TensorMap.name: the signature\'s name for the tensor'),
-  tensorIndex: count().describe('TensorMap.tensor_index in that subgraph\'s tensors'),
+  name: z.string().describe("TensorMap.name: the signature's name for the tensor"),
+  tensorIndex: count().describe("TensorMap.tensor_index in that subgraph's tensors"),
 });
 
 /** The `metadata` of a TFLite model. */

@@ -29,8 +29,25 @@ import { tfliteCard } from './tflite-card.js';
 
 /** `tflite.TensorType`, by value. */
 const TENSOR_TYPES = [
-  'float32', 'float16', 'int32', 'uint8', 'int64', 'string', 'bool', 'int16', 'complex64', 'int8',
-  'float64', 'complex128', 'uint64', 'resource', 'variant', 'uint32', 'uint16', 'int4', 'bfloat16',
+  'float32',
+  'float16',
+  'int32',
+  'uint8',
+  'int64',
+  'string',
+  'bool',
+  'int16',
+  'complex64',
+  'int8',
+  'float64',
+  'complex128',
+  'uint64',
+  'resource',
+  'variant',
+  'uint32',
+  'uint16',
+  'int4',
+  'bfloat16',
 ] as const;
 
 /** Bytes per element of each TensorType (0 where not fixed: string, resource, variant; int4 packs two). */
@@ -65,9 +82,7 @@ const BUILTIN_OPERATORS: readonly string[] = [
 const CUSTOM_CODE = 32;
 
 /** `tflite.AssociatedFileType` (metadata_schema.fbs), by value. */
-const ASSOCIATED_FILE_TYPES = [
-  'UNKNOWN', 'DESCRIPTIONS', 'TENSOR_AXIS_LABELS', 'TENSOR_VALUE_LABELS', 'TENSOR_AXIS_SCORE_CALIBRATION', 'VOCABULARY',
-] as const;
+const ASSOCIATED_FILE_TYPES = ['UNKNOWN', 'DESCRIPTIONS', 'TENSOR_AXIS_LABELS', 'TENSOR_VALUE_LABELS', 'TENSOR_AXIS_SCORE_CALIBRATION', 'VOCABULARY'] as const;
 
 /** TensorType name of a value; `unknown(<n>)` past the enum. */
 export function tensorTypeName(code: number): string {
@@ -361,7 +376,7 @@ const MAX_ASSOCIATED_BYTES = 512 * 1024 * 1024;
 
 function readAppendedZip(src: ByteSource, modelEnd: number, described: TfliteMetadataFile[], warnings: ModelWarning[], maxRatio: number): AssociatedFile[] {
   const out: AssociatedFile[] = [];
-  let dir;
+  let dir: ReturnType<typeof readZipDirectory>;
   try {
     dir = readZipDirectory(src, { maxEntries: 10_000 });
   } catch (err) {
@@ -386,7 +401,11 @@ function readAppendedZip(src: ByteSource, modelEnd: number, described: TfliteMet
   for (const m of dir.members) {
     if (m.name.endsWith('/')) continue; // a directory entry
     if (isHostileName(m.name)) {
-      warnings.push({ severity: 'warning', code: 'hostile-path', message: `Associated file name ${JSON.stringify(m.name)} is absolute or climbs out of its folder; it is listed, never extracted.` });
+      warnings.push({
+        severity: 'warning',
+        code: 'hostile-path',
+        message: `Associated file name ${JSON.stringify(m.name)} is absolute or climbs out of its folder; it is listed, never extracted.`,
+      });
     }
     if (seen.has(m.name)) {
       warnings.push({ severity: 'warning', code: 'duplicate-entry', message: `Associated file ${JSON.stringify(m.name)} appears twice in the zip.` });
@@ -394,18 +413,30 @@ function readAppendedZip(src: ByteSource, modelEnd: number, described: TfliteMet
     seen.add(m.name);
     // Members may overlap (many entries over one range): bound the total work, and the ratio.
     if (m.size > budget) {
-      warnings.push({ severity: 'warning', code: 'limit', message: `Associated file ${JSON.stringify(m.name)} of ${m.size} bytes was not hashed: the model's associated files exceed ${MAX_ASSOCIATED_BYTES} bytes.` });
+      warnings.push({
+        severity: 'warning',
+        code: 'limit',
+        message: `Associated file ${JSON.stringify(m.name)} of ${m.size} bytes was not hashed: the model's associated files exceed ${MAX_ASSOCIATED_BYTES} bytes.`,
+      });
       continue;
     }
     if (m.method !== 0 && m.size > RATIO_FLOOR && m.size > maxRatio * Math.max(1, m.compressedSize)) {
-      warnings.push({ severity: 'warning', code: 'limit', message: `Associated file ${JSON.stringify(m.name)} would inflate ${m.compressedSize} bytes to ${m.size}, over the ${maxRatio}:1 ratio limit.` });
+      warnings.push({
+        severity: 'warning',
+        code: 'limit',
+        message: `Associated file ${JSON.stringify(m.name)} would inflate ${m.compressedSize} bytes to ${m.size}, over the ${maxRatio}:1 ratio limit.`,
+      });
       continue;
     }
     budget -= m.size;
     try {
       const digest = hashMember(src, dir, m);
       if (!digest.crcOk) {
-        warnings.push({ severity: 'warning', code: 'format', message: `Associated file ${JSON.stringify(m.name)} does not match its recorded CRC-32 ${m.crc32.toString(16).padStart(8, '0')}.` });
+        warnings.push({
+          severity: 'warning',
+          code: 'format',
+          message: `Associated file ${JSON.stringify(m.name)} does not match its recorded CRC-32 ${m.crc32.toString(16).padStart(8, '0')}.`,
+        });
       }
       const meta = byName.get(m.name);
       out.push({
@@ -543,7 +574,8 @@ export function readTflite(src: ByteSource, options: ReadTfliteOptions = {}): Mo
       for (let k = 0; k < (v?.length ?? 0); k++) {
         const tm = v!.table(k, `SignatureDef ${i} ${kind} ${k}`);
         const tensorIndex = tm.u32(1); // TensorMap.tensor_index: field 1
-        if (tensorIndex >= count) fail(`SignatureDef ${i} ${kind} ${k} tensor index ${tensorIndex} exceeds the ${count}-entry tensors table of subgraph ${subgraphIndex}.`);
+        if (tensorIndex >= count)
+          fail(`SignatureDef ${i} ${kind} ${k} tensor index ${tensorIndex} exceeds the ${count}-entry tensors table of subgraph ${subgraphIndex}.`);
         out.push({ name: tm.string(0, MAX.text) ?? '', tensorIndex }); // TensorMap.name: field 0
       }
       return out;

@@ -11,7 +11,10 @@ import { z } from 'zod';
 export const tensorSpecSchema = z.object({
   name: z.string(),
   type: z.string().optional(),
-  shape: z.array(z.union([z.number().int(), z.string(), z.null()])).nullable().optional(),
+  shape: z
+    .array(z.union([z.number().int(), z.string(), z.null()]))
+    .nullable()
+    .optional(),
 });
 
 /** One operator (or layer) kind with its count; `custom` when it is not a builtin of its format. */

@@ -6,6 +6,9 @@ import crypto from 'node:crypto';
  * two scans of one image can be compared id by id.
  */
 export function componentId(kind: string, ...parts: readonly string[]): string {
-  const h = crypto.createHash('sha256').update([kind, ...parts].join('\u0000')).digest('hex');
+  const h = crypto
+    .createHash('sha256')
+    .update([kind, ...parts].join('\u0000'))
+    .digest('hex');
   return `${kind}:${h.slice(0, 16)}`;
 }

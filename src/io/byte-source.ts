@@ -124,10 +124,7 @@ export class SliceSource implements ByteSource {
     readonly size: number,
   ) {
     if (!Number.isSafeInteger(start) || !Number.isSafeInteger(size) || start < 0 || size < 0 || start + size > parent.size) {
-      throw new FormatError(
-        `A range of ${size} bytes at offset ${start} does not fit in a ${parent.size}-byte source.`,
-        'truncated',
-      );
+      throw new FormatError(`A range of ${size} bytes at offset ${start} does not fit in a ${parent.size}-byte source.`, 'truncated');
     }
     if (parent.identity !== undefined) this.identity = `${parent.identity}@${start}+${size}`;
   }

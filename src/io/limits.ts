@@ -45,7 +45,13 @@ export const LIMIT_SPECS: readonly LimitSpec[] = [
     help: 'bytes produced by decompression in the whole scan, blocks decoded inside images included',
   },
   { key: 'maxRatio', flag: 'max-ratio', unit: 'count', default: 1000, help: 'output/input ratio of one decompressed entry (checked past 1 MiB of output)' },
-  { key: 'memoryBudget', flag: 'memory-budget', unit: 'size', default: 128 * 1024 * 1024, help: 'decoded bytes kept in memory; above it they spill to a private temp file' },
+  {
+    key: 'memoryBudget',
+    flag: 'memory-budget',
+    unit: 'size',
+    default: 128 * 1024 * 1024,
+    help: 'decoded bytes kept in memory; above it they spill to a private temp file',
+  },
 ];
 
 export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze(Object.fromEntries(LIMIT_SPECS.map((s) => [s.key, s.default])) as unknown as Limits);

@@ -40,11 +40,13 @@ const collect = (v: string, prev: string[]): string[] => [...prev, v];
 export function reportFlags(cmd: Command): Command {
   return cmd
     .addOption(
-      new Option('-f, --format <format>', `report format, repeatable: ${encoders.map((e) => e.id).join(', ')}`)
-        .argParser(collect)
-        .default([], 'summary'),
+      new Option('-f, --format <format>', `report format, repeatable: ${encoders.map((e) => e.id).join(', ')}`).argParser(collect).default([], 'summary'),
     )
-    .addOption(new Option('-o, --output <file>', 'write the report to a file; FORMAT=PATH for one of several formats (repeatable)').argParser(collect).default([], 'stdout'))
+    .addOption(
+      new Option('-o, --output <file>', 'write the report to a file; FORMAT=PATH for one of several formats (repeatable)')
+        .argParser(collect)
+        .default([], 'stdout'),
+    )
     .option('--output-dir <dir>', 'write every requested format into this folder as aibom.<extension>')
     .addOption(new Option('--spec-version <version>', 'CycloneDX spec version').choices([...CYCLONEDX_SPEC_VERSIONS]).default('1.6'))
     .addOption(new Option('--lang <lang>', 'language of human-readable reports').choices([...LANGS]).default('en'));

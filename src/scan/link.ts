@@ -178,9 +178,7 @@ export function link(found: readonly Findings[], kinds: ReadonlyMap<string, Cont
 
   const components = [...byId.values()];
   for (const c of components) c.locations.sort(compareLocations);
-  components.sort(
-    (a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || cmp(a.locations[0]!.path, b.locations[0]!.path) || cmp(a.id, b.id),
-  );
+  components.sort((a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || cmp(a.locations[0]!.path, b.locations[0]!.path) || cmp(a.id, b.id));
 
   const rels = new Map<string, Relationship>();
   const relate = (from: string, type: Relationship['type'], to: string): void => {

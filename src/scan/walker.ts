@@ -214,7 +214,13 @@ export class Walker {
     // A nested item's size comes from metadata (a partition table, a payload manifest): one that claims
     // more than the whole scan may decompress is refused, or hashing its zeros would never end.
     if (depth > 0 && src.size > this.limits.maxDecompressedBytes) {
-      addProblem(found, [], 'warning', 'limit', `This item declares ${src.size} bytes, more than maxDecompressedBytes ${this.limits.maxDecompressedBytes}; it was not read.`);
+      addProblem(
+        found,
+        [],
+        'warning',
+        'limit',
+        `This item declares ${src.size} bytes, more than maxDecompressedBytes ${this.limits.maxDecompressedBytes}; it was not read.`,
+      );
       return found;
     }
     const probe = createProbe(src, name);
@@ -237,7 +243,13 @@ export class Walker {
     }
     const reader = cand.detector;
     if (depth >= this.limits.maxDepth) {
-      addProblem(found, [], 'warning', 'limit', `A ${reader.id} container at nesting depth ${depth} exceeds the depth limit of ${this.limits.maxDepth}; it was not opened.`);
+      addProblem(
+        found,
+        [],
+        'warning',
+        'limit',
+        `A ${reader.id} container at nesting depth ${depth} exceeds the depth limit of ${this.limits.maxDepth}; it was not opened.`,
+      );
       return found;
     }
     const seen = this.byHash.get(sha()) ?? this.byHash.get(nameKey(sha(), name));
@@ -246,7 +258,11 @@ export class Walker {
       adopt(found, seen, []);
       return found;
     }
-    const evidence: Evidence = { technique: cand.signature !== undefined ? 'magic' : 'structure', detail: matchDetail('container', reader.id, cand), confidence: 'high' };
+    const evidence: Evidence = {
+      technique: cand.signature !== undefined ? 'magic' : 'structure',
+      detail: matchDetail('container', reader.id, cand),
+      confidence: 'high',
+    };
     const usedName = await this.walkContainer(reader, src, name, location, depth, found, siblings, sha, evidence);
     await this.runItemAnalyzers(src, probe, { kind: 'container', id: reader.id }, sha, found);
     this.remember(usedName ? nameKey(sha(), name) : sha(), found);
@@ -277,7 +293,11 @@ export class Walker {
       try {
         const info = await format.inspect(src, probe, inspectCtx);
         const technique = cand.signature !== undefined ? 'magic' : 'structure';
-        this.addModel(found, format, src, sha(), info, info.confidence, { technique, detail: matchDetail('model', format.id, cand), confidence: info.confidence });
+        this.addModel(found, format, src, sha(), info, info.confidence, {
+          technique,
+          detail: matchDetail('model', format.id, cand),
+          confidence: info.confidence,
+        });
         return { identified: { kind: 'model', id: format.id } };
       } catch (err) {
         if (err instanceof SiblingPending) throw err;
@@ -323,7 +343,15 @@ export class Walker {
     if (f.cacheable) this.byHash.set(key, f);
   }
 
-  private addModel(found: Findings, format: ModelFormat, src: ByteSource, sha: string, info: ModelInfo, confidence: ModelInfo['confidence'], evidence: Evidence): void {
+  private addModel(
+    found: Findings,
+    format: ModelFormat,
+    src: ByteSource,
+    sha: string,
+    info: ModelInfo,
+    confidence: ModelInfo['confidence'],
+    evidence: Evidence,
+  ): void {
     const m: ModelFinding = {
       hops: [],
       format: format.id,
@@ -361,7 +389,18 @@ export class Walker {
           hops: at(p),
           kind: c.kind,
           name: c.name,
-          key: c.key !== undefined ? [...c.key] : [c.name, c.version ?? '', own ? item.sha() : at(p).map((h) => h.path).join('!/')],
+          key:
+            c.key !== undefined
+              ? [...c.key]
+              : [
+                  c.name,
+                  c.version ?? '',
+                  own
+                    ? item.sha()
+                    : at(p)
+                        .map((h) => h.path)
+                        .join('!/'),
+                ],
           confidence: c.evidence.confidence,
           evidence: [{ ...c.evidence, detail: c.evidence.detail.slice(0, 200) }],
           software: c.software,
@@ -438,18 +477,20 @@ export class Walker {
     const listed = new Map<string, ContainerEntry>();
     const deferred: ContainerEntry[] = [];
     let complete = false;
-    const siblingsOf = (memberPath: string, opened: ByteSource[]): SiblingResolver => async (sib) => {
-      if (!siblingName(sib)) return undefined;
-      const dir = path.posix.dirname(memberPath);
-      const entry = listed.get(dir === '.' ? sib : `${dir}/${sib}`);
-      if (entry === undefined || entry.type !== 'file') {
-        if (!complete) throw new SiblingPending(sib);
-        return undefined;
-      }
-      const s = await entry.open();
-      opened.push(s);
-      return s;
-    };
+    const siblingsOf =
+      (memberPath: string, opened: ByteSource[]): SiblingResolver =>
+      async (sib) => {
+        if (!siblingName(sib)) return undefined;
+        const dir = path.posix.dirname(memberPath);
+        const entry = listed.get(dir === '.' ? sib : `${dir}/${sib}`);
+        if (entry === undefined || entry.type !== 'file') {
+          if (!complete) throw new SiblingPending(sib);
+          return undefined;
+        }
+        const s = await entry.open();
+        opened.push(s);
+        return s;
+      };
     const member = async (entry: ContainerEntry): Promise<void> => {
       const here = at(entry.path);
       let child: ByteSource;
@@ -484,22 +525,41 @@ export class Walker {
         this.stats.entries++;
         if (this.entriesStopped || this.stats.entries > this.limits.maxEntries) {
           this.entriesStopped = true;
-          addProblem(found, [], 'warning', 'limit', `The scan reached its limit of ${this.limits.maxEntries} entries; the rest of this ${reader.id} container was not read.`);
+          addProblem(
+            found,
+            [],
+            'warning',
+            'limit',
+            `The scan reached its limit of ${this.limits.maxEntries} entries; the rest of this ${reader.id} container was not read.`,
+          );
           break;
         }
         if (count > this.limits.maxEntriesPerContainer) {
-          addProblem(found, [], 'warning', 'limit', `This ${reader.id} container has more than ${this.limits.maxEntriesPerContainer} entries; the rest were not read.`);
+          addProblem(
+            found,
+            [],
+            'warning',
+            'limit',
+            `This ${reader.id} container has more than ${this.limits.maxEntriesPerContainer} entries; the rest were not read.`,
+          );
           break;
         }
         paths.add(entry.path);
         listed.set(entry.path, entry);
-        const item: Listing['entries'][number] = entry.size !== undefined ? { path: entry.path, type: entry.type, size: entry.size } : { path: entry.path, type: entry.type };
+        const item: Listing['entries'][number] =
+          entry.size !== undefined ? { path: entry.path, type: entry.type, size: entry.size } : { path: entry.path, type: entry.type };
         listing.push(item);
         if (entry.type === 'symlink' || entry.type === 'hardlink') {
           const target = entry.linkTarget ?? '';
           const rel = entry.type === 'symlink' ? path.posix.join(path.posix.dirname(entry.path), target) : target;
           if (target.startsWith('/') ? false : escapesRoot(rel)) {
-            addProblem(found, at(entry.path), 'warning', 'symlink', `A ${entry.type} to '${target}' climbs out of the container; it was recorded, not followed.`);
+            addProblem(
+              found,
+              at(entry.path),
+              'warning',
+              'symlink',
+              `A ${entry.type} to '${target}' climbs out of the container; it was recorded, not followed.`,
+            );
           }
           continue;
         }

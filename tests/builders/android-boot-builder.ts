@@ -63,7 +63,7 @@ export function bootImage(spec: BootImageSpec): Buffer {
     put(h, 0, 'ANDROID!', 8);
     h.writeUInt32LE(kernel.length, 8);
     h.writeUInt32LE(ramdisk.length, 12);
-    h.writeUInt32LE((12 << 25) | (2023 - 2000) << 4 | 5, 16);
+    h.writeUInt32LE((12 << 25) | ((2023 - 2000) << 4) | 5, 16);
     h.writeUInt32LE(size, 20);
     h.writeUInt32LE(spec.version, 40);
     put(h, 44, spec.cmdline ?? '', 1536);

@@ -124,7 +124,10 @@ function contentLength(c: LpContent): number {
 }
 
 /** Where liblp puts things, for tests that patch an image. */
-export function lpOffsets(metadataMaxSize: number, slotCount: number): {
+export function lpOffsets(
+  metadataMaxSize: number,
+  slotCount: number,
+): {
   primaryGeometry: number;
   backupGeometry: number;
   primaryMetadata(slot: number): number;
@@ -235,7 +238,13 @@ export class LpBuilder {
     const extents: LpExtentEntry[] = [];
     this.names.forEach((name, i) => {
       const mine = this.planned.filter((p) => p.partition === i);
-      partitions.push({ name, attributes: this.attributes[i]!, firstExtentIndex: mine.length === 0 ? 0 : extents.length, numExtents: mine.length, groupIndex: this.groupOf[i]! });
+      partitions.push({
+        name,
+        attributes: this.attributes[i]!,
+        firstExtentIndex: mine.length === 0 ? 0 : extents.length,
+        numExtents: mine.length,
+        groupIndex: this.groupOf[i]!,
+      });
       for (const e of mine) {
         extents.push({
           numSectors: BigInt(e.sectors),

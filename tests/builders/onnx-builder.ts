@@ -111,9 +111,32 @@ export const ELEM_TYPES = {
 export type ElemType = keyof typeof ELEM_TYPES;
 
 const ELEM_BITS: Record<ElemType, number> = {
-  float32: 32, uint8: 8, int8: 8, uint16: 16, int16: 16, int32: 32, int64: 64, string: 0, bool: 8, float16: 16,
-  float64: 64, uint32: 32, uint64: 64, complex64: 64, complex128: 128, bfloat16: 16, float8e4m3fn: 8,
-  float8e4m3fnuz: 8, float8e5m2: 8, float8e5m2fnuz: 8, uint4: 4, int4: 4, float4e2m1: 4, float8e8m0: 8, uint2: 2, int2: 2,
+  float32: 32,
+  uint8: 8,
+  int8: 8,
+  uint16: 16,
+  int16: 16,
+  int32: 32,
+  int64: 64,
+  string: 0,
+  bool: 8,
+  float16: 16,
+  float64: 64,
+  uint32: 32,
+  uint64: 64,
+  complex64: 64,
+  complex128: 128,
+  bfloat16: 16,
+  float8e4m3fn: 8,
+  float8e4m3fnuz: 8,
+  float8e5m2: 8,
+  float8e5m2fnuz: 8,
+  uint4: 4,
+  int4: 4,
+  float4e2m1: 4,
+  float8e8m0: 8,
+  uint2: 2,
+  int2: 2,
 };
 
 /** Byte size of `count` elements of `type` stored densely (raw_data). */
@@ -416,7 +439,14 @@ export class OnnxBuilder extends GraphBuilder {
   }
 
   /** A local function (ModelProto.functions) with its nodes and opset imports. */
-  function(domain: string, name: string, inputs: string[], outputs: string[], nodes: Array<[string, string[], string[], NodeOptions?]>, opsets: Array<[string, number]> = [['', 17]]): this {
+  function(
+    domain: string,
+    name: string,
+    inputs: string[],
+    outputs: string[],
+    nodes: Array<[string, string[], string[], NodeOptions?]>,
+    opsets: Array<[string, number]> = [['', 17]],
+  ): this {
     this.functions.push({
       domain,
       name,

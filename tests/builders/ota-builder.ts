@@ -217,7 +217,9 @@ const sha256 = (b: Uint8Array): Uint8Array => crypto.createHash('sha256').update
 
 function signatures(n: number): Uint8Array {
   const data = crypto.randomBytes(n);
-  return type('Signatures').encode({ signatures: [{ data, unpadded_signature_size: n }] }).finish();
+  return type('Signatures')
+    .encode({ signatures: [{ data, unpadded_signature_size: n }] })
+    .finish();
 }
 
 /** Builds a payload.bin. */

@@ -96,7 +96,7 @@ export function buildRkaf(o: RkafOptions): Buffer {
   header.write(o.model ?? 'RK3568', 0x08, 34, 'latin1');
   header.write(o.id ?? '', 0x2a, 30, 'latin1');
   header.write(o.manufacturer ?? 'ROCKCHIP', 0x48, 56, 'latin1');
-  header.writeUInt32LE(o.version ?? ((1 << 24) | (2 << 16) | 3), 0x84);
+  header.writeUInt32LE(o.version ?? (1 << 24) | (2 << 16) | 3, 0x84);
   header.writeUInt32LE(o.declaredCount ?? o.items.length, 0x88);
   o.items.forEach((it, i) => {
     if (it.fileName === 'SELF') {

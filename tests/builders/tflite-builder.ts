@@ -24,22 +24,63 @@ import { Builder } from 'flatbuffers';
 
 /** TensorType values (schema.fbs `enum TensorType : byte`). */
 export const TENSOR_TYPE = {
-  float32: 0, float16: 1, int32: 2, uint8: 3, int64: 4, string: 5, bool: 6, int16: 7, complex64: 8, int8: 9,
-  float64: 10, complex128: 11, uint64: 12, resource: 13, variant: 14, uint32: 15, uint16: 16, int4: 17, bfloat16: 18,
+  float32: 0,
+  float16: 1,
+  int32: 2,
+  uint8: 3,
+  int64: 4,
+  string: 5,
+  bool: 6,
+  int16: 7,
+  complex64: 8,
+  int8: 9,
+  float64: 10,
+  complex128: 11,
+  uint64: 12,
+  resource: 13,
+  variant: 14,
+  uint32: 15,
+  uint16: 16,
+  int4: 17,
+  bfloat16: 18,
 } as const;
 export type TensorTypeName = keyof typeof TENSOR_TYPE;
 
 /** The BuiltinOperator values these tests use (schema.fbs `enum BuiltinOperator : int32`); any code may be passed as a number. */
 export const BUILTIN = {
-  ADD: 0, AVERAGE_POOL_2D: 1, CONCATENATION: 2, CONV_2D: 3, DEPTHWISE_CONV_2D: 4, DEQUANTIZE: 6, FULLY_CONNECTED: 9,
-  LOGISTIC: 14, MAX_POOL_2D: 17, MUL: 18, RELU: 19, RESHAPE: 22, SOFTMAX: 25, CUSTOM: 32, PAD: 34, MEAN: 40,
-  QUANTIZE: 114, HARD_SWISH: 117, PLACEHOLDER_FOR_GREATER_OP_CODES: 127, BROADCAST_TO: 130, GELU: 150,
-  STABLEHLO_COMPOSITE: 206, COMPLEX: 207,
+  ADD: 0,
+  AVERAGE_POOL_2D: 1,
+  CONCATENATION: 2,
+  CONV_2D: 3,
+  DEPTHWISE_CONV_2D: 4,
+  DEQUANTIZE: 6,
+  FULLY_CONNECTED: 9,
+  LOGISTIC: 14,
+  MAX_POOL_2D: 17,
+  MUL: 18,
+  RELU: 19,
+  RESHAPE: 22,
+  SOFTMAX: 25,
+  CUSTOM: 32,
+  PAD: 34,
+  MEAN: 40,
+  QUANTIZE: 114,
+  HARD_SWISH: 117,
+  PLACEHOLDER_FOR_GREATER_OP_CODES: 127,
+  BROADCAST_TO: 130,
+  GELU: 150,
+  STABLEHLO_COMPOSITE: 206,
+  COMPLEX: 207,
 } as const;
 
 /** AssociatedFileType values (metadata_schema.fbs). */
 export const ASSOCIATED_FILE_TYPE = {
-  UNKNOWN: 0, DESCRIPTIONS: 1, TENSOR_AXIS_LABELS: 2, TENSOR_VALUE_LABELS: 3, TENSOR_AXIS_SCORE_CALIBRATION: 4, VOCABULARY: 5,
+  UNKNOWN: 0,
+  DESCRIPTIONS: 1,
+  TENSOR_AXIS_LABELS: 2,
+  TENSOR_VALUE_LABELS: 3,
+  TENSOR_AXIS_SCORE_CALIBRATION: 4,
+  VOCABULARY: 5,
 } as const;
 
 /** Options of one tensor. */

@@ -63,7 +63,14 @@ describe.skipIf(!tools)('android-boot reader (against mkbootimg / unpack_bootimg
   const dtb = crypto.randomBytes(2_049);
   beforeAll(() => {
     tmp = tempDir();
-    for (const [n, b] of [['kernel', kernel], ['ramdisk', ramdisk], ['second', second], ['dtbo', dtbo], ['dtb', dtb]] as const) fs.writeFileSync(file(n), b);
+    for (const [n, b] of [
+      ['kernel', kernel],
+      ['ramdisk', ramdisk],
+      ['second', second],
+      ['dtbo', dtbo],
+      ['dtb', dtb],
+    ] as const)
+      fs.writeFileSync(file(n), b);
   });
   afterAll(() => tmp.remove());
 
@@ -89,23 +96,58 @@ describe.skipIf(!tools)('android-boot reader (against mkbootimg / unpack_bootimg
   }
 
   it('lists a v0 boot image (page 2048: kernel, ramdisk, second) as unpack_bootimg extracts it', async () => {
-    const ours = await compareWithUnpack('v0.img', ['--header_version', '0', '--pagesize', '2048', '--kernel', 'kernel', '--ramdisk', 'ramdisk', '--second', 'second', '--cmdline', 'console=ttyS0']);
+    const ours = await compareWithUnpack('v0.img', [
+      '--header_version',
+      '0',
+      '--pagesize',
+      '2048',
+      '--kernel',
+      'kernel',
+      '--ramdisk',
+      'ramdisk',
+      '--second',
+      'second',
+      '--cmdline',
+      'console=ttyS0',
+    ]);
     expect(ours.map((e) => e.path)).toEqual(['kernel', 'ramdisk', 'second']);
   });
 
   it('lists a v1 image (page 4096) and a v2 image (page 16384, second, dtb) as unpack_bootimg extracts them', async () => {
     const v1 = await compareWithUnpack('v1.img', ['--header_version', '1', '--pagesize', '4096', '--kernel', 'kernel', '--ramdisk', 'ramdisk']);
     expect(v1.map((e) => e.path)).toEqual(['kernel', 'ramdisk']);
-    const v2 = await compareWithUnpack('v2.img', ['--header_version', '2', '--pagesize', '16384', '--kernel', 'kernel', '--ramdisk', 'ramdisk', '--second', 'second', '--dtb', 'dtb']);
+    const v2 = await compareWithUnpack('v2.img', [
+      '--header_version',
+      '2',
+      '--pagesize',
+      '16384',
+      '--kernel',
+      'kernel',
+      '--ramdisk',
+      'ramdisk',
+      '--second',
+      'second',
+      '--dtb',
+      'dtb',
+    ]);
     expect(v2.map((e) => e.path)).toEqual(['dtb', 'kernel', 'ramdisk', 'second']);
   });
 
   it('lists the recovery_dtbo of v1 and v2 recovery images at its recorded offset', async () => {
     // Debian's mkbootimg 29 cannot write --recovery_dtbo (a float offset under Python 3): our builder does.
     const v1 = bootImage({ version: 1, pageSize: 2048, kernel, ramdisk, recoveryDtbo: dtbo });
-    expect(await list(v1, 'recovery.img')).toEqual({ entries: sorted([section('kernel', kernel), section('ramdisk', ramdisk), section('recovery_dtbo', dtbo)]), problems: [] });
+    expect(await list(v1, 'recovery.img')).toEqual({
+      entries: sorted([section('kernel', kernel), section('ramdisk', ramdisk), section('recovery_dtbo', dtbo)]),
+      problems: [],
+    });
     const v2 = bootImage({ version: 2, pageSize: 4096, kernel, ramdisk, second, recoveryDtbo: dtbo, dtb });
-    const all = sorted([section('kernel', kernel), section('ramdisk', ramdisk), section('second', second), section('recovery_dtbo', dtbo), section('dtb', dtb)]);
+    const all = sorted([
+      section('kernel', kernel),
+      section('ramdisk', ramdisk),
+      section('second', second),
+      section('recovery_dtbo', dtbo),
+      section('dtb', dtb),
+    ]);
     expect(await list(v2, 'recovery.img')).toEqual({ entries: all, problems: [] });
     // A recorded offset elsewhere (here: one page further, with the bytes moved there) is followed, with a warning.
     const at = Number(v2.readBigUInt64LE(1636));
@@ -119,7 +161,18 @@ describe.skipIf(!tools)('android-boot reader (against mkbootimg / unpack_bootimg
   it('lists a v3 boot image and a v3 vendor_boot image as unpack_bootimg extracts them', async () => {
     const v3 = await compareWithUnpack('v3.img', ['--header_version', '3', '--kernel', 'kernel', '--ramdisk', 'ramdisk']);
     expect(v3.map((e) => e.path)).toEqual(['kernel', 'ramdisk']);
-    const vendor = await compareWithUnpack('vendor_boot.img', ['--header_version', '3', '--pagesize', '4096', '--vendor_boot', file('vendor_boot.img'), '--vendor_ramdisk', 'ramdisk', '--dtb', 'dtb']);
+    const vendor = await compareWithUnpack('vendor_boot.img', [
+      '--header_version',
+      '3',
+      '--pagesize',
+      '4096',
+      '--vendor_boot',
+      file('vendor_boot.img'),
+      '--vendor_ramdisk',
+      'ramdisk',
+      '--dtb',
+      'dtb',
+    ]);
     expect(vendor.map((e) => e.path)).toEqual(['dtb', 'vendor_ramdisk']);
   });
 
@@ -135,7 +188,10 @@ describe.skipIf(!tools)('android-boot reader (against mkbootimg / unpack_bootimg
   it('lists our v4 boot (with boot signature), init_boot and vendor_boot v4 (ramdisk table, bootconfig) images', async () => {
     const signature = crypto.randomBytes(4096);
     const v4 = bootImage({ version: 4, kernel, ramdisk, signature, cmdline: 'console=ttyS0' });
-    expect(await list(v4)).toEqual({ entries: sorted([section('kernel', kernel), section('ramdisk', ramdisk), section('signature', signature)]), problems: [] });
+    expect(await list(v4)).toEqual({
+      entries: sorted([section('kernel', kernel), section('ramdisk', ramdisk), section('signature', signature)]),
+      problems: [],
+    });
     const initBoot = bootImage({ version: 4, ramdisk });
     expect(await list(initBoot, 'init_boot.img')).toEqual({ entries: [section('ramdisk', ramdisk)], problems: [] });
 
@@ -143,9 +199,23 @@ describe.skipIf(!tools)('android-boot reader (against mkbootimg / unpack_bootimg
     const dlkm = crypto.randomBytes(12_345);
     const bootconfig = Buffer.from('androidboot.hardware=test\nandroidboot.selinux=permissive\n');
     for (const pageSize of [2048, 4096, 16384]) {
-      const vb = vendorBootImage({ version: 4, pageSize, ramdisks: [{ name: 'platform', type: 1, data: platform }, { name: 'dlkm', type: 3, data: dlkm }], dtb, bootconfig });
+      const vb = vendorBootImage({
+        version: 4,
+        pageSize,
+        ramdisks: [
+          { name: 'platform', type: 1, data: platform },
+          { name: 'dlkm', type: 3, data: dlkm },
+        ],
+        dtb,
+        bootconfig,
+      });
       expect(await list(vb, 'vendor_boot.img'), `page ${pageSize}`).toEqual({
-        entries: sorted([section('vendor_ramdisk/platform', platform), section('vendor_ramdisk/dlkm', dlkm), section('dtb', dtb), section('bootconfig', bootconfig)]),
+        entries: sorted([
+          section('vendor_ramdisk/platform', platform),
+          section('vendor_ramdisk/dlkm', dlkm),
+          section('dtb', dtb),
+          section('bootconfig', bootconfig),
+        ]),
         problems: [],
       });
     }
@@ -153,7 +223,14 @@ describe.skipIf(!tools)('android-boot reader (against mkbootimg / unpack_bootimg
     const single = vendorBootImage({ version: 4, ramdisks: [{ name: '', data: platform }], dtb });
     expect((await list(single)).entries).toEqual(sorted([section('vendor_ramdisk', platform), section('dtb', dtb)]));
     // Unnamed entries among several are numbered as AOSP's unpack_bootimg numbers its files.
-    const unnamed = vendorBootImage({ version: 4, ramdisks: [{ name: '', data: platform }, { name: '', data: dlkm }], dtb });
+    const unnamed = vendorBootImage({
+      version: 4,
+      ramdisks: [
+        { name: '', data: platform },
+        { name: '', data: dlkm },
+      ],
+      dtb,
+    });
     expect((await list(unnamed)).entries.map((e) => e.path)).toEqual(['dtb', 'vendor_ramdisk/vendor_ramdisk00', 'vendor_ramdisk/vendor_ramdisk01']);
   });
 
@@ -177,7 +254,9 @@ describe.skipIf(!tools)('android-boot reader (against mkbootimg / unpack_bootimg
     const img = bootImage({ version: 0, pageSize: 2048, kernel, ramdisk, second });
     img.writeUInt32LE(dt.length, 40);
     const withDt = Buffer.concat([img, dt]);
-    expect((await list(withDt)).entries).toEqual(sorted([section('kernel', kernel), section('ramdisk', ramdisk), section('second', second), section('dt', dt)]));
+    expect((await list(withDt)).entries).toEqual(
+      sorted([section('kernel', kernel), section('ramdisk', ramdisk), section('second', second), section('dt', dt)]),
+    );
   });
 
   it('records sections that run past the end and lists the others; refuses a bad page size and unknown versions', async () => {
@@ -209,7 +288,15 @@ describe.skipIf(!tools)('android-boot reader (against mkbootimg / unpack_bootimg
   it('falls back to the whole vendor ramdisk section when the table is hostile, and records hostile names', async () => {
     const a = crypto.randomBytes(1000);
     const b = crypto.randomBytes(2000);
-    const good = vendorBootImage({ version: 4, pageSize: 4096, ramdisks: [{ name: 'a', data: a }, { name: 'b', data: b }], dtb });
+    const good = vendorBootImage({
+      version: 4,
+      pageSize: 4096,
+      ramdisks: [
+        { name: 'a', data: a },
+        { name: 'b', data: b },
+      ],
+      dtb,
+    });
     // Table at: header page + section (3000 -> 4096) + dtb (-> 4096) = 12288; entry 1 offset field at +108+4.
     const tableAt = 4096 + 4096 + 4096;
     expect(good.readUInt32LE(tableAt + 108)).toBe(2000);
@@ -224,9 +311,20 @@ describe.skipIf(!tools)('android-boot reader (against mkbootimg / unpack_bootimg
       patch(bad);
       const r = await list(bad);
       expect(r.entries, label).toEqual(sorted([whole, section('dtb', dtb)]));
-      expect(r.problems.map((p) => p.code), label).toEqual(['format']);
+      expect(
+        r.problems.map((p) => p.code),
+        label,
+      ).toEqual(['format']);
     }
-    const hostile = vendorBootImage({ version: 4, ramdisks: [{ name: '../../evil', data: a }, { name: 'x', data: b }, { name: 'x', data: a }], dtb });
+    const hostile = vendorBootImage({
+      version: 4,
+      ramdisks: [
+        { name: '../../evil', data: a },
+        { name: 'x', data: b },
+        { name: 'x', data: a },
+      ],
+      dtb,
+    });
     const r = await list(hostile);
     expect(r.entries.map((e) => e.path)).toEqual(['dtb', 'vendor_ramdisk/../../evil', 'vendor_ramdisk/x', 'vendor_ramdisk/x']);
     expect(r.problems.map((p) => p.code).sort()).toEqual(['duplicate-entry', 'hostile-path']);
@@ -237,13 +335,24 @@ describe.skipIf(!tools)('android-boot reader (against mkbootimg / unpack_bootimg
       bootImage({ version: 0, kernel, ramdisk, second }),
       bootImage({ version: 2, pageSize: 4096, kernel, ramdisk, recoveryDtbo: dtbo, dtb }),
       bootImage({ version: 4, kernel, ramdisk, signature: second }),
-      vendorBootImage({ version: 4, ramdisks: [{ name: 'a', data: dtbo }, { name: 'b', data: second }], dtb, bootconfig: Buffer.from('x=1\n') }),
+      vendorBootImage({
+        version: 4,
+        ramdisks: [
+          { name: 'a', data: dtbo },
+          { name: 'b', data: second },
+        ],
+        dtb,
+        bootconfig: Buffer.from('x=1\n'),
+      }),
     ];
     for (const [i, img] of images.entries()) {
       const cuts = [0, 7, 8, 40, 44, 100, 1579, 1584, 1632, 1660, 2111, 2127, 2128, 4095, 4096, 4097, 9000, img.length - 1].map((n) => Math.min(n, img.length));
       await survivesTruncations(androidBoot, img, cuts, () => makeContext('boot.img'));
       // Corrupt the header page mostly: that is where the structure is.
-      await survivesByteFlips(androidBoot, img, 300, () => makeContext('boot.img'), { seed: 7 + i, pick: (next) => next(Math.min(img.length, 4096 + next(3) * 4096)) });
+      await survivesByteFlips(androidBoot, img, 300, () => makeContext('boot.img'), {
+        seed: 7 + i,
+        pick: (next) => next(Math.min(img.length, 4096 + next(3) * 4096)),
+      });
     }
   });
 
@@ -274,11 +383,23 @@ describe.skipIf(!tools)('android-boot reader (against mkbootimg / unpack_bootimg
     const vendorNewc = runBuffer('sh', ['-c', `cd ${JSON.stringify(vendorTree)} && find . | cpio -o -H newc --quiet`]);
     const lz4Legacy = runBuffer('lz4', ['-q', '-c', '-l'], vendorNewc);
     const vendor = path.join(dir, 'vendor_boot.img');
-    fs.writeFileSync(vendor, vendorBootImage({ version: 4, ramdisks: [{ name: 'platform', data: zlib.gzipSync(Buffer.from('not a cpio')) }, { name: 'dlkm', type: 3, data: lz4Legacy }], dtb }));
+    fs.writeFileSync(
+      vendor,
+      vendorBootImage({
+        version: 4,
+        ramdisks: [
+          { name: 'platform', data: zlib.gzipSync(Buffer.from('not a cpio')) },
+          { name: 'dlkm', type: 3, data: lz4Legacy },
+        ],
+        dtb,
+      }),
+    );
 
     const inv = await scan([boot, vendor], { containers: [androidBoot, gzip, lz4, cpio] });
     // A compressed cpio is one level, as a compressed tar is: no `ramdisk.out` hop.
-    const found = modelsOf(inv).map((m) => [m.location, m.sha256]).sort();
+    const found = modelsOf(inv)
+      .map((m) => [m.location, m.sha256])
+      .sort();
     expect(found).toHaveLength(2);
     expect(found[0]?.[0]).toMatch(new RegExp(`^${boot.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}!/ramdisk!/res/model\\.tflite$`));
     expect(found[0]?.[1]).toBe(sha256Bytes(bootModel));

@@ -24,13 +24,21 @@ const CHUNK_DONT_CARE = 0xcac3;
 const CHUNK_CRC32 = 0xcac4;
 
 /** One chunk of a hand-made sparse file. */
-type Chunk = { type: 'raw'; data: Uint8Array } | { type: 'fill'; blocks: number; pattern: number } | { type: 'dontcare'; blocks: number } | { type: 'crc'; value: number };
+type Chunk =
+  | { type: 'raw'; data: Uint8Array }
+  | { type: 'fill'; blocks: number; pattern: number }
+  | { type: 'dontcare'; blocks: number }
+  | { type: 'crc'; value: number };
 
 /**
  * Writes a sparse file by hand from the sparse_format.h layout, for chunk kinds img2simg does not
  * write (DONT_CARE, CRC32) and for header sizes above the minimum. simg2img is still the oracle.
  */
-function handSparse(blockSize: number, list: Chunk[], opts: { fileHeaderSize?: number; chunkHeaderSize?: number; totalBlocks?: number; totalChunks?: number } = {}): Buffer {
+function handSparse(
+  blockSize: number,
+  list: Chunk[],
+  opts: { fileHeaderSize?: number; chunkHeaderSize?: number; totalBlocks?: number; totalChunks?: number } = {},
+): Buffer {
   const fh = opts.fileHeaderSize ?? 28;
   const ch = opts.chunkHeaderSize ?? 12;
   const parts: Buffer[] = [];
@@ -368,7 +376,18 @@ describe.skipIf(!hasTool('simg2simg') || !hasTool('simg2img') || !hasTool('mke2f
     try {
       const root = path.join(work, 'root');
       fs.mkdirSync(path.join(root, 'etc'), { recursive: true });
-      const model = new TfliteBuilder().subgraph((sg) => sg.name('m').tensor('x', 'float32', [1, 4]).tensor('w', 'float32', [4, 4], { data: crypto.randomBytes(64) }).tensor('y', 'float32', [1, 4]).operator('FULLY_CONNECTED', [0, 1], [2]).inputs([0]).outputs([2])).build();
+      const model = new TfliteBuilder()
+        .subgraph((sg) =>
+          sg
+            .name('m')
+            .tensor('x', 'float32', [1, 4])
+            .tensor('w', 'float32', [4, 4], { data: crypto.randomBytes(64) })
+            .tensor('y', 'float32', [1, 4])
+            .operator('FULLY_CONNECTED', [0, 1], [2])
+            .inputs([0])
+            .outputs([2]),
+        )
+        .build();
       fs.writeFileSync(path.join(root, 'etc', 'm.tflite'), model);
       fs.writeFileSync(path.join(root, 'etc', 'noise.bin'), crypto.randomBytes(3_000_000));
       execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-d', root, path.join(work, 'raw.img'), '16M']);
@@ -398,11 +417,18 @@ describe.skipIf(!hasTool('simg2simg') || !hasTool('simg2img') || !hasTool('mke2f
 
       const inv = await scan([pkg]);
       expect(modelsOf(inv).map((m) => [m.location, m.sha256])).toEqual([[`${pkg}/system_1.img!/system.raw!/etc/m.tflite`, sha256Bytes(model)]]);
-      expect(inv.problems.filter((p) => p.code === 'split-image').map((p) => p.location)).toEqual(Array.from({ length: n }, (_, i) => `${pkg}/system_${i + 1}.img`));
+      expect(inv.problems.filter((p) => p.code === 'split-image').map((p) => p.location)).toEqual(
+        Array.from({ length: n }, (_, i) => `${pkg}/system_${i + 1}.img`),
+      );
       expect(inv.problems.filter((p) => p.code !== 'split-image')).toEqual([]);
 
       // Motorola naming inside a zip, parts listed last first: the first part waits for its siblings.
-      const zipped = buildZip(Array.from({ length: n }, (_, k) => n - 1 - k).map((i) => [`system.img_sparsechunk.${i}`, fs.readFileSync(path.join(parts, `p.${i}`))] as [string, Uint8Array]), 0);
+      const zipped = buildZip(
+        Array.from({ length: n }, (_, k) => n - 1 - k).map(
+          (i) => [`system.img_sparsechunk.${i}`, fs.readFileSync(path.join(parts, `p.${i}`))] as [string, Uint8Array],
+        ),
+        0,
+      );
       fs.writeFileSync(path.join(work, 'fastboot.zip'), zipped);
       const inv2 = await scan([path.join(work, 'fastboot.zip')]);
       expect(modelsOf(inv2).map((m) => m.location)).toEqual([`${path.join(work, 'fastboot.zip')}!/system.img_sparsechunk.0!/system.raw!/etc/m.tflite`]);

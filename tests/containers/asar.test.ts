@@ -56,10 +56,13 @@ function appTree(): AsarTree {
     lib: {
       'engine.js': asarFile(crypto.randomBytes(10_000)),
       'empty.txt': asarFile(''),
-      native: { 'onnxruntime_binding.node': asarFile(crypto.randomBytes(5000), { unpacked: true }), 'libonnxruntime.so.1': asarFile(crypto.randomBytes(7000), { unpacked: true }) },
+      native: {
+        'onnxruntime_binding.node': asarFile(crypto.randomBytes(5000), { unpacked: true }),
+        'libonnxruntime.so.1': asarFile(crypto.randomBytes(7000), { unpacked: true }),
+      },
     },
     models: { 'ocr.bin': asarFile(crypto.randomBytes(200_000)), 'ünïcode name.txt': asarFile('u') },
-    'node_modules': { '.bin': { tool: asarLink('node_modules/tool/cli.js') }, tool: { 'cli.js': asarFile('#!/usr/bin/env node', { executable: true }) } },
+    node_modules: { '.bin': { tool: asarLink('node_modules/tool/cli.js') }, tool: { 'cli.js': asarFile('#!/usr/bin/env node', { executable: true }) } },
   };
 }
 
@@ -84,20 +87,31 @@ d('asar reader', () => {
     const seen: unknown[] = [];
     const ours = await listEntries(asar, src, t, 'app.asar', { onSource: (_p, s) => seen.push(s) });
     expect(ours).toEqual(pythonRead(img));
-    expect(ours.find((e) => e.path === 'lib/native/onnxruntime_binding.node')).toEqual({ path: 'lib/native/onnxruntime_binding.node', type: 'other', size: 5000 });
+    expect(ours.find((e) => e.path === 'lib/native/onnxruntime_binding.node')).toEqual({
+      path: 'lib/native/onnxruntime_binding.node',
+      type: 'other',
+      size: 5000,
+    });
     expect(ours.find((e) => e.path === 'node_modules/.bin/tool')).toEqual({ path: 'node_modules/.bin/tool', type: 'symlink', linkTarget: '../tool/cli.js' });
     expect(seen.every((s) => s instanceof SliceSource)).toBe(true);
     // One info problem for the archive, counting the unpacked entries and naming the folder beside it.
-    expect(t.problems).toEqual([
-      { severity: 'info', code: 'unsupported', message: expect.stringMatching(/^2 entries .* unpacked.*app\.asar\.unpacked\//) },
-    ]);
+    expect(t.problems).toEqual([{ severity: 'info', code: 'unsupported', message: expect.stringMatching(/^2 entries .* unpacked.*app\.asar\.unpacked\//) }]);
   });
 
   it('finds a model inside app.asar in a real scan, and the unpacked runtime beside it', async () => {
     const dir = path.join(tmp.dir, 'resources');
     fs.mkdirSync(path.join(dir, 'app.asar.unpacked/lib'), { recursive: true });
-    const model = new OnnxBuilder().producer('aibom-test', '1.0').opset('', 17).input('x', 'float32', [4]).node('Relu', ['x'], ['y']).output('y', 'float32', [4]).build();
-    fs.writeFileSync(path.join(dir, 'app.asar'), buildAsar({ models: { 'm.onnx': asarFile(model) }, 'lib': { 'x.node': asarFile('native', { unpacked: true }) } }));
+    const model = new OnnxBuilder()
+      .producer('aibom-test', '1.0')
+      .opset('', 17)
+      .input('x', 'float32', [4])
+      .node('Relu', ['x'], ['y'])
+      .output('y', 'float32', [4])
+      .build();
+    fs.writeFileSync(
+      path.join(dir, 'app.asar'),
+      buildAsar({ models: { 'm.onnx': asarFile(model) }, lib: { 'x.node': asarFile('native', { unpacked: true }) } }),
+    );
     fs.writeFileSync(path.join(dir, 'app.asar.unpacked/lib/x.node'), 'native');
     const inv = await scan([dir], { containers: [asar] });
     expect(modelsOf(inv).map((m) => m.location)).toEqual([`${dir}/app.asar!/models/m.onnx`]);
@@ -105,7 +119,12 @@ d('asar reader', () => {
   });
 
   it('gives link targets relative to the link folder, keeping climbs out of the root and absolute targets', async () => {
-    const img = buildAsar({ up: asarLink('../../etc/passwd'), abs: asarLink('/etc/shadow'), a: { b: { deep: asarLink('../../x'), same: asarLink('a/b/f') } }, top: asarLink('a') });
+    const img = buildAsar({
+      up: asarLink('../../etc/passwd'),
+      abs: asarLink('/etc/shadow'),
+      a: { b: { deep: asarLink('../../x'), same: asarLink('a/b/f') } },
+      top: asarLink('a'),
+    });
     const list = await listEntries(asar, new BufferSource(img), makeContext('l.asar'));
     expect(list.filter((e) => e.type === 'symlink').map((e) => [e.path, e.linkTarget])).toEqual([
       ['a/b/deep', '../../../../x'],
@@ -124,7 +143,7 @@ d('asar reader', () => {
         'neg.bin': { size: -1, offset: '0' },
         'hex.bin': { size: 1, offset: '0x10' },
         'huge.bin': { size: 1, offset: '123456789012345678901234567890' },
-        'weird': 42,
+        weird: 42,
         'ok.txt': { size: 3, offset: '1' },
       },
     });
@@ -208,7 +227,16 @@ describe('asar made by the real tool (@electron/asar)', () => {
       fs.mkdirSync(path.join(app, 'node_modules/onnxruntime-node/bin'), { recursive: true });
       fs.writeFileSync(path.join(app, 'package.json'), '{"name":"kiosk","main":"main.js"}');
       fs.writeFileSync(path.join(app, 'main.js'), 'require("./models")\n'.repeat(50));
-      fs.writeFileSync(path.join(app, 'models', 'cls.onnx'), new OnnxBuilder().producer('asar-test', '1').opset('', 17).input('x', 'float32', [1, 2]).node('Relu', ['x'], ['y']).output('y', 'float32', [1, 2]).build());
+      fs.writeFileSync(
+        path.join(app, 'models', 'cls.onnx'),
+        new OnnxBuilder()
+          .producer('asar-test', '1')
+          .opset('', 17)
+          .input('x', 'float32', [1, 2])
+          .node('Relu', ['x'], ['y'])
+          .output('y', 'float32', [1, 2])
+          .build(),
+      );
       fs.writeFileSync(path.join(app, 'models', 'big.bin'), crypto.randomBytes(300_000));
       fs.writeFileSync(path.join(app, 'node_modules/onnxruntime-node/bin/onnxruntime_binding.node'), crypto.randomBytes(5000));
       fs.symlinkSync('cls.onnx', path.join(app, 'models', 'current.onnx'));

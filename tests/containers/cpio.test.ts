@@ -31,7 +31,9 @@ function writeArchive(format: 'newc' | 'binbe', members: readonly Member[]): Buf
       parts.push(h, n, pad(h.length + n.length, 4), data, pad(data.length, 4));
     } else {
       const h = Buffer.alloc(26);
-      [0o070707, 0, ino, mode, 0, 0, nlink, 0, 0, 0, n.length, data.length >>> 16, data.length & 0xffff].forEach((v, i) => h.writeUInt16BE(v, 2 * i));
+      [0o070707, 0, ino, mode, 0, 0, nlink, 0, 0, 0, n.length, data.length >>> 16, data.length & 0xffff].forEach((v, i) => {
+        h.writeUInt16BE(v, 2 * i);
+      });
       parts.push(h, n, pad(n.length, 2), data, pad(data.length, 2));
     }
   }
@@ -174,7 +176,12 @@ d('cpio reader', () => {
       { path: 'dir/odd', type: 'file', size: 3, sha256: sha256Bytes(Buffer.from('abc')) },
     ]);
     // GNU cpio reads it the same way (it swaps bytes for a foreign order).
-    expect(run('cpio', ['-t', '--quiet', '-F', path.join(tmp.dir, 'be.cpio')]).split('\n').filter(Boolean).sort()).toEqual(list.map((e) => e.path));
+    expect(
+      run('cpio', ['-t', '--quiet', '-F', path.join(tmp.dir, 'be.cpio')])
+        .split('\n')
+        .filter(Boolean)
+        .sort(),
+    ).toEqual(list.map((e) => e.path));
     expect(t.problems).toEqual([]);
   });
 
@@ -228,7 +235,11 @@ d('cpio reader', () => {
   });
 
   it('stops at the entry limit with a problem', async () => {
-    const bytes = write('many.cpio', 'newc', Array.from({ length: 10 }, (_, i): Member => [`f${i}`, 0o100644, Buffer.from([0]), i + 1]));
+    const bytes = write(
+      'many.cpio',
+      'newc',
+      Array.from({ length: 10 }, (_, i): Member => [`f${i}`, 0o100644, Buffer.from([0]), i + 1]),
+    );
     const t = makeContext('many.cpio', { maxEntriesPerContainer: 3 });
     const list = await listEntries(cpio, new BufferSource(bytes), t);
     expect(list).toHaveLength(3);

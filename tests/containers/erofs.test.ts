@@ -97,7 +97,10 @@ function problemsOf(t: { problems: EntryProblem[] }): EntryProblem[] {
 }
 
 /** Lists an image, opening and hashing every file; every error must be typed (never a crash). */
-async function listAll(src: ByteSource, limits: Parameters<typeof makeContext>[1] = {}): Promise<{ entries: Map<string, Listed>; problems: EntryProblem[]; errors: AibomError[]; order: string[] }> {
+async function listAll(
+  src: ByteSource,
+  limits: Parameters<typeof makeContext>[1] = {},
+): Promise<{ entries: Map<string, Listed>; problems: EntryProblem[]; errors: AibomError[]; order: string[] }> {
   const t = makeContext('x.img', limits);
   const entries = new Map<string, Listed>();
   const errors: AibomError[] = [];
@@ -167,7 +170,10 @@ function locate(image: Buffer, rel: string): Located {
         for (let i = 0; i < count; i++) {
           const off = image.readUInt16LE(base + i * 12 + 8);
           const end = i + 1 < count ? image.readUInt16LE(base + (i + 1) * 12 + 8) : max;
-          const n = image.subarray(base + off, base + end).toString('utf8').replace(/\0.*$/s, '');
+          const n = image
+            .subarray(base + off, base + end)
+            .toString('utf8')
+            .replace(/\0.*$/s, '');
           if (n === name) {
             const nid = Number(image.readBigUInt64LE(base + i * 12));
             found = { nid, inode: readInode(sb, meta, nid), dirent: base + i * 12 };
@@ -234,7 +240,13 @@ d('erofs reader', () => {
         expect(others.map((e) => e.path)).toEqual(hasTool('mkfifo') ? ['fifo'] : []);
         const comparable = ours
           .filter((e) => e.type !== 'other')
-          .map((e) => (e.type === 'file' ? { path: e.path, type: e.type, size: e.size, sha256: e.sha256 } : e.type === 'symlink' ? { path: e.path, type: e.type, linkTarget: e.linkTarget } : { path: e.path, type: e.type }));
+          .map((e) =>
+            e.type === 'file'
+              ? { path: e.path, type: e.type, size: e.size, sha256: e.sha256 }
+              : e.type === 'symlink'
+                ? { path: e.path, type: e.type, linkTarget: e.linkTarget }
+                : { path: e.path, type: e.type },
+          );
         expect(comparable).toEqual(theirs);
         expect(t.problems).toEqual([]);
       } finally {
@@ -260,22 +272,31 @@ d('erofs reader', () => {
     ['-b1024', '--chunksize=4096', '-Eforce-chunk-indexes'],
   ];
   for (const args of NEWER_VARIANTS) {
-    it.skipIf(newer === undefined)(`lists an image of a newer mkfs.erofs ${args.join(' ')} as its source tree${newer === undefined ? ' (SKIP: AIBOM_MKFS_EROFS names no newer mkfs.erofs)' : ''}`, async () => {
-      const file = path.join(tmp.dir, `newer${args.join('')}.img`.replace(/[^\w.=-]/g, '_'));
-      run(newer!, ['-T0', '--all-root', '--quiet', ...args, file, tree]);
-      const t = makeContext('newer.img');
-      const src = openFile(file);
-      try {
-        const ours = (await listEntries(erofs, src, t))
-          .filter((e) => e.type !== 'other')
-          .map((e) => (e.type === 'file' ? { path: e.path, type: e.type, size: e.size, sha256: e.sha256 } : e.type === 'symlink' ? { path: e.path, type: e.type, linkTarget: e.linkTarget } : { path: e.path, type: e.type }));
-        expect(ours).toEqual(listTree(tree));
-        expect(t.problems).toEqual([]);
-      } finally {
-        src.close();
-        t.cleanup();
-      }
-    });
+    it.skipIf(newer === undefined)(
+      `lists an image of a newer mkfs.erofs ${args.join(' ')} as its source tree${newer === undefined ? ' (SKIP: AIBOM_MKFS_EROFS names no newer mkfs.erofs)' : ''}`,
+      async () => {
+        const file = path.join(tmp.dir, `newer${args.join('')}.img`.replace(/[^\w.=-]/g, '_'));
+        run(newer!, ['-T0', '--all-root', '--quiet', ...args, file, tree]);
+        const t = makeContext('newer.img');
+        const src = openFile(file);
+        try {
+          const ours = (await listEntries(erofs, src, t))
+            .filter((e) => e.type !== 'other')
+            .map((e) =>
+              e.type === 'file'
+                ? { path: e.path, type: e.type, size: e.size, sha256: e.sha256 }
+                : e.type === 'symlink'
+                  ? { path: e.path, type: e.type, linkTarget: e.linkTarget }
+                  : { path: e.path, type: e.type },
+            );
+          expect(ours).toEqual(listTree(tree));
+          expect(t.problems).toEqual([]);
+        } finally {
+          src.close();
+          t.cleanup();
+        }
+      },
+    );
   }
 
   it.skipIf(newer === undefined)('lists a newer -zlzma image with each MicroLZMA file unsupported, and refuses -E48bit', async () => {
@@ -318,7 +339,8 @@ d('erofs reader', () => {
     const t = makeContext('lz4.img');
     try {
       const opened = new Map<string, ByteSource>();
-      for await (const e of erofs.entries(src, t.ctx)) if (e.type === 'file' && ['big/text-1m.txt', 'big/mixed.bin', 'big/random-3m.bin'].includes(e.path)) opened.set(e.path, await e.open());
+      for await (const e of erofs.entries(src, t.ctx))
+        if (e.type === 'file' && ['big/text-1m.txt', 'big/mixed.bin', 'big/random-3m.bin'].includes(e.path)) opened.set(e.path, await e.open());
       const textSrc = opened.get('big/text-1m.txt');
       expect(textSrc).toBeInstanceOf(ExtentSource);
       const extents = (textSrc as unknown as { extents: Extent[] }).extents;
@@ -344,7 +366,13 @@ d('erofs reader', () => {
   it('finds a model inside an EROFS partition in a real scan, named by its path inside', async () => {
     const root = path.join(tmp.dir, 'model-tree');
     fs.mkdirSync(path.join(root, 'etc/models'), { recursive: true });
-    const model = new OnnxBuilder().producer('aibom-test', '1.0').opset('', 17).input('x', 'float32', [4]).node('Relu', ['x'], ['y']).output('y', 'float32', [4]).build();
+    const model = new OnnxBuilder()
+      .producer('aibom-test', '1.0')
+      .opset('', 17)
+      .input('x', 'float32', [4])
+      .node('Relu', ['x'], ['y'])
+      .output('y', 'float32', [4])
+      .build();
     fs.writeFileSync(path.join(root, 'etc/models/m.onnx'), model);
     fs.writeFileSync(path.join(root, 'etc/filler.txt'), text(200_000));
     const file = mkfs('model', ['-zlz4'], root);
@@ -394,7 +422,11 @@ d('erofs reader', () => {
     });
 
     /** A patched copy of an image of the small tree, listed; `patch` edits the bytes in place. */
-    async function patched(name: string, args: string[], patch: (img: Buffer) => void): Promise<Awaited<ReturnType<typeof listAll>> & { oracle: Map<string, Listed> }> {
+    async function patched(
+      name: string,
+      args: string[],
+      patch: (img: Buffer) => void,
+    ): Promise<Awaited<ReturnType<typeof listAll>> & { oracle: Map<string, Listed> }> {
       const file = mkfs(name, ['-Enoinline_data', ...args], small);
       const oracle = new Map(extract(file).map((e) => [e.path, e]));
       const img = Buffer.from(fs.readFileSync(file));
@@ -415,7 +447,10 @@ d('erofs reader', () => {
     });
 
     it('records a directory block whose nameoff is out of range, keeping the other directories', async () => {
-      for (const [which, value] of [['sibling.txt', 0xfff0], ['c', 0]] as const) {
+      for (const [which, value] of [
+        ['sibling.txt', 0xfff0],
+        ['c', 0],
+      ] as const) {
         const r = await patched('nameoff', [], (img) => {
           img.writeUInt16LE(value, locate(img, `a/b/${which}`).dirent + 8);
         });
@@ -486,7 +521,11 @@ d('erofs reader', () => {
       lengths.push(img.length - 1);
       for (const n of lengths) {
         const r = await listAll(new BufferSource(img.subarray(0, n)));
-        if (n < 1152) expect(r.errors.map((e) => e.code), `length ${n}`).toEqual(['truncated']);
+        if (n < 1152)
+          expect(
+            r.errors.map((e) => e.code),
+            `length ${n}`,
+          ).toEqual(['truncated']);
       }
     });
 

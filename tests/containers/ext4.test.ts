@@ -166,13 +166,21 @@ d('ext4 reader', () => {
     fs.mkdirSync(out);
     runOk('debugfs', ['-R', `rdump / ${out}`, img]);
     if (inline) {
-      for (const dir of ['', ...listTree(out).filter((e) => e.type === 'directory').map((e) => e.path)]) {
+      for (const dir of [
+        '',
+        ...listTree(out)
+          .filter((e) => e.type === 'directory')
+          .map((e) => e.path),
+      ]) {
         for (const line of run('debugfs', ['-R', `ls -l "/${dir}"`, img]).split('\n')) {
           // "  ino  mode (type)  uid  gid  size  date time name"
           const m = /^\s*\d+\s+(\d+)\s+\(\d+\)\s+\d+\s+\d+\s+(\d+)\s+\S+\s+\S+\s(.*)$/.exec(line);
           if (!m || !/^10\d{4}$/.test(m[1]!)) continue; // regular files: octal mode 10xxxx
           // debugfs prints bytes outside ASCII as \xHH escapes.
-          const name = Buffer.from(m[3]!.replace(/\\x([0-9a-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8');
+          const name = Buffer.from(
+            m[3]!.replace(/\\x([0-9a-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))),
+            'latin1',
+          ).toString('utf8');
           const file = path.join(out, dir, name);
           if (fs.statSync(file).size > Number(m[2])) fs.truncateSync(file, Number(m[2]));
         }
@@ -183,7 +191,10 @@ d('ext4 reader', () => {
     return listed;
   }
 
-  async function ours(img: string, limits = {}): Promise<{ listed: Listed[]; problems: ReturnType<typeof makeContext>['problems']; sources: Map<string, ByteSource> }> {
+  async function ours(
+    img: string,
+    limits = {},
+  ): Promise<{ listed: Listed[]; problems: ReturnType<typeof makeContext>['problems']; sources: Map<string, ByteSource> }> {
     const t = makeContext(path.basename(img), limits);
     const src = openFile(img);
     const sources = new Map<string, ByteSource>();
@@ -274,7 +285,10 @@ d('ext4 reader', () => {
     const { listed, problems } = await ours(img);
     expect(problems).toEqual([]);
     expect(listed).toEqual(expected);
-    const zeros = crypto.createHash('sha256').update(Buffer.concat([Buffer.from('start\n'), Buffer.alloc(20 * 4096 + 100 - 6)])).digest('hex');
+    const zeros = crypto
+      .createHash('sha256')
+      .update(Buffer.concat([Buffer.from('start\n'), Buffer.alloc(20 * 4096 + 100 - 6)]))
+      .digest('hex');
     expect(listed.find((e) => e.path === 'prealloc')?.sha256).toBe(zeros);
   });
 
@@ -289,7 +303,16 @@ d('ext4 reader', () => {
   it('lets scan() find a model inside an APK inside the file system, at img!/path!/member', async () => {
     const model = new TfliteBuilder()
       .description('ext4 end to end')
-      .subgraph((sg) => sg.name('main').tensor('in', 'float32', [1, 4]).tensor('w', 'float32', [4, 4], { data: new Uint8Array(64).fill(3) }).tensor('out', 'float32', [1, 4]).operator('FULLY_CONNECTED', [0, 1], [2]).inputs([0]).outputs([2]))
+      .subgraph((sg) =>
+        sg
+          .name('main')
+          .tensor('in', 'float32', [1, 4])
+          .tensor('w', 'float32', [4, 4], { data: new Uint8Array(64).fill(3) })
+          .tensor('out', 'float32', [1, 4])
+          .operator('FULLY_CONNECTED', [0, 1], [2])
+          .inputs([0])
+          .outputs([2]),
+      )
       .build();
     const root = path.join(tmp.dir, 'e2e-root');
     fs.mkdirSync(path.join(root, 'system/app/Pay'), { recursive: true });
@@ -439,7 +462,8 @@ d('ext4 reader', () => {
           ...vol.runs(root, Math.ceil(root.size / bs), 'root').map((r): [number, number] => [r.physical * bs, bs]),
           [islands.offset, inodeSize],
         ];
-        if (vol.usesExtents(islands)) regions.push([u32le(islands.iblock, 16, 'test image') * bs, bs]); // the index node
+        if (vol.usesExtents(islands))
+          regions.push([u32le(islands.iblock, 16, 'test image') * bs, bs]); // the index node
         else regions.push([u32le(islands.iblock, 48, 'test image') * bs, bs], [u32le(islands.iblock, 52, 'test image') * bs, bs]); // indirect blocks
         const rnd = prng(7);
         for (let round = 0; round < 40; round++) {
@@ -460,7 +484,9 @@ d('ext4 reader', () => {
       const { listed, problems } = await survive(bytes);
       expect(listed.find((e) => e.path === 'dir/nested/deep/file.bin')?.type).toBe('directory');
       expect(listed.some((e) => e.path.startsWith('dir/nested/deep/file.bin/'))).toBe(false);
-      expect(problems).toEqual([expect.objectContaining({ path: 'dir/nested/deep/file.bin', code: 'format', message: expect.stringMatching(/directory loop/) })]);
+      expect(problems).toEqual([
+        expect.objectContaining({ path: 'dir/nested/deep/file.bin', code: 'format', message: expect.stringMatching(/directory loop/) }),
+      ]);
       // The same through debugfs: a hard link to the root inside a subdirectory.
       const linked = path.join(tmp.dir, 'rootloop.img');
       fs.copyFileSync(img1k, linked);
@@ -548,7 +574,11 @@ d('ext4 reader', () => {
       const ind = u32le(inode.iblock, 48, 'test image'); // i_block[12], the single indirect block
       // i_block[13] (double indirect) := the single indirect block: its pointers are data blocks,
       // read as indirect blocks, then the same block again through i_block[14].
-      debugfsWrite(e2, [`sif /dir/nested/deep/file.bin block[IND] ${ind}`, `sif /dir/nested/deep/file.bin block[DIND] ${ind}`, `sif /dir/nested/deep/file.bin size ${70 * MiB}`]);
+      debugfsWrite(e2, [
+        `sif /dir/nested/deep/file.bin block[IND] ${ind}`,
+        `sif /dir/nested/deep/file.bin block[DIND] ${ind}`,
+        `sif /dir/nested/deep/file.bin size ${70 * MiB}`,
+      ]);
       const r = await survive(fs.readFileSync(e2));
       expect(r.listed.find((e) => e.path === 'dir/nested/deep/file.bin')?.sha256).toBe('error:format');
     });

@@ -21,7 +21,12 @@ const LINUX_FS = '0FC63DAF-8483-4772-8E79-3D69D8477DE4';
 function guidBytes(text: string): Buffer {
   const hex = text.replaceAll('-', '');
   const b = Buffer.from(hex, 'hex');
-  return Buffer.concat([Buffer.from(b.subarray(0, 4)).reverse(), Buffer.from(b.subarray(4, 6)).reverse(), Buffer.from(b.subarray(6, 8)).reverse(), b.subarray(8)]);
+  return Buffer.concat([
+    Buffer.from(b.subarray(0, 4)).reverse(),
+    Buffer.from(b.subarray(4, 6)).reverse(),
+    Buffer.from(b.subarray(6, 8)).reverse(),
+    b.subarray(8),
+  ]);
 }
 
 interface Part {
@@ -189,18 +194,27 @@ d('gpt reader', () => {
       ['header CRC', (b) => b.writeUInt8(b.readUInt8(512 + 60) ^ 0xff, 512 + 60)],
       ['array CRC', (b) => b.writeUInt8(b.readUInt8(1024 + 60) ^ 0xff, 1024 + 60)],
       ['no primary signature', (b) => b.fill(0, 512, 1024)],
-      ['entry count 100000', (b) => {
-        b.writeUInt32LE(100000, 512 + 80);
-        fixHeaderCrc(b, 512);
-      }],
-      ['entry size 7', (b) => {
-        b.writeUInt32LE(7, 512 + 84);
-        fixHeaderCrc(b, 512);
-      }],
-      ['array past the end', (b) => {
-        b.writeBigUInt64LE(1n << 40n, 512 + 72);
-        fixHeaderCrc(b, 512);
-      }],
+      [
+        'entry count 100000',
+        (b) => {
+          b.writeUInt32LE(100000, 512 + 80);
+          fixHeaderCrc(b, 512);
+        },
+      ],
+      [
+        'entry size 7',
+        (b) => {
+          b.writeUInt32LE(7, 512 + 84);
+          fixHeaderCrc(b, 512);
+        },
+      ],
+      [
+        'array past the end',
+        (b) => {
+          b.writeBigUInt64LE(1n << 40n, 512 + 72);
+          fixHeaderCrc(b, 512);
+        },
+      ],
     ];
     for (const [what, damage] of cases) {
       const img = Buffer.from(good);

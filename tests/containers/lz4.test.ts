@@ -195,16 +195,22 @@ compressedReaderTests({ reader: lz4, tool: 'lz4', ext: '.lz4', tarShort: '.tlz4'
     const plain = Buffer.concat([Buffer.from('legacy member '.repeat(40)), crypto.randomBytes(300)]);
     for (const args of [['-l'], ['-BD', '-B4', '-BX', '--content-size']]) {
       const full = compressFile(args, plain);
-      await survivesTruncations(lz4, full, prefixLengths(full.length, full.length), () => makeContext('p.lz4'), (list, label) => {
-        // A legacy stream has no end mark: a prefix ending between blocks is a valid shorter stream.
-        for (const e of list) if (e.sha256?.startsWith('error:')) expect(e.sha256, label).toMatch(/^error:(truncated|format)$/);
-      });
+      await survivesTruncations(
+        lz4,
+        full,
+        prefixLengths(full.length, full.length),
+        () => makeContext('p.lz4'),
+        (list, label) => {
+          // A legacy stream has no end mark: a prefix ending between blocks is a valid shorter stream.
+          for (const e of list) if (e.sha256?.startsWith('error:')) expect(e.sha256, label).toMatch(/^error:(truncated|format)$/);
+        },
+      );
     }
   });
 
   it('decodes 64 MiB of legacy ramdisk into a spill file under a 16 MiB memory budget', async () => {
     const chunk = Buffer.concat([crypto.randomBytes(256 * 1024), Buffer.from('weights '.repeat(96 * 1024))]);
-    const plain = Buffer.concat(Array.from({ length: 64 * 1024 * 1024 / chunk.length }, () => chunk));
+    const plain = Buffer.concat(Array.from({ length: (64 * 1024 * 1024) / chunk.length }, () => chunk));
     const legacy = runBuffer('lz4', ['-q', '-c', '-l'], plain);
     const t = makeContext('big.lz4', { memoryBudget: 16 * 1024 * 1024 });
     let spilled: string | undefined;

@@ -34,7 +34,8 @@ function image(blocks: number): Uint8Array {
 
 /** Lists one block OTA with its transfer list as a sibling. */
 async function list(data: Uint8Array, listText: string | undefined, name = 'system.new.dat') {
-  const siblings: Record<string, ByteSource> = listText === undefined ? {} : { [`${name.replace(/\.new\.dat(\.br)?$/, '')}.transfer.list`]: new BufferSource(Buffer.from(listText)) };
+  const siblings: Record<string, ByteSource> =
+    listText === undefined ? {} : { [`${name.replace(/\.new\.dat(\.br)?$/, '')}.transfer.list`]: new BufferSource(Buffer.from(listText)) };
   const t = makeContext(name, {}, siblings);
   try {
     const entries = await listEntries(otaBlockImage, new BufferSource(data), t);
@@ -120,7 +121,13 @@ describe('block OTA reader', () => {
   it('lists an incremental list with a problem, its new data readable and move/diff targets as zeros', async () => {
     const img = image(100);
     for (const version of [1, 2, 3, 4]) {
-      const ota = buildBlockOta(img, { version, incrementalBlocks: [[40, 10], [90, 5]] });
+      const ota = buildBlockOta(img, {
+        version,
+        incrementalBlocks: [
+          [40, 10],
+          [90, 5],
+        ],
+      });
       const t = makeContext('system.new.dat', {}, { 'system.transfer.list': new BufferSource(Buffer.from(ota.list)) });
       for await (const e of otaBlockImage.entries(new BufferSource(ota.newDat), t.ctx)) {
         const s = await e.open();
@@ -170,7 +177,17 @@ describe('block OTA reader', () => {
     });
 
     it('rejects bad headers and commands', () => {
-      for (const text of ['', 'x\n1\n', '5\n1\n0\n0\n', '0\n1\n', '4\n1\n', '4\nz\n0\n0\n', '4\n1\n0\n0\nnew 3,0,1\n', '4\n1\n0\n0\nnew\n', '3\n1\n0\n0\nmove abc\n']) {
+      for (const text of [
+        '',
+        'x\n1\n',
+        '5\n1\n0\n0\n',
+        '0\n1\n',
+        '4\n1\n',
+        '4\nz\n0\n0\n',
+        '4\n1\n0\n0\nnew 3,0,1\n',
+        '4\n1\n0\n0\nnew\n',
+        '3\n1\n0\n0\nmove abc\n',
+      ]) {
         expect(() => parseTransferList(text), JSON.stringify(text)).toThrow(AibomError);
       }
       expect(parseTransferList('4\n1\n0\n0\nfrobnicate 1\nnew 2,0,1\n').unknown.get('frobnicate')).toBe(1);

@@ -99,10 +99,35 @@ d('OTA payload reader', () => {
         image: vendor,
         // Operations with several destination extents, out of order, across each kind.
         ops: [
-          { type: 'REPLACE_XZ', dst: [[10, 2], [0, 3], [20, 1]] },
-          { type: 'REPLACE', dst: [[3, 2], [12, 2]] },
-          { type: 'REPLACE_BZ', dst: [[5, 5], [14, 2]] },
-          { type: 'REPLACE_ZSTD', dst: [[21, 3], [41, 7]] },
+          {
+            type: 'REPLACE_XZ',
+            dst: [
+              [10, 2],
+              [0, 3],
+              [20, 1],
+            ],
+          },
+          {
+            type: 'REPLACE',
+            dst: [
+              [3, 2],
+              [12, 2],
+            ],
+          },
+          {
+            type: 'REPLACE_BZ',
+            dst: [
+              [5, 5],
+              [14, 2],
+            ],
+          },
+          {
+            type: 'REPLACE_ZSTD',
+            dst: [
+              [21, 3],
+              [41, 7],
+            ],
+          },
           { type: 'DISCARD', dst: [[16, 4]] },
           { type: 'ZERO', dst: [[24, 16]] },
           { type: 'REPLACE_XZ', dst: [[40, 1]] },
@@ -126,13 +151,11 @@ d('OTA payload reader', () => {
   it('rebuilds every partition of a full payload byte for byte (REPLACE, REPLACE_BZ/XZ/ZSTD, ZERO, DISCARD)', async () => {
     const { entries, problems } = await list(full);
     expect(problems).toEqual([]);
-    expect(entries).toEqual(
-      [
-        { path: 'boot', type: 'file', size: boot.length, sha256: sha256Bytes(boot) },
-        { path: 'system', type: 'file', size: ext4.length, sha256: sha256Bytes(ext4) },
-        { path: 'vendor', type: 'file', size: vendor.length, sha256: sha256Bytes(vendor) },
-      ],
-    );
+    expect(entries).toEqual([
+      { path: 'boot', type: 'file', size: boot.length, sha256: sha256Bytes(boot) },
+      { path: 'system', type: 'file', size: ext4.length, sha256: sha256Bytes(ext4) },
+      { path: 'vendor', type: 'file', size: vendor.length, sha256: sha256Bytes(vendor) },
+    ]);
     const m = readPayloadManifest(new BufferSource(full));
     expect(m.minorVersion).toBe(0);
     expect(m.blockSize).toBe(B);
@@ -149,7 +172,10 @@ d('OTA payload reader', () => {
         m.max_timestamp = 1_700_000_000;
         m.partial_update = true;
         m.security_patch_level = '2026-01-05';
-        m.dynamic_partition_metadata = { groups: [{ name: 'google_dynamic_partitions', size: 4096 * 1024, partition_names: ['system', 'vendor'] }], snapshot_enabled: true };
+        m.dynamic_partition_metadata = {
+          groups: [{ name: 'google_dynamic_partitions', size: 4096 * 1024, partition_names: ['system', 'vendor'] }],
+          snapshot_enabled: true,
+        };
         m.apex_info = [{ package_name: 'com.android.tzdata', version: 3 }];
       },
     });
@@ -167,7 +193,11 @@ d('OTA payload reader', () => {
   });
 
   it('serves random reads equal to the original images', async () => {
-    for (const [name, img] of [['boot', boot], ['system', ext4], ['vendor', vendor]] as const) {
+    for (const [name, img] of [
+      ['boot', boot],
+      ['system', ext4],
+      ['vendor', vendor],
+    ] as const) {
       const s = await open(full, name);
       for (let i = 0; i < 300; i++) {
         const off = crypto.randomInt(0, img.length);
@@ -243,7 +273,15 @@ d('OTA payload reader', () => {
     const model = tinyTflite('in an OTA payload');
     const dir = path.join(tmp.dir, 'otazip');
     fs.mkdirSync(dir);
-    fs.writeFileSync(path.join(dir, 'payload.bin'), buildPayload({ partitions: [{ name: 'boot', image: model, kinds: ['REPLACE_XZ'] }, { name: 'vendor', image: vendor }] }));
+    fs.writeFileSync(
+      path.join(dir, 'payload.bin'),
+      buildPayload({
+        partitions: [
+          { name: 'boot', image: model, kinds: ['REPLACE_XZ'] },
+          { name: 'vendor', image: vendor },
+        ],
+      }),
+    );
     fs.writeFileSync(path.join(dir, 'payload_properties.txt'), 'FILE_HASH=x\nFILE_SIZE=1\nMETADATA_HASH=y\nMETADATA_SIZE=2\n');
     run('zip', ['-q', '-0', 'ota.zip', 'payload.bin', 'payload_properties.txt'], { cwd: dir });
     const input = path.join(dir, 'ota.zip');
@@ -273,7 +311,12 @@ d('OTA payload reader', () => {
       a = image(12, 7);
       b = image(6, 8);
     });
-    const small = (): PayloadOptions => ({ partitions: [{ name: 'a', image: a, kinds: ['REPLACE_XZ', 'REPLACE'], chunkBlocks: 4 }, { name: 'b', image: b, kinds: ['REPLACE_BZ'] }] });
+    const small = (): PayloadOptions => ({
+      partitions: [
+        { name: 'a', image: a, kinds: ['REPLACE_XZ', 'REPLACE'], chunkBlocks: 4 },
+        { name: 'b', image: b, kinds: ['REPLACE_BZ'] },
+      ],
+    });
 
     it('rejects other major versions as unsupported', async () => {
       for (const version of [1n, 3n]) {
@@ -283,7 +326,13 @@ d('OTA payload reader', () => {
     });
 
     it('rejects a manifest or metadata signature past the end of the file', async () => {
-      for (const header of [{ manifestSize: 1n << 40n }, { manifestSize: BigInt(full.length) }, { metadataSignatureSize: 0xffffffff }, { metadataSignatureSize: 900_000 }, { manifestSize: 0n }]) {
+      for (const header of [
+        { manifestSize: 1n << 40n },
+        { manifestSize: BigInt(full.length) },
+        { metadataSignatureSize: 0xffffffff },
+        { metadataSignatureSize: 900_000 },
+        { manifestSize: 0n },
+      ]) {
         const bytes = buildPayload({ ...small(), header });
         const err = await list(bytes).catch((e: unknown) => e);
         expect(err).toBeInstanceOf(FormatError);
@@ -340,7 +389,10 @@ d('OTA payload reader', () => {
         expect(entries[0]!.sha256, `${code} ${ops![0]!.type}`).toMatch(new RegExp(`^error:(${code})$`));
       }
       // A data_sha256_hash that does not match the data.
-      const bytes = buildPayload({ partitions: [{ name: 'p', image: img, kinds: ['REPLACE_XZ'] }], mutate: (m) => (m.partitions[0]!.operations[0]!.data_sha256_hash = new Uint8Array(32)) });
+      const bytes = buildPayload({
+        partitions: [{ name: 'p', image: img, kinds: ['REPLACE_XZ'] }],
+        mutate: (m) => (m.partitions[0]!.operations[0]!.data_sha256_hash = new Uint8Array(32)),
+      });
       const s = await open(bytes, 'p');
       expect(() => s.read(0, 10)).toThrow(/data_sha256_hash/);
     });

@@ -43,7 +43,10 @@ print(json.dumps(out))
 function items(): { items: RkItem[]; files: Map<string, Buffer> } {
   const files = new Map<string, Buffer>([
     ['package-file', Buffer.from('package-file package-file\nbootloader Image/MiniLoaderAll.bin\nparameter Image/parameter.txt\n')],
-    ['Image/parameter.txt', Buffer.from('FIRMWARE_VER:1.2.3\nMACHINE_MODEL:RK3568\nCMDLINE:mtdparts=rk29xxnand:0x00002000@0x00004000(uboot),-@0x00010000(userdata:grow)\n')],
+    [
+      'Image/parameter.txt',
+      Buffer.from('FIRMWARE_VER:1.2.3\nMACHINE_MODEL:RK3568\nCMDLINE:mtdparts=rk29xxnand:0x00002000@0x00004000(uboot),-@0x00010000(userdata:grow)\n'),
+    ],
     ['Image/MiniLoaderAll.bin', crypto.randomBytes(4000)],
     ['Image/boot.img', crypto.randomBytes(70_000)],
     ['Image/system.img', crypto.randomBytes(300_001)],
@@ -196,11 +199,20 @@ d('rockchip reader', () => {
     const good = buildRkfw(fakeLoader(), buildRkaf({ items: items().items }));
     const cuts: number[] = [];
     for (let n = 0; n <= good.length; n += n < 6000 ? 97 : 997) cuts.push(n);
-    await survivesTruncations(rockchip, good, cuts, () => makeContext('cut.img'), (list, label) => {
-      for (const e of list) expect(e.sha256 ?? '', label).not.toMatch(/^error/);
-    });
+    await survivesTruncations(
+      rockchip,
+      good,
+      cuts,
+      () => makeContext('cut.img'),
+      (list, label) => {
+        for (const e of list) expect(e.sha256 ?? '', label).not.toMatch(/^error/);
+      },
+    );
     // One flip in three in the RKFW header, the others in the RKAF header and its item table.
     const rkafAt = good.readUInt32LE(0x21);
-    await survivesByteFlips(rockchip, good, 300, () => makeContext('flip.img'), { seed: 11, pick: (next, i) => (i % 3 === 0 ? next(0x66) : rkafAt + next(0x8c + 8 * 112)) });
+    await survivesByteFlips(rockchip, good, 300, () => makeContext('flip.img'), {
+      seed: 11,
+      pick: (next, i) => (i % 3 === 0 ? next(0x66) : rkafAt + next(0x8c + 8 * 112)),
+    });
   });
 });

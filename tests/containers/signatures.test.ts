@@ -168,7 +168,12 @@ describe('declared container signatures', () => {
       expect(Array.isArray(c.signatures), c.id).toBe(true);
       for (const s of c.signatures) expect(s.offset, c.id).toBeGreaterThanOrEqual(0);
     }
-    expect(containers.filter((c) => c.signatures.length === 0).map((c) => c.id).sort()).toEqual(WITHOUT_SIGNATURES);
+    expect(
+      containers
+        .filter((c) => c.signatures.length === 0)
+        .map((c) => c.id)
+        .sort(),
+    ).toEqual(WITHOUT_SIGNATURES);
   });
 
   it('each sample is matched by the reader it was made for', () => {
@@ -195,7 +200,23 @@ describe('declared container signatures', () => {
     const covered = new Set(samples.map((s) => s.id));
     const missing = containers.map((c) => c.id).filter((id) => !covered.has(id));
     if (missing.length > 0) console.warn(`SKIP: no sample for ${missing.join(', ')} (tools missing).`);
-    const allTools = ['xz', 'zstd', 'bzip2', 'lz4', 'python3', 'tar', 'cpio', 'mksquashfs', 'mkfs.erofs', 'mke2fs', 'genisoimage', 'sgdisk', 'sfdisk', 'img2simg', 'mkfs.jffs2'];
+    const allTools = [
+      'xz',
+      'zstd',
+      'bzip2',
+      'lz4',
+      'python3',
+      'tar',
+      'cpio',
+      'mksquashfs',
+      'mkfs.erofs',
+      'mke2fs',
+      'genisoimage',
+      'sgdisk',
+      'sfdisk',
+      'img2simg',
+      'mkfs.jffs2',
+    ];
     if (allTools.every((t) => hasTool(t))) expect(missing).toEqual([]);
   });
 });

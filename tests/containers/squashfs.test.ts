@@ -43,7 +43,10 @@ function canWriteLzma(): boolean {
 }
 
 /** Lists every entry of an image by our reader; file contents hashed (errors recorded as `error:<code>`). */
-async function ours(img: string | Uint8Array, name = 'image.squashfs'): Promise<{ list: Listed[]; problems: { path?: string; code: string; message: string }[] }> {
+async function ours(
+  img: string | Uint8Array,
+  name = 'image.squashfs',
+): Promise<{ list: Listed[]; problems: { path?: string; code: string; message: string }[] }> {
   const t = makeContext(name);
   const src: ByteSource = typeof img === 'string' ? openFile(img) : new BufferSource(img);
   try {
@@ -164,7 +167,10 @@ d('squashfs reader', () => {
     expect(problems, label).toEqual([]);
     // unsquashfs makes the fifo too; listTree keeps files, directories and symlinks only.
     expect(list.filter((e) => e.type === 'other').map((e) => e.path)).toEqual(['nested/fifo']);
-    expect(list.filter((e) => e.type !== 'other'), label).toEqual(expected);
+    expect(
+      list.filter((e) => e.type !== 'other'),
+      label,
+    ).toEqual(expected);
     return { img, list };
   }
 
@@ -291,7 +297,13 @@ d('squashfs reader', () => {
   it('finds models inside a squashfs image (and a tar.gz in it) in a real scan, named by their paths', async () => {
     const root = path.join(tmp.dir, 'model-tree');
     fs.mkdirSync(path.join(root, 'usr/share/models'), { recursive: true });
-    const onnx = new OnnxBuilder().producer('aibom-test', '1.0').opset('', 17).input('x', 'float32', [4]).node('Relu', ['x'], ['y']).output('y', 'float32', [4]).build();
+    const onnx = new OnnxBuilder()
+      .producer('aibom-test', '1.0')
+      .opset('', 17)
+      .input('x', 'float32', [4])
+      .node('Relu', ['x'], ['y'])
+      .output('y', 'float32', [4])
+      .build();
     const tflite = new TfliteBuilder()
       .description('model in a squashfs fragment')
       .subgraph((sg) => sg.name('main').tensor('in', 'float32', [1, 4]).tensor('out', 'float32', [1, 4]).operator('RELU', [0], [1]).inputs([0]).outputs([1]))
@@ -306,7 +318,9 @@ d('squashfs reader', () => {
     const img = path.join(tmp.dir, 'models.squashfs');
     mksquashfs(root, img, ['-comp', 'xz', '-Xbcj', 'x86']);
     const inv = await scan([img], { containers: [squashfs, gzip, tar] });
-    const found = modelsOf(inv).map((m) => [m.location, m.sha256]).sort();
+    const found = modelsOf(inv)
+      .map((m) => [m.location, m.sha256])
+      .sort();
     expect(found).toEqual([
       [`${img}!/usr/share/models/bundle.tar.gz!/packed.onnx`, sha256Bytes(onnx)],
       [`${img}!/usr/share/models/relu.onnx`, sha256Bytes(onnx)],
@@ -401,7 +415,10 @@ d('squashfs reader', () => {
         const { list, problems } = await ours(img);
         expect(problems, comp).toEqual([]);
         const failed = list.filter((e) => e.sha256?.startsWith('error:'));
-        expect(failed.map((e) => e.path), comp).toEqual(['text.txt']);
+        expect(
+          failed.map((e) => e.path),
+          comp,
+        ).toEqual(['text.txt']);
       }
     });
 

@@ -183,7 +183,12 @@ d('super (dynamic partitions) reader', () => {
     expect(extracted).toEqual(expected);
     expect(listTree(out).find((e) => e.path === 'product_a.ext')).toBeDefined();
     const listing = run('7z', ['l', '-slt', file]);
-    expect([...listing.matchAll(/^Path = (.+)$/gm)].map((m) => m[1]).slice(1).sort()).toEqual(['odm_a.img', 'product_a.ext', 'system_a.img', 'system_b', 'vendor_a.img']);
+    expect(
+      [...listing.matchAll(/^Path = (.+)$/gm)]
+        .map((m) => m[1])
+        .slice(1)
+        .sort(),
+    ).toEqual(['odm_a.img', 'product_a.ext', 'system_a.img', 'system_b', 'vendor_a.img']);
   });
 
   it('reads 1.2 headers (256 bytes) and one or three metadata slots', async () => {
@@ -214,7 +219,12 @@ d('super (dynamic partitions) reader', () => {
 
   it.skipIf(!hasTool('img2simg'))('reads a sparse super.img by recursion (sparse -> raw -> super) through scan()', async () => {
     const model = tinyTflite('in super');
-    const b = new LpBuilder({ slotCount: 2 }).partition('system_a').partition('system_b').partition('vendor_a').linear('system_a', model).linear('vendor_a', crypto.randomBytes(8192));
+    const b = new LpBuilder({ slotCount: 2 })
+      .partition('system_a')
+      .partition('system_b')
+      .partition('vendor_a')
+      .linear('system_a', model)
+      .linear('vendor_a', crypto.randomBytes(8192));
     const raw = path.join(tmp.dir, 'scan-super.img');
     b.write(raw);
     const dir = path.join(tmp.dir, 'scan');
@@ -249,10 +259,12 @@ d('super (dynamic partitions) reader', () => {
     });
 
     it('reads the geometry anyway, with an error, when both checksums fail', async () => {
-      const r = await listSuper(patched((x) => {
-        x[off.primaryGeometry + 8]! ^= 1;
-        x[off.backupGeometry + 8]! ^= 1;
-      }));
+      const r = await listSuper(
+        patched((x) => {
+          x[off.primaryGeometry + 8]! ^= 1;
+          x[off.backupGeometry + 8]! ^= 1;
+        }),
+      );
       expect(r.listed).toEqual(expectedListing(b));
       expect(r.problems).toEqual([expect.stringMatching(/geometry checksums do not match .* primary copy was read anyway/)]);
     });
@@ -261,24 +273,32 @@ d('super (dynamic partitions) reader', () => {
       for (const at of [off.primaryMetadata(0) + 12, off.primaryMetadata(0) + 128 + 3]) {
         const r = await listSuper(patched((x) => (x[at]! ^= 0x40)));
         expect(r.listed).toEqual(expectedListing(b));
-        expect(r.problems).toEqual([expect.stringMatching(/primary metadata for slot 0 is corrupt \((header|tables) sha256 mismatch.*backup copy at offset 143360 was used/)]);
+        expect(r.problems).toEqual([
+          expect.stringMatching(/primary metadata for slot 0 is corrupt \((header|tables) sha256 mismatch.*backup copy at offset 143360 was used/),
+        ]);
       }
     });
 
     it('reads the tables anyway, with an error, when every copy fails its checksum', async () => {
-      const r = await listSuper(patched((x) => {
-        x[off.primaryMetadata(0) + 48]! ^= 1;
-        x[off.backupMetadata(0) + 48]! ^= 1;
-      }));
+      const r = await listSuper(
+        patched((x) => {
+          x[off.primaryMetadata(0) + 48]! ^= 1;
+          x[off.backupMetadata(0) + 48]! ^= 1;
+        }),
+      );
       expect(r.listed).toEqual(expectedListing(b));
-      expect(r.problems).toEqual([expect.stringMatching(/fails its checksums \(header sha256 mismatch, tables sha256 mismatch\) in every copy; the primary copy/)]);
+      expect(r.problems).toEqual([
+        expect.stringMatching(/fails its checksums \(header sha256 mismatch, tables sha256 mismatch\) in every copy; the primary copy/),
+      ]);
     });
 
     it('throws a FormatError when no copy has a header', async () => {
-      const r = await listSuper(patched((x) => {
-        x.fill(0, off.primaryMetadata(0), off.primaryMetadata(0) + 4);
-        x.fill(0, off.backupMetadata(0), off.backupMetadata(0) + 4);
-      }));
+      const r = await listSuper(
+        patched((x) => {
+          x.fill(0, off.primaryMetadata(0), off.primaryMetadata(0) + 4);
+          x.fill(0, off.backupMetadata(0), off.backupMetadata(0) + 4);
+        }),
+      );
       expect(r.error).toBeInstanceOf(FormatError);
       expect(r.error?.message).toMatch(/no header magic 'ALP0'/);
     });
@@ -300,7 +320,10 @@ d('super (dynamic partitions) reader', () => {
   });
 
   describe('hostile tables', () => {
-    const tampered = async (f: (m: LpMetadataModel) => void, builder = abBuilder()): Promise<Outcome & { b: LpBuilder }> => ({ ...(await listSuper(builder.build(f))), b: builder });
+    const tampered = async (f: (m: LpMetadataModel) => void, builder = abBuilder()): Promise<Outcome & { b: LpBuilder }> => ({
+      ...(await listSuper(builder.build(f))),
+      b: builder,
+    });
     const index = (m: LpMetadataModel, name: string): number => m.partitions.findIndex((p) => p.name === name);
 
     it('skips a partition whose extents lie past the extent table, and lists the others', async () => {
@@ -319,7 +342,7 @@ d('super (dynamic partitions) reader', () => {
       }
     });
 
-    it('skips a partition sharing another one\'s extents', async () => {
+    it("skips a partition sharing another one's extents", async () => {
       const r = await tampered((m) => {
         const p = m.partitions[index(m, 'odm_a')]!;
         p.firstExtentIndex = 0;
@@ -341,7 +364,9 @@ d('super (dynamic partitions) reader', () => {
       const vendor = r.listed.find((e) => e.path === 'vendor_a');
       const bytes = Buffer.concat([b.expected('vendor_a').subarray(0, 9216 + 4096), img.subarray(img.length - 2048), Buffer.alloc(2048)]);
       expect(vendor).toEqual({ path: 'vendor_a', type: 'file', size: bytes.length, sha256: sha256Bytes(bytes) });
-      expect(r.problems).toEqual([expect.stringMatching(/^truncated vendor_a: .* extent 4 ends at byte \d+, past the end of the \d+-byte image; the missing part reads as zeros/)]);
+      expect(r.problems).toEqual([
+        expect.stringMatching(/^truncated vendor_a: .* extent 4 ends at byte \d+, past the end of the \d+-byte image; the missing part reads as zeros/),
+      ]);
       // Wholly past the end, even at a sector number above 2^53.
       for (const target of [10n ** 9n, 2n ** 63n]) {
         const far = await listSuper(b.build((m) => void (m.extents[0]!.targetData = target)));
@@ -365,7 +390,11 @@ d('super (dynamic partitions) reader', () => {
     it('refuses huge counts, tables past tables_size and entry sizes below the struct size', async () => {
       for (const [what, f, message] of [
         ['huge num_entries', (m: LpMetadataModel) => void (m.overrides.partitions = { numEntries: 0xffffffff }), /partitions table num_entries 4294967295/],
-        ['extents entry_size 20', (m: LpMetadataModel) => void (m.overrides.extents = { entrySize: 20 }), /extents table has entry_size 20, smaller than the 24-byte entry/],
+        [
+          'extents entry_size 20',
+          (m: LpMetadataModel) => void (m.overrides.extents = { entrySize: 20 }),
+          /extents table has entry_size 20, smaller than the 24-byte entry/,
+        ],
         ['partitions entry_size 0', (m: LpMetadataModel) => void (m.overrides.partitions = { entrySize: 0 }), /entry_size 0/],
         ['groups offset past the tables', (m: LpMetadataModel) => void (m.overrides.groups = { offset: 0x10000000 }), /groups table offset 268435456/],
         ['block devices past the tables', (m: LpMetadataModel) => void (m.overrides.blockDevices = { numEntries: 3 }), /block_devices table num_entries 3/],
@@ -385,7 +414,9 @@ d('super (dynamic partitions) reader', () => {
         m.extents[2]!.targetSource = 1; // vendor_a's first extent
       });
       expect(r.listed.map((e) => e.path)).toEqual(['odm_a', 'product_a', 'system_a']);
-      expect(r.problems).toEqual([expect.stringMatching(/^unsupported vendor_a: .* lies on block device 1, another disk than this image \(a multi-device super\)/)]);
+      expect(r.problems).toEqual([
+        expect.stringMatching(/^unsupported vendor_a: .* lies on block device 1, another disk than this image \(a multi-device super\)/),
+      ]);
       r = await tampered((m) => void (m.extents[2]!.targetSource = 9));
       expect(r.problems).toEqual([expect.stringMatching(/^format vendor_a: .* names block device 9 of 1/)]);
       r = await tampered((m) => void (m.extents[2]!.targetType = 7));
@@ -393,7 +424,10 @@ d('super (dynamic partitions) reader', () => {
       r = await tampered((m) => void (m.extents[6]!.numSectors = 2n ** 60n));
       expect(r.problems).toEqual([expect.stringMatching(/^format odm_a: .* larger than 1099511627776 bytes/)]);
       // A ZERO partition of exactly 1 TiB is accepted: it costs nothing until read.
-      const big = await listSuper(abBuilder().build((m) => void (m.extents[6]!.numSectors = 2n ** 31n)), false);
+      const big = await listSuper(
+        abBuilder().build((m) => void (m.extents[6]!.numSectors = 2n ** 31n)),
+        false,
+      );
       expect(big.listed.find((e) => e.path === 'odm_a')?.size).toBe(2 ** 40);
       r = await tampered((m) => void (m.partitions[0]!.groupIndex = 5));
       expect(r.listed.map((e) => e.path)).toEqual(['odm_a', 'product_a', 'system_a', 'vendor_a']);

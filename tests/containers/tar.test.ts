@@ -99,7 +99,10 @@ d('tar reader', () => {
     // GNU tar stores the second name it meets as the hardlink, in directory order.
     const hard = ours.filter((e) => e.type === 'hardlink');
     expect(hard).toHaveLength(1);
-    expect([['a.txt', './dir/hard'], ['dir/hard', './a.txt']]).toContainEqual([hard[0]?.path, hard[0]?.linkTarget]);
+    expect([
+      ['a.txt', './dir/hard'],
+      ['dir/hard', './a.txt'],
+    ]).toContainEqual([hard[0]?.path, hard[0]?.linkTarget]);
   });
 
   it('lists a pax tar (path and linkpath in x headers) as tar extracts it', async () => {
@@ -189,7 +192,10 @@ d('tar reader', () => {
       const t = makeContext(path.basename(file));
       const entries = [];
       for await (const e of tar.entries(openFile(file), t.ctx)) entries.push(e);
-      expect(entries.map((e) => e.path), fmt).toEqual(fmt === 'gnu' ? ['holes.img'] : [expect.stringMatching(/holes\.img$/)]);
+      expect(
+        entries.map((e) => e.path),
+        fmt,
+      ).toEqual(fmt === 'gnu' ? ['holes.img'] : [expect.stringMatching(/holes\.img$/)]);
       await expect(entries[0]?.open()).rejects.toBeInstanceOf(UnsupportedError);
       t.cleanup();
     }
@@ -206,7 +212,9 @@ d('tar reader', () => {
 
   it('bounds members by maxEntriesPerContainer', async () => {
     const file = path.join(tmp.dir, 'many.tar');
-    python("import tarfile,sys,io\nwith tarfile.open(sys.argv[1],'w') as t:\n  for i in range(300): t.addfile(tarfile.TarInfo('f%d' % i), io.BytesIO(b''))", [file]);
+    python("import tarfile,sys,io\nwith tarfile.open(sys.argv[1],'w') as t:\n  for i in range(300): t.addfile(tarfile.TarInfo('f%d' % i), io.BytesIO(b''))", [
+      file,
+    ]);
     const t = makeContext('many.tar', { maxEntriesPerContainer: 100 });
     const list = await listEntries(tar, openFile(file), t);
     expect(list).toHaveLength(100);

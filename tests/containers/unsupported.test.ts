@@ -126,7 +126,10 @@ d('unsupported reader', () => {
       try {
         const probe = createProbe(src, name);
         expect(unsupported.match(probe), name).toBe(true);
-        expect(others.filter((c) => c.match(probe)).map((c) => c.id), name).toEqual([]);
+        expect(
+          others.filter((c) => c.match(probe)).map((c) => c.id),
+          name,
+        ).toEqual([]);
       } finally {
         src.close();
       }

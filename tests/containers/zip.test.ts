@@ -15,7 +15,13 @@ const d = describe.skipIf(!tools);
 
 /** Our listing reduced to what extraction by `unzip` shows (no declared sizes of directories). */
 function comparable(list: Listed[]): Listed[] {
-  return list.map((e) => (e.type === 'file' ? { path: e.path, type: e.type, size: e.size, sha256: e.sha256 } : e.type === 'symlink' ? { path: e.path, type: e.type, linkTarget: e.linkTarget } : { path: e.path, type: e.type })) as Listed[];
+  return list.map((e) =>
+    e.type === 'file'
+      ? { path: e.path, type: e.type, size: e.size, sha256: e.sha256 }
+      : e.type === 'symlink'
+        ? { path: e.path, type: e.type, linkTarget: e.linkTarget }
+        : { path: e.path, type: e.type },
+  ) as Listed[];
 }
 
 d('zip reader', () => {
@@ -52,7 +58,11 @@ d('zip reader', () => {
       const ours = await listEntries(zip, src, t);
       expect(comparable(ours)).toEqual(expected);
       // Same names as `unzip -Z1` (which keeps the trailing '/' of directories).
-      const names = run('unzip', ['-Z1', file]).split('\n').filter(Boolean).map((n) => n.replace(/\/$/, '')).sort();
+      const names = run('unzip', ['-Z1', file])
+        .split('\n')
+        .filter(Boolean)
+        .map((n) => n.replace(/\/$/, ''))
+        .sort();
       expect(ours.map((e) => e.path).sort()).toEqual(names);
       expect(t.problems).toEqual([]);
       return ours;
@@ -271,15 +281,21 @@ d('zip reader', () => {
     const t0 = makeContext('small.zip');
     const complete = await listEntries(zip, new BufferSource(full), t0);
     expect(complete).toHaveLength(4);
-    await survivesTruncations(zip, full, prefixLengths(full.length, full.length), () => makeContext('small.zip'), (list, label, t) => {
-      expect(list.length, label).toBeLessThanOrEqual(complete.length);
-      for (const e of list) {
-        // A member listed from a truncated file either opens to its real content or fails with a typed error.
-        const real = complete.find((c) => c.path === e.path);
-        if (e.type === 'file' && !e.sha256?.startsWith('error:')) expect(e.sha256, `${label} ${e.path}`).toBe(real?.sha256);
-      }
-      expect(t.problems.length + list.length, label).toBeGreaterThan(0);
-    });
+    await survivesTruncations(
+      zip,
+      full,
+      prefixLengths(full.length, full.length),
+      () => makeContext('small.zip'),
+      (list, label, t) => {
+        expect(list.length, label).toBeLessThanOrEqual(complete.length);
+        for (const e of list) {
+          // A member listed from a truncated file either opens to its real content or fails with a typed error.
+          const real = complete.find((c) => c.path === e.path);
+          if (e.type === 'file' && !e.sha256?.startsWith('error:')) expect(e.sha256, `${label} ${e.path}`).toBe(real?.sha256);
+        }
+        expect(t.problems.length + list.length, label).toBeGreaterThan(0);
+      },
+    );
   });
 
   it('survives 500 single-byte corruptions: a listing or typed errors, never a crash', async () => {
@@ -302,15 +318,27 @@ d('zip reader', () => {
       );
     });
 
-    async function openBomb(limits: Parameters<typeof makeContext>[1]): Promise<{ err: unknown; seconds: number; decoded: number; rssGrowth: number; tempFiles: number }> {
+    async function openBomb(
+      limits: Parameters<typeof makeContext>[1],
+    ): Promise<{ err: unknown; seconds: number; decoded: number; rssGrowth: number; tempFiles: number }> {
       const t = makeContext('bomb.zip', limits);
       const src = openFile(bomb);
       const rss0 = rssMiB();
       const start = performance.now();
       try {
         let err: unknown;
-        for await (const e of zip.entries(src, t.ctx)) err = await e.open().then(() => undefined, (x: unknown) => x);
-        return { err, seconds: (performance.now() - start) / 1000, decoded: t.budget.decompressedBytes, rssGrowth: peakRssMiB() - rss0, tempFiles: t.temp.openFiles };
+        for await (const e of zip.entries(src, t.ctx))
+          err = await e.open().then(
+            () => undefined,
+            (x: unknown) => x,
+          );
+        return {
+          err,
+          seconds: (performance.now() - start) / 1000,
+          decoded: t.budget.decompressedBytes,
+          rssGrowth: peakRssMiB() - rss0,
+          tempFiles: t.temp.openFiles,
+        };
       } finally {
         src.close();
         t.cleanup();

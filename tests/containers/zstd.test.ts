@@ -13,7 +13,9 @@ compressedReaderTests({ reader: zstd, tool: 'zstd', ext: '.zst', tarShort: '.tzs
     const t = makeContext('long.zst');
     const entries = [];
     for await (const e of zstd.entries(new BufferSource(long), t.ctx)) entries.push(e);
-    await expect(entries[0]?.open()).rejects.toSatisfy((e) => e instanceof LimitError && e.limit === 'memoryBudget' && /1073741824-byte window/.test(e.message));
+    await expect(entries[0]?.open()).rejects.toSatisfy(
+      (e) => e instanceof LimitError && e.limit === 'memoryBudget' && /1073741824-byte window/.test(e.message),
+    );
   });
 
   it('skips skippable frames and refuses frames that need a dictionary', async () => {

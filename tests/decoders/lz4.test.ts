@@ -66,7 +66,7 @@ describe('LZ4 block decoder on hostile input', () => {
   });
   it('never throws anything but FormatError on random input', () => {
     let seed = 1;
-    const rnd = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 24);
+    const rnd = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
     for (let i = 0; i < 3000; i++) {
       const b = Uint8Array.from({ length: 1 + (i % 200) }, rnd);
       try {

@@ -91,14 +91,26 @@ d('decodeLzo1x', () => {
     // Long matches at 16-48 KiB distances (the 0001HLLL form), and over 48 KiB apart.
     const far = Buffer.concat([crypto.randomBytes(40_000), crypto.randomBytes(30_000)]);
     const farRepeat = Buffer.concat([far, far.subarray(0, 20_000), far.subarray(10_000, 30_000)]);
-    const small: Uint8Array[] = [new Uint8Array(0), Buffer.from('a'), Buffer.from('abc'), Buffer.from('abcd'), Buffer.from('abcdabcdabcdabcd'), crypto.randomBytes(17), crypto.randomBytes(238), crypto.randomBytes(239)];
+    const small: Uint8Array[] = [
+      new Uint8Array(0),
+      Buffer.from('a'),
+      Buffer.from('abc'),
+      Buffer.from('abcd'),
+      Buffer.from('abcdabcdabcdabcd'),
+      crypto.randomBytes(17),
+      crypto.randomBytes(238),
+      crypto.randomBytes(239),
+    ];
     return [...small, text, runs, mixed, farRepeat, crypto.randomBytes(131072)];
   }
 
   it('decodes what liblzo1x_1 and lzo1x_999 compress', () => {
     const data = inputs();
     for (const mode of ['compress1', 'compress999'] as const) {
-      const packed = oracle(mode, data.map((x) => ({ data: x })));
+      const packed = oracle(
+        mode,
+        data.map((x) => ({ data: x })),
+      );
       packed.forEach(([st, bytes], i) => {
         expect(st).toBe(0);
         const original = data[i]!;
@@ -126,7 +138,10 @@ d('decodeLzo1x', () => {
 
   it('agrees with lzo1x_decompress_safe on hostile input: random bytes and mutated streams', () => {
     const base = inputs();
-    const packed = oracle('compress999', base.map((x) => ({ data: x }))).map(([, b]) => b);
+    const packed = oracle(
+      'compress999',
+      base.map((x) => ({ data: x })),
+    ).map(([, b]) => b);
     const cases: { cap: number; data: Uint8Array }[] = [];
     for (let i = 0; i < 300; i++) cases.push({ cap: crypto.randomInt(1, 70_000), data: crypto.randomBytes(crypto.randomInt(0, 3000)) });
     for (let i = 0; i < 1200; i++) {
@@ -169,7 +184,10 @@ d('decodeLzo1x', () => {
     const text = Buffer.from(Array.from({ length: 400_000 }, (_, i) => `line ${i % 977} of a firmware log, value ${(i * 7919) % 10007}\n`).join(''));
     const blocks: Uint8Array[] = [];
     for (let off = 0; off < Math.min(text.length, 4 * 1024 * 1024); off += 131072) blocks.push(text.subarray(off, off + 131072));
-    const packed = oracle('compress999', blocks.map((x) => ({ data: x }))).map(([, b]) => b);
+    const packed = oracle(
+      'compress999',
+      blocks.map((x) => ({ data: x })),
+    ).map(([, b]) => b);
     expect(packed).toHaveLength(32);
     const out = new Uint8Array(131072);
     packed.forEach((p, i) => {

@@ -103,7 +103,8 @@ d('decodeXzSync', () => {
       return false;
     }
   });
-  for (const filter of bcjFilters) if (!bcjWritten.includes(filter)) it.skip(`decodes the ${filter} BCJ filter (SKIP: this xz cannot write ${filter})`, () => {});
+  for (const filter of bcjFilters)
+    if (!bcjWritten.includes(filter)) it.skip(`decodes the ${filter} BCJ filter (SKIP: this xz cannot write ${filter})`, () => {});
 
   it('decodes every BCJ filter the xz CLI writes, with start offsets, blocks, streams and checks', () => {
     // Real x86-64 code (this machine's xz binary) then random bytes, where every converter finds
@@ -175,7 +176,22 @@ d('decodeXzSync', () => {
 
   it('reports every truncation as a FormatError', () => {
     const packed = xz(data.subarray(0, 200_000), ['--check=crc64']);
-    const cuts = new Set<number>([0, 1, 6, 11, 12, 13, 20, 100, 1000, packed.length - 64, packed.length - 13, packed.length - 12, packed.length - 4, packed.length - 1]);
+    const cuts = new Set<number>([
+      0,
+      1,
+      6,
+      11,
+      12,
+      13,
+      20,
+      100,
+      1000,
+      packed.length - 64,
+      packed.length - 13,
+      packed.length - 12,
+      packed.length - 4,
+      packed.length - 1,
+    ]);
     for (let i = 0; i < 30; i++) cuts.add(Math.floor((packed.length * i) / 30));
     for (const n of cuts) {
       let err: unknown;

@@ -9,7 +9,13 @@ const head = (s: string, pad = 0): Uint8Array => {
 };
 
 describe('SignatureTable', () => {
-  const a = { id: 'a', signatures: [{ offset: 0, magic: 'PK\x03\x04' }, { offset: 0, magic: 'PK\x05\x06' }] };
+  const a = {
+    id: 'a',
+    signatures: [
+      { offset: 0, magic: 'PK\x03\x04' },
+      { offset: 0, magic: 'PK\x05\x06' },
+    ],
+  };
   const b = { id: 'b', signatures: [{ offset: 4, magic: 'TFL3' }] };
   const s1 = { id: 's1', signatures: [] };
   const c = { id: 'c', signatures: [{ offset: 0, magic: [0x1f, 0x8b] }] };

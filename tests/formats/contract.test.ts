@@ -33,7 +33,10 @@ const sample = z
     size: z.number().int().nonnegative().describe('Bytes'),
     id: z.number().int().positive().max(9).optional().describe('Small id'),
     byType: z.record(z.string(), z.number().int().nonnegative()).describe('Counts by type'),
-    graph: z.strictObject({ inputs: z.array(tensor).describe('Inputs'), outputs: z.array(tensor).describe('Outputs') }).nullable().describe('Graph'),
+    graph: z
+      .strictObject({ inputs: z.array(tensor).describe('Inputs'), outputs: z.array(tensor).describe('Outputs') })
+      .nullable()
+      .describe('Graph'),
   })
   .meta({ title: 'Sample metadata', description: 'A sample format.' });
 

@@ -152,7 +152,12 @@ describe('real corpus: metadata matches its schema, the card matches modelCardSc
     const ssd = expectConforms(tflite, await inspectFile(tflite, corpus(tfliteFiles, 'coco_ssd_mobilenet_v1_1.0_quant_2018_06_29.tflite')));
     expect(ssd.name).toBe('Coco SSD MobileNetV1');
     expect(ssd.operators.filter((o) => o.custom)).toEqual([{ name: 'TFLite_Detection_PostProcess', domain: 'custom', count: 1, custom: true }]);
-    expect(ssd.outputs.map((o) => o.name)).toEqual(['TFLite_Detection_PostProcess', 'TFLite_Detection_PostProcess:1', 'TFLite_Detection_PostProcess:2', 'TFLite_Detection_PostProcess:3']);
+    expect(ssd.outputs.map((o) => o.name)).toEqual([
+      'TFLite_Detection_PostProcess',
+      'TFLite_Detection_PostProcess:1',
+      'TFLite_Detection_PostProcess:2',
+      'TFLite_Detection_PostProcess:3',
+    ]);
   });
 });
 
@@ -354,10 +359,11 @@ describe('tflite card rules on builder models', () => {
 });
 
 describe('the schemas can fail', () => {
-  const onnxModel = (): Uint8Array =>
-    new OnnxBuilder().opset('', 17).input('x', 'float32', [1]).node('Relu', ['x'], ['y']).output('y', 'float32', [1]).build();
+  const onnxModel = (): Uint8Array => new OnnxBuilder().opset('', 17).input('x', 'float32', [1]).node('Relu', ['x'], ['y']).output('y', 'float32', [1]).build();
   const tfliteModel = (): Uint8Array =>
-    new TfliteBuilder().subgraph((sg) => sg.tensor('x', 'float32', [1]).tensor('y', 'float32', [1]).operator('RELU', [0], [1]).inputs([0]).outputs([1])).build();
+    new TfliteBuilder()
+      .subgraph((sg) => sg.tensor('x', 'float32', [1]).tensor('y', 'float32', [1]).operator('RELU', [0], [1]).inputs([0]).outputs([1]))
+      .build();
 
   it('an undocumented key fails the strict schema, at the top and deep inside', async () => {
     const o = await inspectBytes(onnx, onnxModel());

@@ -137,10 +137,16 @@ function richModel(): OnnxBuilder {
     .output('y2', 'float32', ['N', null])
     .output('m', { map: ['int64', 'float32'] })
     .output('o', { optional: 'float32' })
-    .function('local.fn', 'MyFn', ['a'], ['b'], [
-      ['Neg', ['a'], ['n']],
-      ['Abs', ['n'], ['b']],
-    ]);
+    .function(
+      'local.fn',
+      'MyFn',
+      ['a'],
+      ['b'],
+      [
+        ['Neg', ['a'], ['n']],
+        ['Abs', ['n'], ['b']],
+      ],
+    );
 }
 
 describe('onnx: builder models', () => {
@@ -213,17 +219,27 @@ describe('onnx: builder models', () => {
     // Plain JSON only, keys in a fixed order.
     expect(JSON.parse(JSON.stringify(m))).toEqual(m);
     expect(Object.keys(m)).toEqual([
-      'irVersion', 'producerName', 'producerVersion', 'domain', 'modelVersion', 'docString', 'opsetImports',
-      'metadataProps', 'graph', 'operators', 'nodeCount', 'subgraphCount', 'customDomains', 'parameters',
-      'externalData', 'functions',
+      'irVersion',
+      'producerName',
+      'producerVersion',
+      'domain',
+      'modelVersion',
+      'docString',
+      'opsetImports',
+      'metadataProps',
+      'graph',
+      'operators',
+      'nodeCount',
+      'subgraphCount',
+      'customDomains',
+      'parameters',
+      'externalData',
+      'functions',
     ]);
   });
 
   it('counts weights in Constant nodes, If/Loop subgraphs and training graphs', async () => {
-    const body = new GraphBuilder('body')
-      .constantNode('bc', 'float32', [10], { zeros: true })
-      .node('Add', ['v', 'bc'], ['v2'])
-      .output('v2', 'float32', [10]);
+    const body = new GraphBuilder('body').constantNode('bc', 'float32', [10], { zeros: true }).node('Add', ['v', 'bc'], ['v2']).output('v2', 'float32', [10]);
     const algo = new GraphBuilder('algo').initializer('lr', 'float64', [], { doubles: [0.1] }).node('Mul', ['a', 'lr'], ['b']);
     const info = await inspectBytes(
       new OnnxBuilder()
@@ -269,7 +285,13 @@ describe('onnx: builder models', () => {
   });
 
   it('matches a model that does not start with ir_version when it holds a graph', async () => {
-    const model = new OnnxBuilder().irVersion(9).producer('p', '1').opset('', 19).input('x', 'float32', [1]).node('Relu', ['x'], ['y']).output('y', 'float32', [1]);
+    const model = new OnnxBuilder()
+      .irVersion(9)
+      .producer('p', '1')
+      .opset('', 19)
+      .input('x', 'float32', [1])
+      .node('Relu', ['x'], ['y'])
+      .output('y', 'float32', [1]);
     const full = model.build();
     // Move ir_version (its 2 bytes, 08 09) from the start to the end: protobuf parsers accept any order.
     expect([...full.subarray(0, 2)]).toEqual([0x08, 0x09]);
@@ -366,8 +388,14 @@ describe('onnx: real corpus', () => {
       const src = FileSource.open(f);
       try {
         const m: Meta = (await inspectSource(src, base)).metadata;
-        expect(m.graph.inputs.map((i: OnnxValueInfo) => i.name), base).toEqual(session.inputNames);
-        expect(m.graph.outputs.map((i: OnnxValueInfo) => i.name), base).toEqual(session.outputNames);
+        expect(
+          m.graph.inputs.map((i: OnnxValueInfo) => i.name),
+          base,
+        ).toEqual(session.inputNames);
+        expect(
+          m.graph.outputs.map((i: OnnxValueInfo) => i.name),
+          base,
+        ).toEqual(session.outputNames);
         const fromOrt = (md: readonly unknown[]): unknown[] =>
           md.map((x) => {
             const v = x as { name: string; isTensor: boolean; type?: string; shape?: ReadonlyArray<number | string> };

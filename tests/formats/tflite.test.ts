@@ -192,7 +192,15 @@ describe('tflite: builder models', () => {
     expect(m.weightTypes).toEqual(['float16', 'float32', 'int32', 'int8']);
 
     expect(m.signatureDefs).toEqual([
-      { key: 'serving_default', subgraphIndex: 0, inputs: [{ name: 'image', tensorIndex: 0 }], outputs: [{ name: 'scores', tensorIndex: 4 }, { name: 'boxes', tensorIndex: 5 }] },
+      {
+        key: 'serving_default',
+        subgraphIndex: 0,
+        inputs: [{ name: 'image', tensorIndex: 0 }],
+        outputs: [
+          { name: 'scores', tensorIndex: 4 },
+          { name: 'boxes', tensorIndex: 5 },
+        ],
+      },
       { key: 'aux', subgraphIndex: 1, inputs: [{ name: 'a', tensorIndex: 0 }], outputs: [{ name: 'a', tensorIndex: 0 }] },
     ]);
 
@@ -353,7 +361,11 @@ describe('tflite: builder models', () => {
   it('gives the same result whatever the page size of the reader (values straddling pages)', async () => {
     const { bytes } = fullModel();
     const expected = readTflite(new BufferSource(bytes));
-    for (const [pageSize, maxPages] of [[7, 2], [64, 3], [4096, 2]] as const) {
+    for (const [pageSize, maxPages] of [
+      [7, 2],
+      [64, 3],
+      [4096, 2],
+    ] as const) {
       expect(readTflite(new BufferSource(bytes), { pageSize, maxPages })).toEqual(expected);
     }
     for (const f of corpusFiles('tflite', '.tflite').slice(0, 4)) {
@@ -419,7 +431,8 @@ describe('tflite: structural violations are FormatErrors naming field and value'
     ],
     [
       'signature subgraph index',
-      () => new TfliteBuilder().subgraph((sg) => sg.tensor('x', 'float32', [1]).inputs([0]).outputs([0])).signature('s', { subgraph: 4, inputs: {}, outputs: {} }),
+      () =>
+        new TfliteBuilder().subgraph((sg) => sg.tensor('x', 'float32', [1]).inputs([0]).outputs([0])).signature('s', { subgraph: 4, inputs: {}, outputs: {} }),
       /^Invalid TFLite: SignatureDef 0 subgraph index 4 exceeds the 1-entry subgraphs table\.$/,
     ],
     [
@@ -448,7 +461,9 @@ describe('tflite: structural violations are FormatErrors naming field and value'
     const r = new FlatBufferReader(new BufferSource(bytes));
     const op = r.root().vector(2, 4, 10)!.table(0).vector(3, 4, 10)!.table(1);
     setU32(bytes, op.field(0, 4)!, 7);
-    expect(() => readTflite(new BufferSource(bytes))).toThrow(/^Invalid TFLite: Subgraph 0 operator 1 opcode index 7 exceeds the 2-entry operator_codes table\.$/);
+    expect(() => readTflite(new BufferSource(bytes))).toThrow(
+      /^Invalid TFLite: Subgraph 0 operator 1 opcode index 7 exceeds the 2-entry operator_codes table\.$/,
+    );
   });
 });
 
@@ -527,7 +542,9 @@ describe('tflite: hostile input', () => {
       const bytes = smallModel();
       const root = new DataView(bytes.buffer).getUint32(0, true);
       new DataView(bytes.buffer).setInt32(root, soffset, true);
-      expect(() => readTflite(new BufferSource(bytes))).toThrow(/Invalid TFLite: root table at offset \d+ has its vtable at -?\d+, outside the \d+-byte buffer\./);
+      expect(() => readTflite(new BufferSource(bytes))).toThrow(
+        /Invalid TFLite: root table at offset \d+ has its vtable at -?\d+, outside the \d+-byte buffer\./,
+      );
     }
   });
 
@@ -575,7 +592,9 @@ describe('tflite: hostile input', () => {
     const vtable = root.pos - new DataView(bytes.buffer).getInt32(root.pos, true);
     // vtable entry of Model.version (field 0) at vtable + 4: beyond the inline size.
     new DataView(bytes.buffer).setUint16(vtable + 4, 0xfff0, true);
-    expect(() => readTflite(new BufferSource(bytes))).toThrow(/root table field 0 at table offset 65520 \(4 bytes\) lies outside the table's \d+-byte inline size/);
+    expect(() => readTflite(new BufferSource(bytes))).toThrow(
+      /root table field 0 at table offset 65520 \(4 bytes\) lies outside the table's \d+-byte inline size/,
+    );
   });
 
   it('structures shared many times cannot make the walk unbounded', () => {
@@ -594,7 +613,10 @@ describe('tflite: hostile input', () => {
       'hostile-buffer-length.tflite': 'Buffer 1 data of 2147483647 elements at offset 376 runs past the end of the 444-byte buffer.',
       'hostile-buffer-index.tflite': 'Subgraph 0 tensor 1 buffer index 900 exceeds the 2-entry buffers table.',
     };
-    const names = fs.readdirSync(FIXTURES).filter((f) => f.endsWith('.tflite')).sort();
+    const names = fs
+      .readdirSync(FIXTURES)
+      .filter((f) => f.endsWith('.tflite'))
+      .sort();
     expect(names).toEqual(Object.keys(expected).sort()); // a new fixture needs its expectation here
     for (const name of names) {
       const src = new BufferSource(fs.readFileSync(path.join(FIXTURES, name)));
@@ -799,13 +821,21 @@ describe('tflite: real corpus', () => {
       { name: 'input', type: 'uint8', shape: [1, 224, 224, 3], quantized: true, quantization: { scale: [0.0078125], zeroPoint: [128] } },
     ]);
     expect(m.subgraphs[0]!.outputs[0]).toMatchObject({ name: 'MobilenetV1/Predictions/Reshape_1', type: 'uint8', shape: [1, 1001] });
-    expect(m.operators.map((o) => `${o.name}x${o.count}`)).toEqual(['AVERAGE_POOL_2D x1', 'CONV_2D x15', 'DEPTHWISE_CONV_2D x13', 'RESHAPE x1', 'SOFTMAX x1'].map((s) => s.replace(' ', '')));
+    expect(m.operators.map((o) => `${o.name}x${o.count}`)).toEqual(
+      ['AVERAGE_POOL_2D x1', 'CONV_2D x15', 'DEPTHWISE_CONV_2D x13', 'RESHAPE x1', 'SOFTMAX x1'].map((s) => s.replace(' ', '')),
+    );
     expect(m.modelMetadata).toMatchObject({ name: 'MobileNetV1 image classifier (quantized)', version: 'v1', author: 'TensorFlow' });
     expect(m.modelMetadata!.subgraphs[0]!.outputs[0]!.associatedFiles).toEqual([
       { name: 'labels.txt', type: 'TENSOR_AXIS_LABELS', description: 'Labels for objects that the model can recognize.' },
     ]);
     expect(info.associatedFiles).toEqual([
-      { name: 'labels.txt', size: 10484, sha256: expect.stringMatching(/^[0-9a-f]{64}$/), type: 'TENSOR_AXIS_LABELS', description: 'Labels for objects that the model can recognize.' },
+      {
+        name: 'labels.txt',
+        size: 10484,
+        sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+        type: 'TENSOR_AXIS_LABELS',
+        description: 'Labels for objects that the model can recognize.',
+      },
     ]);
   });
 
@@ -911,7 +941,11 @@ describe('tflite: real corpus', () => {
     if (label) {
       const info = await inspectFile(label);
       expect(info.associatedFiles).toEqual([
-        expect.objectContaining({ name: 'test_labels.txt', sha256: sha256(execFileSync('unzip', ['-p', label, 'test_labels.txt'])), type: 'TENSOR_AXIS_LABELS' }),
+        expect.objectContaining({
+          name: 'test_labels.txt',
+          sha256: sha256(execFileSync('unzip', ['-p', label, 'test_labels.txt'])),
+          type: 'TENSOR_AXIS_LABELS',
+        }),
       ]);
     }
   });

@@ -35,8 +35,7 @@ export function compressedReaderTests(spec: CompressorSpec, extra?: (ctx: { dir:
   const tools = hasTool(spec.tool) && hasTool('tar');
   describe.skipIf(!tools)(`${spec.reader.id} reader (against ${spec.tool})`, () => {
     let tmp: { dir: string; remove(): void };
-    const compress = (input: Buffer | string): Buffer =>
-      runBuffer(spec.tool, spec.compressArgs, Buffer.from(input));
+    const compress = (input: Buffer | string): Buffer => runBuffer(spec.tool, spec.compressArgs, Buffer.from(input));
     const decompressWithTool = (file: string): Buffer => runBuffer(spec.tool, ['-d', '-c', file]);
     let model: Buffer;
     let modelFile: string;
@@ -85,7 +84,11 @@ export function compressedReaderTests(spec: CompressorSpec, extra?: (ctx: { dir:
         const t = makeContext(tarName);
         const sources: unknown[] = [];
         const list = await listEntries(spec.reader, openFile(file), t, tarName, { onSource: (_p, s) => sources.push(s) });
-        const names = run('tar', ['-tf', tarFile]).split('\n').filter(Boolean).map((n) => n.replace(/\/$/, '')).sort();
+        const names = run('tar', ['-tf', tarFile])
+          .split('\n')
+          .filter(Boolean)
+          .map((n) => n.replace(/\/$/, ''))
+          .sort();
         expect(list.map((e) => e.path)).toEqual(names); // 'dir/model.onnx', not 'bundle.tar!/dir/model.onnx'
         const model = list.find((e) => e.path === 'dir/model.onnx') as Listed;
         expect(model.sha256).toBe(sha256Bytes(fs.readFileSync(path.join(src, 'dir/model.onnx'))));
@@ -128,9 +131,15 @@ export function compressedReaderTests(spec: CompressorSpec, extra?: (ctx: { dir:
 
     it('survives every prefix of a small file: typed errors, never a crash or a hang', async () => {
       const full = compress(Buffer.concat([Buffer.from('small member '.repeat(40)), crypto.randomBytes(300)]));
-      await survivesTruncations(spec.reader, full, prefixLengths(full.length, full.length), () => makeContext(`p${spec.ext}`), (list, label) => {
-        for (const e of list) expect(e.sha256, label).toMatch(/^error:(truncated|format)$/);
-      });
+      await survivesTruncations(
+        spec.reader,
+        full,
+        prefixLengths(full.length, full.length),
+        () => makeContext(`p${spec.ext}`),
+        (list, label) => {
+          for (const e of list) expect(e.sha256, label).toMatch(/^error:(truncated|format)$/);
+        },
+      );
     });
 
     it('survives 300 single-byte corruptions: a result or a typed error, never a crash or a hang', async () => {
@@ -144,7 +153,11 @@ export function compressedReaderTests(spec: CompressorSpec, extra?: (ctx: { dir:
       const bomb = compress(zeros);
       const t = makeContext(`zeros${spec.ext}`);
       let err: unknown;
-      for await (const e of spec.reader.entries(new BufferSource(bomb), t.ctx)) err = await e.open().then(() => undefined, (x: unknown) => x);
+      for await (const e of spec.reader.entries(new BufferSource(bomb), t.ctx))
+        err = await e.open().then(
+          () => undefined,
+          (x: unknown) => x,
+        );
       const ratio = Math.floor((256 * 1024 * 1024) / bomb.length);
       if (ratio > 1000) {
         expect(err).toBeInstanceOf(LimitError);
@@ -153,7 +166,11 @@ export function compressedReaderTests(spec: CompressorSpec, extra?: (ctx: { dir:
       }
       // A lowered total stops it anyway, and the decoder is usable afterwards (no leaked lock).
       const low = makeContext(`zeros${spec.ext}`, { maxDecompressedBytes: 8 * 1024 * 1024, maxRatio: 1e9 });
-      for await (const e of spec.reader.entries(new BufferSource(bomb), low.ctx)) err = await e.open().then(() => undefined, (x: unknown) => x);
+      for await (const e of spec.reader.entries(new BufferSource(bomb), low.ctx))
+        err = await e.open().then(
+          () => undefined,
+          (x: unknown) => x,
+        );
       expect((err as LimitError).limit).toBe('maxDecompressedBytes');
       expect(low.budget.decompressedBytes).toBeLessThan(10 * 1024 * 1024);
       const again = makeContext('again');

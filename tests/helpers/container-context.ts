@@ -88,7 +88,14 @@ export interface ListOptions {
  * by path. Errors on open are recorded as `error:<code>` in `sha256` (the code the scan would report)
  * so tests can assert them.
  */
-export async function listEntries(reader: ContainerReader, src: ByteSource, t: TestContext, name = t.ctx.name, opts: ListOptions = {}, prefix = ''): Promise<Listed[]> {
+export async function listEntries(
+  reader: ContainerReader,
+  src: ByteSource,
+  t: TestContext,
+  name = t.ctx.name,
+  opts: ListOptions = {},
+  prefix = '',
+): Promise<Listed[]> {
   const out: Listed[] = [];
   const ctx = name === t.ctx.name ? t.ctx : t.child(name);
   for await (const e of reader.entries(src, ctx)) {
@@ -137,7 +144,11 @@ export function run(cmd: string, args: string[], options: ExecFileSyncOptions = 
 
 /** Runs a tool with binary stdin and returns its binary stdout. */
 export function runBuffer(cmd: string, args: string[], input?: Uint8Array): Buffer {
-  return execFileSync(cmd, args, { maxBuffer: 1024 * 1024 * 1024, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...(input === undefined ? {} : { input }) });
+  return execFileSync(cmd, args, {
+    maxBuffer: 1024 * 1024 * 1024,
+    stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    ...(input === undefined ? {} : { input }),
+  });
 }
 
 /** Runs a python3 script (argv after the script as given). */

@@ -110,11 +110,23 @@ export function prefixLengths(length: number, steps: number, extra: readonly num
 }
 
 /** Flips bytes of `good` (see byteFlips) and lists each result: a listing or typed errors, never a crash. */
-export async function survivesByteFlips(reader: ContainerReader, good: Uint8Array, count: number, makeContext: () => TestContext, opts: FlipOptions = {}): Promise<void> {
+export async function survivesByteFlips(
+  reader: ContainerReader,
+  good: Uint8Array,
+  count: number,
+  makeContext: () => TestContext,
+  opts: FlipOptions = {},
+): Promise<void> {
   for (const { bytes, at } of byteFlips(good, count, opts)) await listsTyped(reader, bytes, makeContext(), `flip at ${at}`, opts.check);
 }
 
 /** Lists each prefix of `good` of the given lengths: a listing or typed errors, never a crash. */
-export async function survivesTruncations(reader: ContainerReader, good: Uint8Array, lengths: Iterable<number>, makeContext: () => TestContext, check?: ListingCheck): Promise<void> {
+export async function survivesTruncations(
+  reader: ContainerReader,
+  good: Uint8Array,
+  lengths: Iterable<number>,
+  makeContext: () => TestContext,
+  check?: ListingCheck,
+): Promise<void> {
   for (const n of lengths) await listsTyped(reader, good.subarray(0, n), makeContext(), `cut at ${n}`, check);
 }

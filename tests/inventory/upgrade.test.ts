@@ -23,7 +23,9 @@ describe('upgradeV1', () => {
     for (const [a, b] of models(up).map((c, i) => [c, models(v2)[i]!] as const)) {
       expect(a.locations.map((l) => l.path)).toEqual(b.locations.map((l) => l.path));
       expect([a.name, a.sha256, a.size]).toEqual([b.name, b.sha256, b.size]);
-      expect(a.kind === 'model' && b.kind === 'model' ? [a.model.card, a.model.metadata] : []).toEqual(b.kind === 'model' ? [b.model.card, b.model.metadata] : [0]);
+      expect(a.kind === 'model' && b.kind === 'model' ? [a.model.card, a.model.metadata] : []).toEqual(
+        b.kind === 'model' ? [b.model.card, b.model.metadata] : [0],
+      );
     }
     expect(up.problems).toEqual(v2.problems);
     expect(up.subjects).toEqual(v2.subjects);

@@ -56,7 +56,12 @@ describe('DecodeBudget', () => {
     expect(src.identity).toBe(`sha256:${sha256Bytes(data)}`);
     expect(sha256Source(src)).toBe(sha256Bytes(data));
     // Reads that straddle the growing blocks (64 KiB, 128 KiB, ...) are copied together.
-    for (const [off, len] of [[0, 10], [65_530, 20], [196_600, 300_000], [data.length - 5, 100]] as const) {
+    for (const [off, len] of [
+      [0, 10],
+      [65_530, 20],
+      [196_600, 300_000],
+      [data.length - 5, 100],
+    ] as const) {
       expect(Buffer.from(src.read(off, len))).toEqual(data.subarray(off, off + len));
     }
     expect(spillFileOf(src)).toBeUndefined();

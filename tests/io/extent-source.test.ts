@@ -68,16 +68,22 @@ describe('ExtentSource', () => {
 
   it('rejects overlapping, unsorted and out-of-range extents with a FormatError naming the extent', () => {
     const mk = (ex: Extent[]): ExtentSource => new ExtentSource(1000, ex, { what: 'test image' });
-    expect(() => mk([{ kind: 'fill', offset: 0, length: 600, pattern: Uint8Array.of(0) }, { kind: 'fill', offset: 500, length: 10, pattern: Uint8Array.of(0) }])).toThrow(
-      'Invalid test image: extent 1 at offset 500 overlaps the extent before it, which ends at 600.',
-    );
+    expect(() =>
+      mk([
+        { kind: 'fill', offset: 0, length: 600, pattern: Uint8Array.of(0) },
+        { kind: 'fill', offset: 500, length: 10, pattern: Uint8Array.of(0) },
+      ]),
+    ).toThrow('Invalid test image: extent 1 at offset 500 overlaps the extent before it, which ends at 600.');
     expect(() => mk([{ kind: 'fill', offset: 900, length: 200, pattern: Uint8Array.of(0) }])).toThrow(FormatError);
     expect(() => mk([{ kind: 'source', offset: 0, length: 100, source: parent, sourceOffset: 9950 }])).toThrow(/reads 100 bytes at 9950/);
     expect(() => mk([{ kind: 'fill', offset: 0, length: 1, pattern: new Uint8Array(5) }])).toThrow(/5-byte fill pattern/);
   });
 
   it('a decoded block of the wrong length is a FormatError at read time', () => {
-    const src = new ExtentSource(100, [{ kind: 'decoded', offset: 0, length: 50, decode: () => new Uint8Array(49) }], { what: 't', resources: new ScanResources(new BlockCache(1024)) });
+    const src = new ExtentSource(100, [{ kind: 'decoded', offset: 0, length: 50, decode: () => new Uint8Array(49) }], {
+      what: 't',
+      resources: new ScanResources(new BlockCache(1024)),
+    });
     expect(() => src.read(0, 10)).toThrow(/49 bytes instead of 50/);
   });
 });

@@ -8,7 +8,6 @@ import { buildInventory, inventoryWithUnknownKind } from '../builders/inventory-
 import { validateCycloneDx, validateReport } from '../helpers/validate-report.js';
 import { golden } from './golden.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: assertions walk parsed report documents freely
 type J = Record<string, any>;
 const inv = buildInventory();
 const bom = (opts = {}): J => JSON.parse(cyclonedx.encode(inv, opts)) as J;

@@ -4,7 +4,6 @@ import { buildInventory, inventoryWithUnknownKind } from '../builders/inventory-
 import { validateReport, validateSarif } from '../helpers/validate-report.js';
 import { golden } from './golden.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: assertions walk parsed report documents freely
 type J = Record<string, any>;
 const inv = buildInventory();
 

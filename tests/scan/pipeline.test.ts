@@ -74,9 +74,24 @@ describe('components', () => {
   it('links a model to the nearest archive that holds it, and archives to the archive around them', async () => {
     const model = tinyTflite('held');
     const d = dir('contains');
-    const apk = buildZip([['assets/m.tflite', model], ['classes.dex', enc('dex\n035\0')]], 0);
+    const apk = buildZip(
+      [
+        ['assets/m.tflite', model],
+        ['classes.dex', enc('dex\n035\0')],
+      ],
+      0,
+    );
     const outer = path.join(d, 'ota.zip');
-    fs.writeFileSync(outer, buildZip([['app/Pay.apk', apk], ['readme.txt', enc('hi')]], 0));
+    fs.writeFileSync(
+      outer,
+      buildZip(
+        [
+          ['app/Pay.apk', apk],
+          ['readme.txt', enc('hi')],
+        ],
+        0,
+      ),
+    );
     const inv = valid(await scan([outer]));
     const byPath = new Map(inv.components.map((c) => [c.locations[0]!.path, c]));
     const m = byPath.get(`${outer}!/app/Pay.apk!/assets/m.tflite`)!;
@@ -99,7 +114,14 @@ describe('components', () => {
 
 describe('ONNX external data as parts', () => {
   const withExternal = (loc: string): Uint8Array =>
-    new OnnxBuilder().producer('aibom-test', '1.0').opset('', 17).input('x', 'float32', [4]).externalInitializer('w', 'float32', [4], loc, 0, 16).node('Add', ['x', 'w'], ['y']).output('y', 'float32', [4]).build();
+    new OnnxBuilder()
+      .producer('aibom-test', '1.0')
+      .opset('', 17)
+      .input('x', 'float32', [4])
+      .externalInitializer('w', 'float32', [4], loc, 0, 16)
+      .node('Add', ['x', 'w'], ['y'])
+      .output('y', 'float32', [4])
+      .build();
   const weights = new Uint8Array(16).fill(7);
 
   function expectPart(inv: Inventory, modelPath: string, dataPath: string): void {
@@ -143,7 +165,13 @@ describe('analyzers', () => {
     const model = tinyTflite('an');
     fs.writeFileSync(path.join(d, 'labels.txt'), 'cat\ndog\n');
     fs.writeFileSync(path.join(d, 'm.tflite'), model);
-    const apk = buildZip([['assets/labels.txt', enc('cat\ndog\n')], ['assets/m.tflite', model]], 0);
+    const apk = buildZip(
+      [
+        ['assets/labels.txt', enc('cat\ndog\n')],
+        ['assets/m.tflite', model],
+      ],
+      0,
+    );
     fs.writeFileSync(path.join(d, 'a.apk'), apk);
     fs.writeFileSync(path.join(d, 'b.apk'), apk); // the same content again: replayed, not analyzed twice
     const items: string[] = [];
@@ -157,7 +185,8 @@ describe('analyzers', () => {
       },
       listing(listing, out) {
         listings.push(`${listing.reader}:${listing.entries.map((e) => e.path).join(',')}`);
-        if (listing.entries.some((e) => e.path.endsWith('m.tflite'))) out.problem('info', 'format', 'a listing with a model', listing.entries.find((e) => e.path.endsWith('m.tflite'))!.path);
+        if (listing.entries.some((e) => e.path.endsWith('m.tflite')))
+          out.problem('info', 'format', 'a listing with a model', listing.entries.find((e) => e.path.endsWith('m.tflite'))!.path);
       },
     };
     const inv = valid(await scan([d], { analyzers: [probe] }));
@@ -168,23 +197,57 @@ describe('analyzers', () => {
     // The APK's findings (its listing's problem) replay at b.apk although the analyzer saw it once.
     expect(inv.problems.map((p) => p.location)).toEqual([`${d}/a.apk!/assets/m.tflite`, `${d}/b.apk!/assets/m.tflite`, `${d}/m.tflite`]);
     const labels = inv.components.filter((c) => c.kind === 'data');
-    expect(labels.flatMap((c) => c.locations.map((l) => l.path)).sort()).toEqual([`${d}/a.apk!/assets/labels.txt`, `${d}/b.apk!/assets/labels.txt`, `${d}/labels.txt`]);
+    expect(labels.flatMap((c) => c.locations.map((l) => l.path)).sort()).toEqual([
+      `${d}/a.apk!/assets/labels.txt`,
+      `${d}/b.apk!/assets/labels.txt`,
+      `${d}/labels.txt`,
+    ]);
   });
 
   it('report software: an app is the container of its models, a keyed service is one component across apps', async () => {
     const d = dir('software');
     const model = tinyTflite('sw');
-    fs.writeFileSync(path.join(d, 'a.apk'), buildZip([['assets/m.tflite', model], ['res/cfg.txt', enc('https://api.example-ai.test/v1')]], 0));
-    fs.writeFileSync(path.join(d, 'b.apk'), buildZip([['res/cfg.txt', enc('https://api.example-ai.test/v1')], ['x.txt', enc('b')]], 0));
+    fs.writeFileSync(
+      path.join(d, 'a.apk'),
+      buildZip(
+        [
+          ['assets/m.tflite', model],
+          ['res/cfg.txt', enc('https://api.example-ai.test/v1')],
+        ],
+        0,
+      ),
+    );
+    fs.writeFileSync(
+      path.join(d, 'b.apk'),
+      buildZip(
+        [
+          ['res/cfg.txt', enc('https://api.example-ai.test/v1')],
+          ['x.txt', enc('b')],
+        ],
+        0,
+      ),
+    );
     const apps: Analyzer = {
       id: 'apps-test',
       description: 'zip items named .apk are apps; a config naming the endpoint is a service',
       item(item, out) {
         if (item.identified?.id === 'zip' && item.name.endsWith('.apk')) {
-          out.software({ kind: 'app', name: item.name.replace(/\.apk$/, ''), version: '1.0', evidence: { technique: 'manifest-analysis', detail: 'test', confidence: 'high' }, software: { properties: { package: `com.test.${item.name}` } } });
+          out.software({
+            kind: 'app',
+            name: item.name.replace(/\.apk$/, ''),
+            version: '1.0',
+            evidence: { technique: 'manifest-analysis', detail: 'test', confidence: 'high' },
+            software: { properties: { package: `com.test.${item.name}` } },
+          });
         }
         if (item.name === 'cfg.txt') {
-          out.software({ kind: 'service', name: 'Example AI', key: ['example-ai', 'api.example-ai.test'], evidence: { technique: 'binary-analysis', detail: 'https://api.example-ai.test', confidence: 'medium' }, software: { endpoint: 'api.example-ai.test' } });
+          out.software({
+            kind: 'service',
+            name: 'Example AI',
+            key: ['example-ai', 'api.example-ai.test'],
+            evidence: { technique: 'binary-analysis', detail: 'https://api.example-ai.test', confidence: 'medium' },
+            software: { endpoint: 'api.example-ai.test' },
+          });
         }
       },
     };
@@ -214,7 +277,9 @@ describe('analyzers', () => {
     };
     const inv = valid(await scan([d], { analyzers: [bad] }));
     expect(inv.components.filter((c) => c.kind === 'model')).toHaveLength(1);
-    expect(inv.problems).toEqual([{ location: `${d}/m.tflite`, severity: 'error', code: 'format', message: 'analyzer bad-test: Invalid thing: field x is 3, expected 4.' }]);
+    expect(inv.problems).toEqual([
+      { location: `${d}/m.tflite`, severity: 'error', code: 'format', message: 'analyzer bad-test: Invalid thing: field x is 3, expected 4.' },
+    ]);
   });
 });
 
@@ -256,7 +321,17 @@ describe('siblings for multi-file formats', () => {
   it('defers a model whose sibling is listed later in its container, and inspects it once the listing is complete', async () => {
     const d = dir('sib-zip');
     const zip = path.join(d, 'm.zip');
-    fs.writeFileSync(zip, buildZip([['x/a.pm', enc('PMODw.bin')], ['x/b.pm', enc('PMODnone.bin')], ['x/w.bin', new Uint8Array(5)]], 0));
+    fs.writeFileSync(
+      zip,
+      buildZip(
+        [
+          ['x/a.pm', enc('PMODw.bin')],
+          ['x/b.pm', enc('PMODnone.bin')],
+          ['x/w.bin', new Uint8Array(5)],
+        ],
+        0,
+      ),
+    );
     const inv = valid(await scan([zip], { formats: registry }));
     expect(metaAt(inv, `${zip}!/x/a.pm`)).toEqual({ ref: 'w.bin', weightsSize: 5 });
     expect(metaAt(inv, `${zip}!/x/b.pm`)).toEqual({ ref: 'none.bin', weightsSize: null });
@@ -274,7 +349,10 @@ describe('parts of multi-file models', () => {
     signatures: [{ offset: 0, magic: 'PIDX' }],
     match: () => true,
     inspect: (src) => {
-      const names = new TextDecoder().decode(src.read(4, src.size - 4)).split('\n').filter((n) => n.length > 0);
+      const names = new TextDecoder()
+        .decode(src.read(4, src.size - 4))
+        .split('\n')
+        .filter((n) => n.length > 0);
       return Promise.resolve({ confidence: 'high' as const, metadata: { shards: names.length }, parts: names.map((n) => ({ path: n, role: 'shard' })) });
     },
   };

@@ -91,7 +91,9 @@ export function readSuper(src: ByteSource): ErofsSuper {
   const featureIncompat = u32le(sb, 80, 'EROFS image');
   const unknown = featureIncompat & ~KNOWN_INCOMPAT;
   if (unknown !== 0) {
-    throw new UnsupportedError(`The EROFS image uses incompatible features 0x${unknown.toString(16)} (feature_incompat 0x${featureIncompat.toString(16)}) that aibom does not read; not scanned.`);
+    throw new UnsupportedError(
+      `The EROFS image uses incompatible features 0x${unknown.toString(16)} (feature_incompat 0x${featureIncompat.toString(16)}) that aibom does not read; not scanned.`,
+    );
   }
   // dirblkbits (offset 90): directory blocks larger than file system blocks; reserved so far.
   if (sb[90] !== 0) throw new UnsupportedError(`The EROFS image has dirblkbits ${sb[90]}, a directory block size aibom does not read; not scanned.`);
@@ -105,7 +107,10 @@ export function readSuper(src: ByteSource): ErofsSuper {
     // devt_slotoff (88) counts 128-byte slots from the start of the image.
     const table = u16le(sb, 88, 'EROFS image') * DEVICE_SLOT;
     if (table + extraDevices * DEVICE_SLOT > src.size) {
-      throw new FormatError(`Invalid EROFS superblock: the device table of ${extraDevices} slots at offset ${table} runs past the end of the ${src.size}-byte image.`, 'truncated');
+      throw new FormatError(
+        `Invalid EROFS superblock: the device table of ${extraDevices} slots at offset ${table} runs past the end of the ${src.size}-byte image.`,
+        'truncated',
+      );
     }
     const slots = src.read(table, extraDevices * DEVICE_SLOT);
     for (let i = 0; i < extraDevices; i++) {
@@ -117,7 +122,8 @@ export function readSuper(src: ByteSource): ErofsSuper {
   }
   // packed_nid (96, u64) with FRAGMENTS: the inode whose data holds the fragments of other files.
   const packed = u64le(sb, 96, 'EROFS image');
-  const packedNid = featureIncompat & INCOMPAT_FRAGMENTS && packed !== 0 ? checked(packed, 1, Number.MAX_SAFE_INTEGER, 'Invalid EROFS superblock: packed_nid') : undefined;
+  const packedNid =
+    featureIncompat & INCOMPAT_FRAGMENTS && packed !== 0 ? checked(packed, 1, Number.MAX_SAFE_INTEGER, 'Invalid EROFS superblock: packed_nid') : undefined;
   return { imageSize: src.size, blkBits, blkSize, rootNid, metaBase, featureCompat, featureIncompat, algorithms, extraDevices, deviceRanges, packedNid };
 }
 
@@ -137,7 +143,10 @@ export class MetaReader {
   /** `length` bytes at `offset`, which must lie inside the image; `what` names the structure in errors. */
   read(offset: number, length: number, what: string): Uint8Array {
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.src.size) {
-      throw new FormatError(`Invalid EROFS image: ${what} (${length} bytes at offset ${offset}) runs past the end of the ${this.src.size}-byte image.`, 'truncated');
+      throw new FormatError(
+        `Invalid EROFS image: ${what} (${length} bytes at offset ${offset}) runs past the end of the ${this.src.size}-byte image.`,
+        'truncated',
+      );
     }
     const blk = Math.floor(offset / this.blkSize);
     const within = offset - blk * this.blkSize;

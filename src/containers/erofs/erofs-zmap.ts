@@ -101,7 +101,9 @@ class IndexReader {
       throw new UnsupportedError(`The EROFS inode ${inode.nid} maps its data with extent records (48-bit layout), which aibom does not read; not scanned.`);
     }
     if (!this.full && this.lclusterBits > 14) {
-      throw new UnsupportedError(`The EROFS inode ${inode.nid} has compact indexes with ${2 ** this.lclusterBits}-byte logical clusters, which aibom does not read; not scanned.`);
+      throw new UnsupportedError(
+        `The EROFS inode ${inode.nid} has compact indexes with ${2 ** this.lclusterBits}-byte logical clusters, which aibom does not read; not scanned.`,
+      );
     }
     const headerPos = align(inodeEnd(inode), 8);
     // Full indexes follow the 8-byte map header and 8 reserved bytes; compact ones the header alone.
@@ -117,7 +119,9 @@ class IndexReader {
       throw new FormatError(`Invalid EROFS inode ${inode.nid}: h_advise 0x${this.advise.toString(16)} asks for big pclusters the superblock does not enable.`);
     }
     if (!this.full && !(this.advise & ADVISE_BIG_PCLUSTER_1) !== !(this.advise & ADVISE_BIG_PCLUSTER_2)) {
-      throw new FormatError(`Invalid EROFS inode ${inode.nid}: h_advise 0x${this.advise.toString(16)} sets big pclusters for one head type of compact indexes only.`);
+      throw new FormatError(
+        `Invalid EROFS inode ${inode.nid}: h_advise 0x${this.advise.toString(16)} sets big pclusters for one head type of compact indexes only.`,
+      );
     }
   }
 
@@ -141,7 +145,10 @@ class IndexReader {
     else if (clusters <= this.initial4b) bytes = clusters * 4;
     else bytes = this.initial4b * 4 + this.compacted2b * 2 + (clusters - this.initial4b - this.compacted2b) * 4;
     if (this.ebase + bytes > this.z.sb.imageSize) {
-      throw new FormatError(`Invalid EROFS inode ${this.inode.nid}: the indexes of its ${clusters} logical clusters at offset ${this.ebase} run past the end of the ${this.z.sb.imageSize}-byte image.`, 'truncated');
+      throw new FormatError(
+        `Invalid EROFS inode ${this.inode.nid}: the indexes of its ${clusters} logical clusters at offset ${this.ebase} run past the end of the ${this.z.sb.imageSize}-byte image.`,
+        'truncated',
+      );
     }
   }
 
@@ -201,7 +208,10 @@ class IndexReader {
     let vcnt: number;
     if (shift === 2) vcnt = 2;
     else if (lcbits <= 12) vcnt = 16;
-    else throw new UnsupportedError(`The EROFS inode ${this.inode.nid} has 2-byte compact indexes with ${2 ** lcbits}-byte logical clusters, which aibom does not read; not scanned.`);
+    else
+      throw new UnsupportedError(
+        `The EROFS inode ${this.inode.nid} has 2-byte compact indexes with ${2 ** lcbits}-byte logical clusters, which aibom does not read; not scanned.`,
+      );
     const packBytes = vcnt << shift;
     const encodeBits = ((packBytes - 4) * 8) / vcnt;
     const packStart = pos - (pos % packBytes);
@@ -371,12 +381,17 @@ export function compressedSource(z: ZmapContext, inode: ErofsInode): ByteSource 
       }
       plen = blocks * sb.blkSize;
     }
-    if (plen > MAX_PCLUSTER) throw new FormatError(`Invalid EROFS inode ${inode.nid}: the pcluster at lcluster ${e.lcn} is ${plen} bytes, more than ${MAX_PCLUSTER}.`);
+    if (plen > MAX_PCLUSTER)
+      throw new FormatError(`Invalid EROFS inode ${inode.nid}: the pcluster at lcluster ${e.lcn} is ${plen} bytes, more than ${MAX_PCLUSTER}.`);
     if (!Number.isSafeInteger(pa) || pa + plen > sb.imageSize) {
-      throw new FormatError(`Invalid EROFS inode ${inode.nid}: the pcluster of ${plen} bytes at offset ${pa} runs past the end of the ${sb.imageSize}-byte image.`, 'truncated');
+      throw new FormatError(
+        `Invalid EROFS inode ${inode.nid}: the pcluster of ${plen} bytes at offset ${pa} runs past the end of the ${sb.imageSize}-byte image.`,
+        'truncated',
+      );
     }
     if (e.headType === LC_PLAIN) {
-      if (e.llen > plen) throw new FormatError(`Invalid EROFS inode ${inode.nid}: the plain extent at ${e.la} is ${e.llen} bytes, more than its ${plen}-byte pcluster.`);
+      if (e.llen > plen)
+        throw new FormatError(`Invalid EROFS inode ${inode.nid}: the plain extent at ${e.la} is ${e.llen} bytes, more than its ${plen}-byte pcluster.`);
       if (idx.advise & ADVISE_INTERLACED_PCLUSTER) {
         if (plen > sb.blkSize) throw new FormatError(`Invalid EROFS inode ${inode.nid}: the interlaced pcluster at offset ${pa} is larger than a block.`);
         extents.push(new InterlacedPcluster(e.la, e.llen, z.src, pa, plen, Math.min(sb.blkSize - (e.la % sb.blkSize), e.llen)));
@@ -388,7 +403,8 @@ export function compressedSource(z: ZmapContext, inode: ErofsInode): ByteSource 
       const name = ALG_NAMES[alg] ?? `algorithm ${alg}`;
       throw new UnsupportedError(`${name}-compressed EROFS file not scanned (inode ${inode.nid}): aibom decodes LZ4, DEFLATE and Zstandard pclusters.`);
     }
-    if (e.llen > MAX_DECODED) throw new FormatError(`Invalid EROFS inode ${inode.nid}: the extent at ${e.la} decodes to ${e.llen} bytes, more than ${MAX_DECODED}.`);
+    if (e.llen > MAX_DECODED)
+      throw new FormatError(`Invalid EROFS inode ${inode.nid}: the extent at ${e.la} decodes to ${e.llen} bytes, more than ${MAX_DECODED}.`);
     extents.push(new Pcluster(e.la, e.llen, z.src, sb, inode.nid, pa, plen, alg, e.partialRef));
   }
   return new ExtentSource(size, extents, options);
@@ -399,7 +415,10 @@ function fragmentOf(z: ZmapContext, inode: ErofsInode, length: number, offset: n
   const packed = z.packed();
   if (packed === undefined) throw new FormatError(`Invalid EROFS inode ${inode.nid}: its data is a fragment but the image has no packed inode.`);
   if (!Number.isSafeInteger(offset) || offset + length > packed.size) {
-    throw new FormatError(`Invalid EROFS inode ${inode.nid}: its ${length}-byte fragment at offset ${offset} runs past the ${packed.size}-byte packed inode.`, 'truncated');
+    throw new FormatError(
+      `Invalid EROFS inode ${inode.nid}: its ${length}-byte fragment at offset ${offset} runs past the ${packed.size}-byte packed inode.`,
+      'truncated',
+    );
   }
   return packed;
 }

@@ -6,7 +6,25 @@ import { ExtentSource, type Extent } from '../../io/extent-source.js';
 import type { ScanResources } from '../../io/scan-resources.js';
 import type { Probe } from '../../probe.js';
 import { EntryNames } from '../entry-names.js';
-import { LAYOUT_CHUNK_BASED, LAYOUT_COMPRESSED_COMPACT, LAYOUT_COMPRESSED_FULL, LAYOUT_FLAT_INLINE, LAYOUT_FLAT_PLAIN, MetaReader, NULL_ADDR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, inodeEnd, looksLikeErofs, readInode, readSuper, type ErofsInode, type ErofsSuper } from './erofs-format.js';
+import {
+  LAYOUT_CHUNK_BASED,
+  LAYOUT_COMPRESSED_COMPACT,
+  LAYOUT_COMPRESSED_FULL,
+  LAYOUT_FLAT_INLINE,
+  LAYOUT_FLAT_PLAIN,
+  MetaReader,
+  NULL_ADDR,
+  S_IFDIR,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  inodeEnd,
+  looksLikeErofs,
+  readInode,
+  readSuper,
+  type ErofsInode,
+  type ErofsSuper,
+} from './erofs-format.js';
 import { compressedSource } from './erofs-zmap.js';
 import type { ContainerContext, ContainerEntry, ContainerReader } from '../types.js';
 
@@ -73,7 +91,8 @@ class ErofsImage {
         if ((tail % sb.blkSize) + tailLength > sb.blkSize) {
           throw new FormatError(`Invalid ${what}: its ${tailLength}-byte inline tail at offset ${tail} crosses a block boundary.`);
         }
-        if (tail + tailLength > this.src.size) throw new FormatError(`Invalid ${what}: its inline tail at offset ${tail} runs past the end of the image.`, 'truncated');
+        if (tail + tailLength > this.src.size)
+          throw new FormatError(`Invalid ${what}: its inline tail at offset ${tail} runs past the end of the image.`, 'truncated');
         if (head === 0) return new SliceSource(this.src, tail, tailLength);
         const start = this.blockOffset(inode, inode.iu, head);
         const extents: Extent[] = [
@@ -112,12 +131,17 @@ class ErofsImage {
     const { sb } = this;
     for (const d of sb.deviceRanges) {
       if (blkaddr >= d.start && blkaddr < d.end) {
-        throw new UnsupportedError(`The data of EROFS inode ${inode.nid} is on extra device ${d.device} (block ${blkaddr}), which is not part of this image; not scanned.`);
+        throw new UnsupportedError(
+          `The data of EROFS inode ${inode.nid} is on extra device ${d.device} (block ${blkaddr}), which is not part of this image; not scanned.`,
+        );
       }
     }
     const start = blkaddr * sb.blkSize;
     if (start + length > this.src.size) {
-      throw new FormatError(`Invalid EROFS inode ${inode.nid}: ${length} bytes at block ${blkaddr} run past the end of the ${this.src.size}-byte image.`, 'truncated');
+      throw new FormatError(
+        `Invalid EROFS inode ${inode.nid}: ${length} bytes at block ${blkaddr} run past the end of the ${this.src.size}-byte image.`,
+        'truncated',
+      );
     }
     return start;
   }
@@ -140,7 +164,10 @@ class ErofsImage {
     const count = Math.ceil(inode.size / chunkSize);
     const base = Math.ceil(inodeEnd(inode) / unit) * unit;
     if (base + count * unit > this.src.size) {
-      throw new FormatError(`Invalid EROFS inode ${inode.nid}: its ${count} chunk entries at offset ${base} run past the end of the ${this.src.size}-byte image.`, 'truncated');
+      throw new FormatError(
+        `Invalid EROFS inode ${inode.nid}: its ${count} chunk entries at offset ${base} run past the end of the ${this.src.size}-byte image.`,
+        'truncated',
+      );
     }
     // device_id is masked to the bits needed for the devices present (kernel device_id_mask).
     let mask = 1;
@@ -242,7 +269,8 @@ async function* erofsEntries(src: ByteSource, ctx: ContainerContext): AsyncGener
   const img = new ErofsImage(src, ctx.resources);
   const { sb } = img;
   const root = img.inode(sb.rootNid);
-  if ((root.mode & S_IFMT) !== S_IFDIR) throw new FormatError(`Invalid EROFS image: root_nid ${sb.rootNid} is not a directory (i_mode 0o${root.mode.toString(8)}).`);
+  if ((root.mode & S_IFMT) !== S_IFDIR)
+    throw new FormatError(`Invalid EROFS image: root_nid ${sb.rootNid} is not a directory (i_mode 0o${root.mode.toString(8)}).`);
   const names = new EntryNames(ctx, 'erofs', false);
   const visited = new Set<number>([root.nid]);
   const limit = ctx.limits.maxEntriesPerContainer;
@@ -262,7 +290,8 @@ async function* erofsEntries(src: ByteSource, ctx: ContainerContext): AsyncGener
   async function* walk(dir: ErofsInode, prefix: string, depth: number): AsyncGenerator<ContainerEntry> {
     let data: ByteSource;
     try {
-      if (dir.size > MAX_DIR_SIZE) throw new FormatError(`Invalid EROFS directory (inode ${dir.nid}): its size ${dir.size} is more than ${MAX_DIR_SIZE} bytes.`);
+      if (dir.size > MAX_DIR_SIZE)
+        throw new FormatError(`Invalid EROFS directory (inode ${dir.nid}): its size ${dir.size} is more than ${MAX_DIR_SIZE} bytes.`);
       data = img.data(dir);
     } catch (err) {
       failure(prefix, err);
@@ -289,7 +318,12 @@ async function* erofsEntries(src: ByteSource, ctx: ContainerContext): AsyncGener
       const raw = utf8.decode(d.name);
       const recorded = prefix === '' ? raw : `${prefix}/${raw}`;
       if (raw.includes('/') || raw.includes('\0')) {
-        problem(recorded, 'hostile-path', `The EROFS name ${JSON.stringify(raw)} in directory ${JSON.stringify(prefix || '/')} contains '/' or NUL: recorded, not used as a path.`, 'warning');
+        problem(
+          recorded,
+          'hostile-path',
+          `The EROFS name ${JSON.stringify(raw)} in directory ${JSON.stringify(prefix || '/')} contains '/' or NUL: recorded, not used as a path.`,
+          'warning',
+        );
       }
       let inode: ErofsInode;
       try {
@@ -308,7 +342,11 @@ async function* erofsEntries(src: ByteSource, ctx: ContainerContext): AsyncGener
       }
       if (isDir) {
         if (visited.has(inode.nid)) {
-          problem(path, 'format', `The EROFS directory entry ${JSON.stringify(path)} points at directory inode ${inode.nid}, which was already walked (a loop or a hard-linked directory); not entered again.`);
+          problem(
+            path,
+            'format',
+            `The EROFS directory entry ${JSON.stringify(path)} points at directory inode ${inode.nid}, which was already walked (a loop or a hard-linked directory); not entered again.`,
+          );
           continue;
         }
         visited.add(inode.nid);
@@ -330,16 +368,32 @@ async function* erofsEntries(src: ByteSource, ctx: ContainerContext): AsyncGener
       } else if (fmt === S_IFLNK) {
         let target: string | undefined;
         try {
-          if (inode.size > MAX_LINK) throw new FormatError(`Invalid EROFS symlink (inode ${inode.nid}): its target is ${inode.size} bytes, more than ${MAX_LINK}.`);
+          if (inode.size > MAX_LINK)
+            throw new FormatError(`Invalid EROFS symlink (inode ${inode.nid}): its target is ${inode.size} bytes, more than ${MAX_LINK}.`);
           const bytes = img.data(inode).read(0, inode.size);
           if (bytes.length !== inode.size) throw new FormatError(`Invalid EROFS symlink (inode ${inode.nid}): its target is cut off.`, 'truncated');
           target = utf8.decode(bytes);
         } catch (err) {
           failure(path, err);
         }
-        yield { path, type: 'symlink', size: inode.size, ...(target === undefined ? {} : { linkTarget: target }), open: () => Promise.reject(new FormatError(`The EROFS entry ${JSON.stringify(path)} is a symlink.`)) };
+        yield {
+          path,
+          type: 'symlink',
+          size: inode.size,
+          ...(target === undefined ? {} : { linkTarget: target }),
+          open: () => Promise.reject(new FormatError(`The EROFS entry ${JSON.stringify(path)} is a symlink.`)),
+        };
       } else {
-        yield { path, type: 'other', open: () => Promise.reject(new UnsupportedError(`The EROFS entry ${JSON.stringify(path)} is a device, FIFO or socket (i_mode 0o${inode.mode.toString(8)}); it has no content.`)) };
+        yield {
+          path,
+          type: 'other',
+          open: () =>
+            Promise.reject(
+              new UnsupportedError(
+                `The EROFS entry ${JSON.stringify(path)} is a device, FIFO or socket (i_mode 0o${inode.mode.toString(8)}); it has no content.`,
+              ),
+            ),
+        };
       }
     }
   }

@@ -165,7 +165,12 @@ export function readSuperblock(src: ByteSource): Superblock {
   const inodeSize = rev === 0 ? 128 : checked(u16le(s, 0x58, 'ext4 image'), 128, blockSize, 'Invalid ext4 superblock: s_inode_size');
   if ((inodeSize & (inodeSize - 1)) !== 0) throw new FormatError(`Invalid ext4 superblock: s_inode_size ${inodeSize} is not a power of two.`);
   const groupCount = Math.ceil((blocksCount - firstDataBlock) / blocksPerGroup);
-  const inodesCount = checked(u32le(s, 0x00, 'ext4 image'), ROOT_INO, Math.min(2 ** 32 - 1, groupCount * inodesPerGroup), 'Invalid ext4 superblock: s_inodes_count');
+  const inodesCount = checked(
+    u32le(s, 0x00, 'ext4 image'),
+    ROOT_INO,
+    Math.min(2 ** 32 - 1, groupCount * inodesPerGroup),
+    'Invalid ext4 superblock: s_inodes_count',
+  );
   let descSize = 32;
   if (is64) {
     // s_desc_size at 0xFE: 64 to 1024, a power of two (EXT4_MIN_DESC_SIZE_64BIT, EXT4_MAX_DESC_SIZE).
@@ -261,7 +266,10 @@ export class ExtVolume {
     }
     const end = (block + count) * blockSize;
     if (end > this.src.size) {
-      throw new FormatError(`Truncated ext4 image: ${what} refers to block ${block + count - 1}, past the end of the ${this.src.size}-byte image.`, 'truncated');
+      throw new FormatError(
+        `Truncated ext4 image: ${what} refers to block ${block + count - 1}, past the end of the ${this.src.size}-byte image.`,
+        'truncated',
+      );
     }
     return block * blockSize;
   }
@@ -379,7 +387,9 @@ export class ExtVolume {
         if (u32le(raw, at + 4, 'ext4 image') !== 0) throw new FormatError(`Invalid ext4 image: inode ${inode.ino} keeps its system.data in an xattr inode.`);
         if (valueSize === 0) return none;
         if (first + valueOffs + valueSize > raw.length) {
-          throw new FormatError(`Invalid ext4 image: inode ${inode.ino} has a system.data value of ${valueSize} bytes at ${valueOffs}, past its ${raw.length}-byte inode.`);
+          throw new FormatError(
+            `Invalid ext4 image: inode ${inode.ino} has a system.data value of ${valueSize} bytes at ${valueOffs}, past its ${raw.length}-byte inode.`,
+          );
         }
         return { offset: inode.offset + first + valueOffs, length: valueSize };
       }
@@ -415,15 +425,20 @@ export class ExtVolume {
     const walk = (node: Uint8Array, where: string, expectedDepth: number | undefined): void => {
       // ext4_extent_header: eh_magic u16, eh_entries u16, eh_max u16, eh_depth u16, eh_generation u32.
       const magic = u16le(node, 0, 'ext4 image');
-      if (magic !== EXTENT_MAGIC) throw new FormatError(`Invalid ext4 image: the extent header of ${what} ${where} has magic 0x${magic.toString(16)}, not 0xF30A.`);
+      if (magic !== EXTENT_MAGIC)
+        throw new FormatError(`Invalid ext4 image: the extent header of ${what} ${where} has magic 0x${magic.toString(16)}, not 0xF30A.`);
       const entries = u16le(node, 2, 'ext4 image');
       const max = u16le(node, 4, 'ext4 image');
       const depth = u16le(node, 6, 'ext4 image');
       if (max > Math.floor((node.length - 12) / 12) || entries > max) {
-        throw new FormatError(`Invalid ext4 image: the extent node of ${what} ${where} has eh_entries ${entries} and eh_max ${max}, more than ${node.length} bytes hold.`);
+        throw new FormatError(
+          `Invalid ext4 image: the extent node of ${what} ${where} has eh_entries ${entries} and eh_max ${max}, more than ${node.length} bytes hold.`,
+        );
       }
       if (depth > MAX_EXTENT_DEPTH || (expectedDepth !== undefined && depth !== expectedDepth)) {
-        throw new FormatError(`Invalid ext4 image: the extent node of ${what} ${where} has eh_depth ${depth}, expected ${expectedDepth ?? `at most ${MAX_EXTENT_DEPTH}`}.`);
+        throw new FormatError(
+          `Invalid ext4 image: the extent node of ${what} ${where} has eh_depth ${depth}, expected ${expectedDepth ?? `at most ${MAX_EXTENT_DEPTH}`}.`,
+        );
       }
       for (let i = 0; i < entries; i++) {
         const e = 12 + 12 * i;
@@ -439,7 +454,9 @@ export class ExtVolume {
           if (mapped > blocksCount) throw new FormatError(`Invalid ext4 image: ${what} maps more blocks than the ${blocksCount}-block file system holds.`);
           if (logical >= nBlocks) continue; // preallocated past the end of the file
           if (physical + count > blocksCount) {
-            throw new FormatError(`Invalid ext4 image: an extent of ${what} starts at block ${physical} (${count} blocks), past the ${blocksCount}-block file system.`);
+            throw new FormatError(
+              `Invalid ext4 image: an extent of ${what} starts at block ${physical} (${count} blocks), past the ${blocksCount}-block file system.`,
+            );
           }
           runs.push({ logical, physical, count: Math.min(count, nBlocks - logical), uninit });
         } else {
@@ -463,7 +480,9 @@ export class ExtVolume {
     const add = (logical: number, physical: number): void => {
       if (physical === 0) return; // a hole
       if (physical >= this.sb.blocksCount) {
-        throw new FormatError(`Invalid ext4 image: ${what} maps logical block ${logical} to block ${physical}, past the ${this.sb.blocksCount}-block file system.`);
+        throw new FormatError(
+          `Invalid ext4 image: ${what} maps logical block ${logical} to block ${physical}, past the ${this.sb.blocksCount}-block file system.`,
+        );
       }
       const last = runs[runs.length - 1];
       if (last !== undefined && last.logical + last.count === logical && last.physical + last.count === physical) last.count++;
@@ -525,7 +544,10 @@ export class ExtVolume {
         let sparse = size;
         for (const e of extents) sparse -= e.length;
         if (sparse > holes.left) {
-          throw new LimitError(`The ext4 ${what} has ${sparse} bytes of holes, more than the ${holes.left} left of the ${holes.max} bytes (${holes.limit}) allowed for one file system.`, holes.limit);
+          throw new LimitError(
+            `The ext4 ${what} has ${sparse} bytes of holes, more than the ${holes.left} left of the ${holes.max} bytes (${holes.limit}) allowed for one file system.`,
+            holes.limit,
+          );
         }
         holes.left -= sparse;
       }

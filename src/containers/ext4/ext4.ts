@@ -2,7 +2,20 @@ import { AibomError, FormatError, UnsupportedError, describeError } from '../../
 import { u16le, u32le } from '../../io/binary.js';
 import type { ByteSource } from '../../io/byte-source.js';
 import type { Probe } from '../../probe.js';
-import { ExtVolume, FLAG_ENCRYPT, I_BLOCK_SIZE, INCOMPAT_RECOVER, ROOT_INO, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, looksLikeExt, type HoleBudget, type Inode } from './ext4-volume.js';
+import {
+  ExtVolume,
+  FLAG_ENCRYPT,
+  I_BLOCK_SIZE,
+  INCOMPAT_RECOVER,
+  ROOT_INO,
+  S_IFDIR,
+  S_IFLNK,
+  S_IFMT,
+  S_IFREG,
+  looksLikeExt,
+  type HoleBudget,
+  type Inode,
+} from './ext4-volume.js';
 import { EntryNames } from '../entry-names.js';
 import type { ContainerContext, ContainerEntry, ContainerReader } from '../types.js';
 
@@ -40,7 +53,13 @@ interface Walk {
 }
 
 /** Records a problem about `path` (the root directory, '', and the image itself have none). */
-function problem(w: Walk, path: string | undefined, code: 'format' | 'truncated' | 'limit' | 'encrypted', message: string, severity: 'error' | 'warning' = 'error'): void {
+function problem(
+  w: Walk,
+  path: string | undefined,
+  code: 'format' | 'truncated' | 'limit' | 'encrypted',
+  message: string,
+  severity: 'error' | 'warning' = 'error',
+): void {
   w.ctx.problem({ ...(path ? { path } : {}), severity, code, message });
 }
 
@@ -72,7 +91,12 @@ function parseEntries(w: Walk, buf: Uint8Array, start: number, end: number, wher
     const len = recLen(u16le(buf, at + 4, 'ext4 image'), w.vol.sb.blockSize);
     const nameLen = filetype ? (buf[at + 6] as number) : u16le(buf, at + 6, 'ext4 image');
     if (len < 8 || len % 4 !== 0 || at + len > end || 8 + nameLen > len) {
-      problem(w, path, 'format', `Invalid ext4 directory ${JSON.stringify(path || '/')}: the entry at byte ${at - start} of ${where} has rec_len ${len} and name_len ${nameLen}; the rest of that block is skipped.`);
+      problem(
+        w,
+        path,
+        'format',
+        `Invalid ext4 directory ${JSON.stringify(path || '/')}: the entry at byte ${at - start} of ${where} has rec_len ${len} and name_len ${nameLen}; the rest of that block is skipped.`,
+      );
       return;
     }
     if (ino !== 0 && nameLen > 0) {
@@ -113,7 +137,9 @@ function listDirectory(w: Walk, dir: Inode, path: string): DirChild[] {
         if (r.uninit) continue;
         for (let i = 0; i < r.count && !w.limitReported; i++) {
           if (++w.dirBlocks > vol.sb.blocksCount) {
-            throw new FormatError(`Invalid ext4 image: directories span more than the ${vol.sb.blocksCount} blocks of the file system (cross-linked directories).`);
+            throw new FormatError(
+              `Invalid ext4 image: directories span more than the ${vol.sb.blocksCount} blocks of the file system (cross-linked directories).`,
+            );
           }
           parseEntries(w, vol.readBlock(r.physical + i, `directory ${label}`), 0, bs, `logical block ${r.logical + i}`, path, out);
         }
@@ -131,7 +157,8 @@ function linkTarget(vol: ExtVolume, inode: Inode, what: string): string {
   if (size > MAX_LINK_TARGET) throw new FormatError(`Invalid ext4 image: ${what} has a ${size}-byte target, more than ${MAX_LINK_TARGET}.`);
   // A fast symlink (target < 60 bytes, no data blocks) keeps the target in i_block. The kernel
   // decides by i_blocks; an extent-mapped one carries the extent magic 0xF30A.
-  const fast = !vol.isInline(inode) && size < I_BLOCK_SIZE && (inode.blocksLo === 0 || !(vol.usesExtents(inode) && u16le(inode.iblock, 0, 'ext4 image') === 0xf30a));
+  const fast =
+    !vol.isInline(inode) && size < I_BLOCK_SIZE && (inode.blocksLo === 0 || !(vol.usesExtents(inode) && u16le(inode.iblock, 0, 'ext4 image') === 0xf30a));
   const bytes = fast ? inode.iblock.subarray(0, size) : vol.open(inode, what).read(0, size);
   return Buffer.from(bytes).toString('utf8');
 }
@@ -142,10 +169,21 @@ async function* extEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerat
   const { sb } = vol;
   const w: Walk = { vol, ctx, maxEntries: ctx.limits.maxEntriesPerContainer, collected: 0, dirBlocks: 0, limitReported: false };
   if (sb.incompat & INCOMPAT_RECOVER) {
-    problem(w, undefined, 'format', 'The ext4 journal needs recovery (incompat 0x4): the file system is read as is, and its latest changes may be missing.', 'warning');
+    problem(
+      w,
+      undefined,
+      'format',
+      'The ext4 journal needs recovery (incompat 0x4): the file system is read as is, and its latest changes may be missing.',
+      'warning',
+    );
   }
   if (sb.blocksCount * sb.blockSize > src.size) {
-    problem(w, undefined, 'truncated', `Truncated ext4 image: the file system spans ${sb.blocksCount * sb.blockSize} bytes but the image has ${src.size}; files past the end cannot be read.`);
+    problem(
+      w,
+      undefined,
+      'truncated',
+      `Truncated ext4 image: the file system spans ${sb.blocksCount * sb.blockSize} bytes but the image has ${src.size}; files past the end cannot be read.`,
+    );
   }
   const root = vol.readInode(ROOT_INO);
   if ((root.mode & S_IFMT) !== S_IFDIR) throw new FormatError(`Invalid ext4 image: the root inode 2 has mode 0o${root.mode.toString(8)}, not a directory.`);
@@ -188,7 +226,13 @@ async function* extEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerat
     if (type === S_IFDIR) {
       yield { path, type: 'directory', open: () => Promise.reject(new FormatError(`${JSON.stringify(path)} is a directory.`)) };
       if (visited.has(child.ino)) {
-        problem(w, path, 'format', `Invalid ext4 image: directory ${JSON.stringify(path)} is inode ${child.ino}, already visited (a directory loop); not followed.`, 'warning');
+        problem(
+          w,
+          path,
+          'format',
+          `Invalid ext4 image: directory ${JSON.stringify(path)} is inode ${child.ino}, already visited (a directory loop); not followed.`,
+          'warning',
+        );
         continue;
       }
       if (frame.depth >= MAX_DIR_DEPTH) {
@@ -208,7 +252,8 @@ async function* extEntries(src: ByteSource, ctx: ContainerContext): AsyncGenerat
         type: 'file',
         size: inode.size,
         open: () => {
-          if (encrypted) return Promise.reject(new UnsupportedError(`The ext4 file ${JSON.stringify(path)} is encrypted (fscrypt): it was not scanned.`, 'encrypted'));
+          if (encrypted)
+            return Promise.reject(new UnsupportedError(`The ext4 file ${JSON.stringify(path)} is encrypted (fscrypt): it was not scanned.`, 'encrypted'));
           try {
             return Promise.resolve(vol.open(inode, what, identity, holes));
           } catch (err) {

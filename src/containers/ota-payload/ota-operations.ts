@@ -89,7 +89,9 @@ function checkZstdFrames(input: Uint8Array, maxOutput: number, what: string): { 
     if (h.contentSize === undefined || h.contentSize === 0) sized = false;
     declared += h.contentSize ?? 0;
     if (h.window > windowMax) {
-      throw new FormatError(`The zstd frame at offset ${off} of ${what} asks for a ${h.window}-byte window, more than the ${windowMax} bytes its ${maxOutput}-byte output can need.`);
+      throw new FormatError(
+        `The zstd frame at offset ${off} of ${what} asks for a ${h.window}-byte window, more than the ${windowMax} bytes its ${maxOutput}-byte output can need.`,
+      );
     }
     off = zstdFrameEnd(input, off, h, what);
   }
@@ -147,7 +149,9 @@ export function decodeOperation(type: number, data: Uint8Array, expected: number
   if (sha256 !== undefined && sha256.length > 0) {
     const got = crypto.createHash('sha256').update(data).digest();
     if (sha256.length !== got.length || !got.equals(sha256)) {
-      throw new FormatError(`The data of ${what} does not match its data_sha256_hash (${Buffer.from(sha256).toString('hex')} recorded, ${got.toString('hex')} computed).`);
+      throw new FormatError(
+        `The data of ${what} does not match its data_sha256_hash (${Buffer.from(sha256).toString('hex')} recorded, ${got.toString('hex')} computed).`,
+      );
     }
   }
   let out: Uint8Array;
@@ -163,7 +167,10 @@ export function decodeOperation(type: number, data: Uint8Array, expected: number
     throw err;
   }
   if (out.length !== expected) {
-    throw new FormatError(`${what} decodes to ${out.length} bytes, but its destination extents hold ${expected}.`, out.length < expected ? 'truncated' : 'format');
+    throw new FormatError(
+      `${what} decodes to ${out.length} bytes, but its destination extents hold ${expected}.`,
+      out.length < expected ? 'truncated' : 'format',
+    );
   }
   return out;
 }

@@ -163,7 +163,8 @@ function walkMessage(reader: protobuf.Reader, end: number, what: string, visit: 
       if (field === 0) throw new FormatError(`Invalid ${what} in an OTA payload manifest: field number 0 at byte ${reader.pos}.`);
       if (!visit(field, wire)) reader.skipType(wire);
     }
-    if (reader.pos > end) throw new FormatError(`Invalid ${what} in an OTA payload manifest: a field runs ${reader.pos - end} bytes past its end.`, 'truncated');
+    if (reader.pos > end)
+      throw new FormatError(`Invalid ${what} in an OTA payload manifest: a field runs ${reader.pos - end} bytes past its end.`, 'truncated');
   } catch (err) {
     if (err instanceof AibomError) throw err;
     throw new FormatError(`Invalid ${what} in an OTA payload manifest: ${(err as Error).message}.`);
@@ -173,7 +174,8 @@ function walkMessage(reader: protobuf.Reader, end: number, what: string, visit: 
 /** Reads a length prefix and checks that the field fits inside its message. */
 function lengthOf(reader: protobuf.Reader, end: number, what: string): number {
   const len = reader.uint32();
-  if (len > end - reader.pos) throw new FormatError(`Invalid ${what} in an OTA payload manifest: a ${len}-byte field at byte ${reader.pos} runs past its message.`, 'truncated');
+  if (len > end - reader.pos)
+    throw new FormatError(`Invalid ${what} in an OTA payload manifest: a ${len}-byte field at byte ${reader.pos} runs past its message.`, 'truncated');
   return len;
 }
 
@@ -307,7 +309,12 @@ export function readPayloadManifest(src: ByteSource): PayloadManifest {
       ranges.push({ start: reader.pos, end: reader.pos + len });
       reader.skip(len);
     } else if (field === 15 && wire === 2) {
-      const m = decodeMessage<{ groups: { name: string; partition_names: string[] }[] }>(t.dynamic, reader, lengthOf(reader, bytes.length, what), 'dynamic_partition_metadata');
+      const m = decodeMessage<{ groups: { name: string; partition_names: string[] }[] }>(
+        t.dynamic,
+        reader,
+        lengthOf(reader, bytes.length, what),
+        'dynamic_partition_metadata',
+      );
       for (const g of m.groups.slice(0, MAX_PARTITIONS)) dynamicGroups.push({ name: g.name, partitions: g.partition_names.slice(0, MAX_PARTITIONS) });
     } else if (field === 17 && wire === 2) {
       const m = decodeMessage<{ package_name: string }>(t.apex, reader, lengthOf(reader, bytes.length, what), 'apex_info');
@@ -383,7 +390,9 @@ function readPartition(
       // Destination extents may end inside the last block of a size that is not a block multiple.
       const blocks = Math.ceil(size / blockSize);
       if (maxEnd > blocks) {
-        error ??= new FormatError(`An operation of OTA payload partition ${JSON.stringify(name)} writes block ${maxEnd - 1}, past its ${blocks} blocks (new_partition_info.size ${size}).`);
+        error ??= new FormatError(
+          `An operation of OTA payload partition ${JSON.stringify(name)} writes block ${maxEnd - 1}, past its ${blocks} blocks (new_partition_info.size ${size}).`,
+        );
       }
     } catch (err) {
       if (!(err instanceof AibomError)) throw err;
@@ -501,13 +510,25 @@ function partitionSource(src: ByteSource, header: PayloadHeader, p: PayloadParti
  */
 export const otaPayload: ContainerReader = {
   id: 'ota-payload',
-  description: "Android A/B OTA payloads (payload.bin, 'CrAU' v2): each partition rebuilt in place from REPLACE, REPLACE_BZ/XZ/ZSTD and ZERO operations; incremental operations reported",
+  description:
+    "Android A/B OTA payloads (payload.bin, 'CrAU' v2): each partition rebuilt in place from REPLACE, REPLACE_BZ/XZ/ZSTD and ZERO operations; incremental operations reported",
   kind: 'partitions',
   signatures: [{ offset: 0, magic: 'CrAU', note: 'payload.bin magic' }],
   match(probe: Probe): boolean {
     const h = probe.head;
     // 'CrAU', then a big-endian u64 file_format_version of 1 or 2.
-    return h.length >= 12 && hasMagic(h) && h[4] === 0 && h[5] === 0 && h[6] === 0 && h[7] === 0 && h[8] === 0 && h[9] === 0 && h[10] === 0 && (h[11] === 1 || h[11] === 2);
+    return (
+      h.length >= 12 &&
+      hasMagic(h) &&
+      h[4] === 0 &&
+      h[5] === 0 &&
+      h[6] === 0 &&
+      h[7] === 0 &&
+      h[8] === 0 &&
+      h[9] === 0 &&
+      h[10] === 0 &&
+      (h[11] === 1 || h[11] === 2)
+    );
   },
   async *entries(src: ByteSource, ctx: ContainerContext): AsyncGenerator<ContainerEntry> {
     const manifest = readPayloadManifest(src);
@@ -516,7 +537,12 @@ export const otaPayload: ContainerReader = {
       let recorded = p.name.slice(0, MAX_NAME);
       if (recorded === '') {
         recorded = `partition${i}`;
-        ctx.problem({ path: recorded, severity: 'warning', code: 'format', message: `OTA payload partition ${i} has no partition_name; listed as ${recorded}.` });
+        ctx.problem({
+          path: recorded,
+          severity: 'warning',
+          code: 'format',
+          message: `OTA payload partition ${i} has no partition_name; listed as ${recorded}.`,
+        });
       }
       const path = names.accept(recorded, false);
       const label = JSON.stringify(recorded);

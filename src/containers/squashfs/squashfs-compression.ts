@@ -75,7 +75,8 @@ function zstdBlock(input: Uint8Array, maxOutput: number, what: string): Uint8Arr
       return out;
     }
     const window = header.window;
-    if (window > ZSTD_WINDOW_MAX) throw new FormatError(`Invalid ${what}: the zstd frame asks for a ${window}-byte window, more than the ${ZSTD_WINDOW_MAX} bytes allowed.`);
+    if (window > ZSTD_WINDOW_MAX)
+      throw new FormatError(`Invalid ${what}: the zstd frame asks for a ${window}-byte window, more than the ${ZSTD_WINDOW_MAX} bytes allowed.`);
     const out = new Uint8Array(maxOutput);
     let len = 0;
     const stream = new Decompress((chunk) => {

@@ -83,12 +83,17 @@ function variantOf(head: Uint8Array): { magic: number; version: string } | undef
 }
 
 function parseSuperblock(src: ByteSource): Superblock {
-  if (src.size < SUPERBLOCK_SIZE) throw new FormatError(`The squashfs image is ${src.size} bytes, shorter than its ${SUPERBLOCK_SIZE}-byte superblock.`, 'truncated');
+  if (src.size < SUPERBLOCK_SIZE)
+    throw new FormatError(`The squashfs image is ${src.size} bytes, shorter than its ${SUPERBLOCK_SIZE}-byte superblock.`, 'truncated');
   const h = src.read(0, SUPERBLOCK_SIZE);
   const v = variantOf(h);
   if (v === undefined) throw new FormatError('No squashfs magic and version at offset 0.');
-  if (v.magic === MAGIC_BE) throw new UnsupportedError(`The squashfs image is big-endian ('sqsh', version ${v.version}), which aibom does not read; it was not scanned.`);
-  if (v.magic !== MAGIC_LE) throw new UnsupportedError(`The squashfs image has a vendor magic 0x${v.magic.toString(16)} (version ${v.version}, an LZMA variant), which aibom does not read; it was not scanned.`);
+  if (v.magic === MAGIC_BE)
+    throw new UnsupportedError(`The squashfs image is big-endian ('sqsh', version ${v.version}), which aibom does not read; it was not scanned.`);
+  if (v.magic !== MAGIC_LE)
+    throw new UnsupportedError(
+      `The squashfs image has a vendor magic 0x${v.magic.toString(16)} (version ${v.version}, an LZMA variant), which aibom does not read; it was not scanned.`,
+    );
   if (v.version !== '4.0') throw new UnsupportedError(`The squashfs image is version ${v.version}; aibom reads version 4.0 only; it was not scanned.`);
   const blockSize = u32le(h, 12, 'squashfs image');
   const blockLog = u16le(h, 22, 'squashfs image');
@@ -154,12 +159,16 @@ class Metadata {
       return hit;
     }
     if (!Number.isSafeInteger(pos) || pos < lo || pos + 2 > hi) {
-      throw new FormatError(`Invalid squashfs ${table}: a metadata block at ${pos} lies outside the table (${lo} to ${hi}).`, pos + 2 > hi ? 'truncated' : 'format');
+      throw new FormatError(
+        `Invalid squashfs ${table}: a metadata block at ${pos} lies outside the table (${lo} to ${hi}).`,
+        pos + 2 > hi ? 'truncated' : 'format',
+      );
     }
     const header = u16le(this.src.read(pos, 2), 0, 'squashfs image');
     const length = header & ~METADATA_UNCOMPRESSED;
     if (length === 0 || length > METADATA_SIZE) throw new FormatError(`Invalid squashfs ${table}: the metadata block at ${pos} has length ${length}.`);
-    if (pos + 2 + length > hi) throw new FormatError(`Invalid squashfs ${table}: the ${length}-byte metadata block at ${pos} runs past the table end ${hi}.`, 'truncated');
+    if (pos + 2 + length > hi)
+      throw new FormatError(`Invalid squashfs ${table}: the ${length}-byte metadata block at ${pos} runs past the table end ${hi}.`, 'truncated');
     const raw = this.src.read(pos + 2, length);
     const data = header & METADATA_UNCOMPRESSED ? raw : this.decode(raw, METADATA_SIZE, `squashfs ${table} metadata block at ${pos} (${this.compression})`);
     if (data.length === 0) throw new FormatError(`Invalid squashfs ${table}: the metadata block at ${pos} decodes to nothing.`);
@@ -172,7 +181,8 @@ class Metadata {
   /** Reads `n` bytes at `cur` (advanced past them), crossing into following blocks as needed. */
   read(cur: Cursor, n: number, lo: number, hi: number, table: string): Uint8Array {
     let b = this.block(cur.block, lo, hi, table);
-    if (cur.offset > b.data.length) throw new FormatError(`Invalid squashfs ${table}: offset ${cur.offset} is past the ${b.data.length} bytes of the metadata block at ${cur.block}.`);
+    if (cur.offset > b.data.length)
+      throw new FormatError(`Invalid squashfs ${table}: offset ${cur.offset} is past the ${b.data.length} bytes of the metadata block at ${cur.block}.`);
     if (cur.offset + n <= b.data.length) {
       const view = b.data.subarray(cur.offset, cur.offset + n);
       cur.offset += n;
@@ -243,7 +253,9 @@ class Image {
     const opts = this.meta.block(SUPERBLOCK_SIZE, SUPERBLOCK_SIZE, this.sb.inodeTable, 'compressor options').data;
     // lz4 options: version (1 = LZ4_LEGACY, the only one defined) and flags (HC only matters to the encoder).
     if (this.sb.compression === 5 && opts.length >= 4 && u32le(opts, 0, 'squashfs image') !== 1) {
-      throw new UnsupportedError(`The squashfs image uses lz4 format version ${u32le(opts, 0, 'squashfs image')}; only version 1 is defined; it was not scanned.`);
+      throw new UnsupportedError(
+        `The squashfs image uses lz4 format version ${u32le(opts, 0, 'squashfs image')}; only version 1 is defined; it was not scanned.`,
+      );
     }
   }
 
@@ -278,15 +290,32 @@ class Image {
       case T_FILE: {
         // start_block u32, fragment u32, offset u32, file_size u32, then the block size list.
         const b = this.inodeRead(cur, 16);
-        return { kind: 'file', type, start: u32le(b, 0, 'squashfs image'), fragment: u32le(b, 4, 'squashfs image'), fragmentOffset: u32le(b, 8, 'squashfs image'), size: u32le(b, 12, 'squashfs image'), blockList: { ...cur } };
+        return {
+          kind: 'file',
+          type,
+          start: u32le(b, 0, 'squashfs image'),
+          fragment: u32le(b, 4, 'squashfs image'),
+          fragmentOffset: u32le(b, 8, 'squashfs image'),
+          size: u32le(b, 12, 'squashfs image'),
+          blockList: { ...cur },
+        };
       }
       case T_LFILE: {
         // start_block u64, file_size u64, sparse u64, nlink u32, fragment u32, offset u32, xattr u32.
         const b = this.inodeRead(cur, 40);
         const start = u64le(b, 0, 'squashfs image');
         const size = u64le(b, 8, 'squashfs image');
-        if (!Number.isSafeInteger(start) || !Number.isSafeInteger(size)) throw new FormatError(`Invalid squashfs inode 0x${ref.toString(16)}: start ${start} or size ${size} is out of range.`);
-        return { kind: 'file', type, start, size, fragment: u32le(b, 28, 'squashfs image'), fragmentOffset: u32le(b, 32, 'squashfs image'), blockList: { ...cur } };
+        if (!Number.isSafeInteger(start) || !Number.isSafeInteger(size))
+          throw new FormatError(`Invalid squashfs inode 0x${ref.toString(16)}: start ${start} or size ${size} is out of range.`);
+        return {
+          kind: 'file',
+          type,
+          start,
+          size,
+          fragment: u32le(b, 28, 'squashfs image'),
+          fragmentOffset: u32le(b, 32, 'squashfs image'),
+          blockList: { ...cur },
+        };
       }
       case T_SYMLINK:
       case T_LSYMLINK: {
@@ -344,7 +373,8 @@ class Image {
     if (this.fragmentIndex === undefined) {
       // fragment_table_start points at an array of u64 positions of the metadata blocks holding the entries.
       const blocks = Math.ceil(sb.fragments / FRAGMENTS_PER_BLOCK);
-      if (sb.fragmentTable + blocks * 8 > sb.bytesUsed) throw new FormatError(`Invalid squashfs fragment table: ${blocks} index entries at ${sb.fragmentTable} run past the image.`, 'truncated');
+      if (sb.fragmentTable + blocks * 8 > sb.bytesUsed)
+        throw new FormatError(`Invalid squashfs fragment table: ${blocks} index entries at ${sb.fragmentTable} run past the image.`, 'truncated');
       const raw = this.src.read(sb.fragmentTable, blocks * 8);
       this.fragmentIndex = Array.from({ length: blocks }, (_, i) => u64le(raw, i * 8, 'squashfs image'));
     }
@@ -355,8 +385,10 @@ class Image {
     const start = u64le(e, 0, 'squashfs image');
     const field = u32le(e, 8, 'squashfs image');
     const size = (field & ~DATA_UNCOMPRESSED) >>> 0;
-    if (size === 0 || size > sb.blockSize) throw new FormatError(`Invalid squashfs fragment ${index}: size ${size} is not within the ${sb.blockSize}-byte block size.`);
-    if (!Number.isSafeInteger(start) || start + size > sb.bytesUsed) throw new FormatError(`Invalid squashfs fragment ${index}: ${size} bytes at ${start} run past the ${sb.bytesUsed} bytes used.`);
+    if (size === 0 || size > sb.blockSize)
+      throw new FormatError(`Invalid squashfs fragment ${index}: size ${size} is not within the ${sb.blockSize}-byte block size.`);
+    if (!Number.isSafeInteger(start) || start + size > sb.bytesUsed)
+      throw new FormatError(`Invalid squashfs fragment ${index}: ${size} bytes at ${start} run past the ${sb.bytesUsed} bytes used.`);
     return { start, size, stored: (field & DATA_UNCOMPRESSED) !== 0 };
   }
 
@@ -380,7 +412,10 @@ class Image {
     const full = Math.floor(inode.size / blockSize);
     const blocks = hasFragment ? full : Math.ceil(inode.size / blockSize);
     if (blocks > MAX_FILE_BLOCKS) {
-      throw new LimitError(`The squashfs file ${JSON.stringify(path)} has ${blocks} data blocks, more than the ${MAX_FILE_BLOCKS} aibom maps in one file.`, 'squashfsFileBlocks');
+      throw new LimitError(
+        `The squashfs file ${JSON.stringify(path)} has ${blocks} data blocks, more than the ${MAX_FILE_BLOCKS} aibom maps in one file.`,
+        'squashfsFileBlocks',
+      );
     }
     const extents: Extent[] = [];
     const what = `squashfs file ${JSON.stringify(path)}`;
@@ -397,7 +432,8 @@ class Image {
         const length = Math.min(blockSize, inode.size - offset);
         if (size === 0) continue; // a sparse block: zeros
         if (size > blockSize) throw new FormatError(`Invalid ${what}: block ${i} has size ${size}, more than the ${blockSize}-byte block size.`);
-        if (pos + size > bytesUsed) throw new FormatError(`Invalid ${what}: block ${i} (${size} bytes at ${pos}) runs past the ${bytesUsed} bytes used.`, 'truncated');
+        if (pos + size > bytesUsed)
+          throw new FormatError(`Invalid ${what}: block ${i} (${size} bytes at ${pos}) runs past the ${bytesUsed} bytes used.`, 'truncated');
         if (field & DATA_UNCOMPRESSED) {
           if (size !== length) throw new FormatError(`Invalid ${what}: stored block ${i} has ${size} bytes where ${length} are expected.`);
           extents.push({ kind: 'source', offset, length, source: this.src, sourceOffset: pos });
@@ -435,7 +471,8 @@ class Image {
           length: tail,
           decode: () => {
             const block = this.fragmentBlock(index, frag);
-            if (within + tail > block.length) throw new FormatError(`Invalid ${what}: its ${tail}-byte tail at offset ${within} runs past the ${block.length} bytes of fragment ${index}.`);
+            if (within + tail > block.length)
+              throw new FormatError(`Invalid ${what}: its ${tail}-byte tail at offset ${within} runs past the ${block.length} bytes of fragment ${index}.`);
             return block.slice(within, within + tail);
           },
         });
@@ -480,12 +517,18 @@ async function* squashfsEntries(src: ByteSource, ctx: ContainerContext): AsyncGe
   img.checkOptions();
   const names = new EntryNames(ctx, 'squashfs', false);
   const limit = ctx.limits.maxEntriesPerContainer;
-  const problem = (path: string | undefined, code: 'format' | 'truncated' | 'limit' | 'unsupported' | 'hostile-path', message: string, severity: 'error' | 'warning' = 'error'): void => {
+  const problem = (
+    path: string | undefined,
+    code: 'format' | 'truncated' | 'limit' | 'unsupported' | 'hostile-path',
+    message: string,
+    severity: 'error' | 'warning' = 'error',
+  ): void => {
     ctx.problem({ ...(path === undefined ? {} : { path }), severity, code, message });
   };
 
   const root = img.readInode(sb.rootInode);
-  if (root.kind !== 'dir') throw new FormatError(`Invalid squashfs image: the root inode 0x${sb.rootInode.toString(16)} is not a directory (type ${root.type}).`);
+  if (root.kind !== 'dir')
+    throw new FormatError(`Invalid squashfs image: the root inode 0x${sb.rootInode.toString(16)} is not a directory (type ${root.type}).`);
   const visited = new Set<number>([sb.rootInode]);
   const stack: Frame[] = [{ path: '', entries: img.readDirectory(root, limit), next: 0, depth: 0 }];
   let count = 0;
@@ -498,17 +541,27 @@ async function* squashfsEntries(src: ByteSource, ctx: ContainerContext): AsyncGe
     }
     const recordedPath = frame.path === '' ? e.name : `${frame.path}/${e.name}`;
     const why = badName(e.recorded, e.name);
-    if (why !== undefined) problem(recordedPath, 'hostile-path', `The squashfs entry name ${JSON.stringify(e.name)} ${why}: recorded, not used as a path.`, 'warning');
+    if (why !== undefined)
+      problem(recordedPath, 'hostile-path', `The squashfs entry name ${JSON.stringify(e.name)} ${why}: recorded, not used as a path.`, 'warning');
     let inode: Inode;
     try {
       inode = img.readInode(e.ref);
     } catch (err) {
       if (!(err instanceof FormatError || err instanceof UnsupportedError || err instanceof LimitError)) throw err;
-      problem(recordedPath, err.code === 'truncated' ? 'truncated' : 'format', `The squashfs inode of ${JSON.stringify(recordedPath)} cannot be read: ${err.message}`);
+      problem(
+        recordedPath,
+        err.code === 'truncated' ? 'truncated' : 'format',
+        `The squashfs inode of ${JSON.stringify(recordedPath)} cannot be read: ${err.message}`,
+      );
       continue;
     }
     if (basicType(inode.type) !== e.type) {
-      problem(recordedPath, 'format', `The squashfs directory entry ${JSON.stringify(recordedPath)} says type ${e.type} but its inode has type ${inode.type}; the inode wins.`, 'warning');
+      problem(
+        recordedPath,
+        'format',
+        `The squashfs directory entry ${JSON.stringify(recordedPath)} says type ${e.type} but its inode has type ${inode.type}; the inode wins.`,
+        'warning',
+      );
     }
     if (++count > limit) {
       problem(undefined, 'limit', `The squashfs image has more than maxEntriesPerContainer ${limit} entries; the rest are not listed.`);
@@ -517,7 +570,11 @@ async function* squashfsEntries(src: ByteSource, ctx: ContainerContext): AsyncGe
     const path = names.accept(recordedPath, inode.kind === 'dir');
     if (inode.kind === 'dir') {
       if (visited.has(e.ref)) {
-        problem(path, 'format', `The squashfs directory ${JSON.stringify(path)} is an inode already listed (a loop or a directory hard link); it was not entered again.`);
+        problem(
+          path,
+          'format',
+          `The squashfs directory ${JSON.stringify(path)} is an inode already listed (a loop or a directory hard link); it was not entered again.`,
+        );
         continue;
       }
       visited.add(e.ref);
