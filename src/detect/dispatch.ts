@@ -28,15 +28,15 @@ interface Entry<T> {
 export class SignatureTable<T extends Detector> {
   /** offset -> first magic byte -> entries. */
   private readonly byOffset = new Map<number, Map<number, Entry<T>[]>>();
-  private readonly structural: { rank: number; detector: T }[] = [];
+  /** The answer for an item with no declared magic: the structural detectors, in order (shared, never mutated). */
+  private readonly structuralOnly: readonly Candidate<T>[];
+  private readonly isStructural: boolean[] = [];
 
   constructor(readonly detectors: readonly T[]) {
     detectors.forEach((d, rank) => {
       const sigs = d.signatures ?? [];
-      if (sigs.length === 0) {
-        this.structural.push({ rank, detector: d });
-        return;
-      }
+      this.isStructural[rank] = sigs.length === 0;
+      if (sigs.length === 0) return;
       for (const signature of sigs) {
         const magic = magicBytes(signature);
         if (magic.length === 0) throw new Error(`${d.id}: a signature needs at least one byte.`);
@@ -47,17 +47,21 @@ export class SignatureTable<T extends Detector> {
         byByte.set(magic[0]!, list);
       }
     });
+    this.structuralOnly = detectors.filter((_, rank) => this.isStructural[rank] === true).map((detector) => ({ detector }));
   }
 
   /** Candidates for an item whose first bytes are `head`, in registry order, each detector once. */
-  candidates(head: Uint8Array): Candidate<T>[] {
-    const found = new Map<number, Candidate<T>>();
+  candidates(head: Uint8Array): readonly Candidate<T>[] {
+    // Called for every item of a scan: no maps or sorting here, one pass over the declared offsets
+    // into a per-rank slot array, then one pass over the registry in order.
+    const hit: (Signature | undefined)[] = new Array<Signature | undefined>(this.detectors.length);
+    let any = false;
     for (const [offset, byByte] of this.byOffset) {
       if (offset >= head.length) continue;
       const list = byByte.get(head[offset]!);
       if (list === undefined) continue;
       for (const e of list) {
-        if (found.has(e.rank) || offset + e.magic.length > head.length) continue;
+        if (hit[e.rank] !== undefined || offset + e.magic.length > head.length) continue;
         let ok = true;
         for (let i = 1; i < e.magic.length; i++) {
           if (head[offset + i] !== e.magic[i]) {
@@ -65,11 +69,20 @@ export class SignatureTable<T extends Detector> {
             break;
           }
         }
-        if (ok) found.set(e.rank, { detector: e.detector, signature: e.signature });
+        if (ok) {
+          hit[e.rank] = e.signature;
+          any = true;
+        }
       }
     }
-    for (const s of this.structural) found.set(s.rank, { detector: s.detector });
-    return [...found.entries()].sort((a, b) => a[0] - b[0]).map(([, c]) => c);
+    if (!any) return this.structuralOnly;
+    const out: Candidate<T>[] = [];
+    for (let rank = 0; rank < this.detectors.length; rank++) {
+      const sig = hit[rank];
+      if (sig !== undefined) out.push({ detector: this.detectors[rank]!, signature: sig });
+      else if (this.isStructural[rank] === true) out.push({ detector: this.detectors[rank]! });
+    }
+    return out;
   }
 }
 

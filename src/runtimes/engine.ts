@@ -267,7 +267,7 @@ export class RuleEngine {
       regions.push(...ends(item.size));
     }
     const texts: string[] = [];
-    if (!doc) for (const r of regions) texts.push(this.regionHits(item.source, r, type, hits));
+    if (!doc) for (const r of regions) texts.push(this.regionHits(item.source, r, type, hits, item.head));
     // Model files the code of a runtime or SDK names: direct evidence of what it loads. Searched only
     // when something that loads models hit, in the regions already decoded.
     const modelRefs = hits.some((h) => h.rule.loads.length > 0) ? findModelRefs(texts) : [];
@@ -384,9 +384,11 @@ export class RuleEngine {
   }
 
   /** One read and one decode of the region, one search of every literal, each matcher's regex near its literal. */
-  private regionHits(src: ByteSource, r: { what: string; offset: number; length: number }, type: FileType, hits: Hit[]): string {
+  private regionHits(src: ByteSource, r: { what: string; offset: number; length: number }, type: FileType, hits: Hit[], head?: Uint8Array): string {
     if (r.length === 0) return '';
-    const text = Buffer.from(src.read(r.offset, r.length)).toString('latin1');
+    // A region inside the probe's head (every small file) is not read again.
+    const bytes = head !== undefined && r.offset + r.length <= head.length ? head.subarray(r.offset, r.offset + r.length) : src.read(r.offset, r.length);
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
     if (this.literalSearch === undefined) return text;
     const seen = new Map<string, number>();
     const done = new Set<Compiled>();

@@ -62,7 +62,8 @@ async function run(inputs: readonly string[], options: ScanOptions): Promise<Inv
   });
   const subjects: Subject[] = [];
   const found: Findings[] = [];
-  ticker.state.bytesTotal = inputs.reduce((n, i) => n + sizeOnDisk(i), 0);
+  // The total is only for the progress bar: a directory tree is not stat'ed twice when nobody watches.
+  if (options.onProgress !== undefined) ticker.state.bytesTotal = inputs.reduce((n, i) => n + sizeOnDisk(i), 0);
   try {
     for (const input of inputs) {
       const f = newFindings();

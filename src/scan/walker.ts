@@ -122,38 +122,32 @@ export class Walker {
     while (stack.length > 0) {
       const rel = stack.pop()!;
       const abs = path.join(rootAbs, rel);
-      let names: string[];
+      // Entry types come with the listing (no lstat, and no Date objects, per entry); a file's size
+      // comes from the descriptor it is read through.
+      let entries: fs.Dirent[];
       try {
-        names = fs.readdirSync(abs).sort();
+        entries = fs.readdirSync(abs, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       } catch (err) {
         addError(found, at(rel), err, 'cannot list directory: ');
         continue;
       }
       const subdirs: string[] = [];
-      for (const name of names) {
+      for (const e of entries) {
+        const name = e.name;
         const childRel = rel === '' ? name : `${rel}/${name}`;
         const childAbs = path.join(abs, name);
         this.stats.entries++;
-        let st: fs.Stats;
-        try {
-          st = fs.lstatSync(childAbs);
-        } catch (err) {
-          addError(found, at(childRel), err);
-          continue;
-        }
-        if (st.isDirectory()) {
+        if (e.isDirectory()) {
           subdirs.push(childRel);
           listing.push({ path: childRel, type: 'directory' });
-        } else if (st.isSymbolicLink()) {
+        } else if (e.isSymbolicLink()) {
           listing.push({ path: childRel, type: 'symlink' });
           const target = safeReadlink(childAbs);
           const resolved = path.resolve(path.dirname(childAbs), target);
           if (resolved !== rootAbs && !resolved.startsWith(rootAbs + path.sep)) {
             addProblem(found, at(childRel), 'info', 'symlink', `Symlink to '${target}' points outside the input; it was not followed.`);
           }
-        } else if (st.isFile()) {
-          listing.push({ path: childRel, type: 'file', size: st.size });
-          total += st.size;
+        } else if (e.isFile()) {
           let src: FileSource;
           try {
             src = FileSource.open(childAbs);
@@ -161,6 +155,8 @@ export class Walker {
             addError(found, at(childRel), err);
             continue;
           }
+          listing.push({ path: childRel, type: 'file', size: src.size });
+          total += src.size;
           const counted = new CountingSource(src);
           ticker.current = counted;
           const opened: FileSource[] = [];
