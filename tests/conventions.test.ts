@@ -69,9 +69,10 @@ describe('conventions', () => {
     // ONNX has no magic; safetensors starts with a length, its index and TF.js are JSON (their `match`
     // looks for a key in the head before parsing anything); a block OTA is found by its name and
     // sibling; tar v7 and MBR have no magic of their own; OpenVINO IR is XML whose `<net` may follow a
-    // declaration or comments (its `match` tokenizes only heads that contain '<net'). Adding one here needs a reason: every
-    // structural detector is asked about every item.
-    expect(structural.sort()).toEqual(['mbr', 'onnx', 'openvino', 'ota-block-image', 'safetensors', 'tar', 'tfjs']);
+    // declaration or comments (its `match` tokenizes only heads that contain '<net'); MNN is a FlatBuffer
+    // without file identifier (its `match` checks the root table in the head). Adding one here needs a
+    // reason: every structural detector is asked about every item.
+    expect(structural.sort()).toEqual(['mbr', 'mnn', 'onnx', 'openvino', 'ota-block-image', 'safetensors', 'tar', 'tfjs']);
     for (const c of containers) expect(['archive', 'compression', 'filesystem', 'partitions', 'other']).toContain(c.kind);
   });
   it('every format and container has a one-line description, and formats list their extensions', () => {
