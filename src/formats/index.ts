@@ -4,6 +4,8 @@ import { mnn } from './mnn.js';
 import { ncnn } from './ncnn.js';
 import { onnx } from './onnx.js';
 import { openvino } from './openvino.js';
+import { paddle } from './paddle.js';
+import { paddleLite } from './paddle-lite.js';
 import { rknn } from './rknn.js';
 import { safetensors } from './safetensors.js';
 import { tfjs } from './tfjs.js';
@@ -15,4 +17,4 @@ import type { ModelFormat } from './types.js';
  * a real magic come first; ONNX, found by structure only, comes after them. A new format starts as a
  * copy of `_template.ts` (compiled and tested, never registered).
  */
-export const formats: readonly ModelFormat[] = [tflite, gguf, ggml, ncnn, rknn, safetensors, tfjs, openvino, mnn, onnx];
+export const formats: readonly ModelFormat[] = [tflite, gguf, ggml, ncnn, rknn, paddle, safetensors, tfjs, openvino, mnn, paddleLite, onnx];
