@@ -71,9 +71,10 @@ describe('conventions', () => {
     // sibling; tar v7 and MBR have no magic of their own; OpenVINO IR is XML whose `<net` may follow a
     // declaration or comments (its `match` tokenizes only heads that contain '<net'); MNN is a FlatBuffer
     // without file identifier (its `match` checks the root table in the head); a Paddle Lite `.nb` starts
-    // with a u16 version and a version string (its `match` needs the `.nb` name first). Adding one here needs a
+    // with a u16 version and a version string (its `match` needs the `.nb` name first); Caffe networks are
+    // protobuf without magic (its `match` needs a `.caffemodel` or `.prototxt` name first). Adding one here needs a
     // reason: every structural detector is asked about every item.
-    expect(structural.sort()).toEqual(['mbr', 'mnn', 'onnx', 'openvino', 'ota-block-image', 'paddle-lite', 'safetensors', 'tar', 'tfjs']);
+    expect(structural.sort()).toEqual(['caffe', 'mbr', 'mnn', 'onnx', 'openvino', 'ota-block-image', 'paddle-lite', 'safetensors', 'tar', 'tfjs']);
     for (const c of containers) expect(['archive', 'compression', 'filesystem', 'partitions', 'other']).toContain(c.kind);
   });
   it('every format and container has a one-line description, and formats list their extensions', () => {
