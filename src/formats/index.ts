@@ -1,4 +1,5 @@
 import { caffe } from './caffe.js';
+import { darknet } from './darknet.js';
 import { ggml } from './ggml.js';
 import { gguf } from './gguf.js';
 import { mnn } from './mnn.js';
@@ -18,4 +19,4 @@ import type { ModelFormat } from './types.js';
  * a real magic come first; ONNX, found by structure only, comes after them. A new format starts as a
  * copy of `_template.ts` (compiled and tested, never registered).
  */
-export const formats: readonly ModelFormat[] = [tflite, gguf, ggml, ncnn, rknn, paddle, safetensors, tfjs, openvino, mnn, paddleLite, caffe, onnx];
+export const formats: readonly ModelFormat[] = [tflite, gguf, ggml, ncnn, rknn, paddle, safetensors, tfjs, openvino, mnn, paddleLite, caffe, darknet, onnx];
