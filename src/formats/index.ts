@@ -11,6 +11,7 @@ import { paddleLite } from './paddle-lite.js';
 import { rknn } from './rknn.js';
 import { safetensors } from './safetensors.js';
 import { tfjs } from './tfjs.js';
+import { sentencepiece } from './sentencepiece.js';
 import { tesseract } from './tesseract.js';
 import { tflite } from './tflite.js';
 import type { ModelFormat } from './types.js';
@@ -20,4 +21,4 @@ import type { ModelFormat } from './types.js';
  * a real magic come first; ONNX, found by structure only, comes after them. A new format starts as a
  * copy of `_template.ts` (compiled and tested, never registered).
  */
-export const formats: readonly ModelFormat[] = [tflite, gguf, ggml, ncnn, rknn, paddle, safetensors, tfjs, openvino, mnn, paddleLite, caffe, darknet, tesseract, onnx];
+export const formats: readonly ModelFormat[] = [tflite, gguf, ggml, ncnn, rknn, paddle, safetensors, tfjs, openvino, mnn, paddleLite, caffe, darknet, tesseract, sentencepiece, onnx];
