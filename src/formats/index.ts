@@ -6,6 +6,7 @@ import { mnn } from './mnn.js';
 import { ncnn } from './ncnn.js';
 import { onnx } from './onnx.js';
 import { openvino } from './openvino.js';
+import { ort } from './ort.js';
 import { paddle } from './paddle.js';
 import { paddleLite } from './paddle-lite.js';
 import { rknn } from './rknn.js';
@@ -21,4 +22,4 @@ import type { ModelFormat } from './types.js';
  * a real magic come first; ONNX, found by structure only, comes after them. A new format starts as a
  * copy of `_template.ts` (compiled and tested, never registered).
  */
-export const formats: readonly ModelFormat[] = [tflite, gguf, ggml, ncnn, rknn, paddle, safetensors, tfjs, openvino, mnn, paddleLite, caffe, darknet, tesseract, sentencepiece, onnx];
+export const formats: readonly ModelFormat[] = [tflite, ort, gguf, ggml, ncnn, rknn, paddle, safetensors, tfjs, openvino, mnn, paddleLite, caffe, darknet, tesseract, sentencepiece, onnx];
