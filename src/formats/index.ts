@@ -1,4 +1,5 @@
 import { caffe } from './caffe.js';
+import { coreml } from './coreml.js';
 import { darknet } from './darknet.js';
 import { ggml } from './ggml.js';
 import { gguf } from './gguf.js';
@@ -22,4 +23,4 @@ import type { ModelFormat } from './types.js';
  * a real magic come first; ONNX, found by structure only, comes after them. A new format starts as a
  * copy of `_template.ts` (compiled and tested, never registered).
  */
-export const formats: readonly ModelFormat[] = [tflite, ort, gguf, ggml, ncnn, rknn, paddle, safetensors, tfjs, openvino, mnn, paddleLite, caffe, darknet, tesseract, sentencepiece, onnx];
+export const formats: readonly ModelFormat[] = [tflite, ort, gguf, ggml, ncnn, rknn, paddle, safetensors, tfjs, openvino, mnn, paddleLite, caffe, darknet, tesseract, sentencepiece, coreml, onnx];
