@@ -76,9 +76,10 @@ describe('conventions', () => {
     // is an ini-like text (its `match` needs a `.cfg` name and a first `[net]` section); Tesseract data starts
     // with an entry count and offsets (its `match` needs a `.traineddata` name); a SentencePiece model is
     // protobuf without magic (its `match` needs a `.model` name and pieces first); so is Core ML (its
-    // `match` needs a `.mlmodel` name). Adding one here needs a
+    // `match` needs a `.mlmodel` name); a TNN network's magic is a decimal number inside its first text
+    // line (its `match` needs a `.tnnproto` name). Adding one here needs a
     // reason: every structural detector is asked about every item.
-    expect(structural.sort()).toEqual(['caffe', 'coreml', 'darknet', 'mbr', 'mnn', 'onnx', 'openvino', 'ota-block-image', 'paddle-lite', 'safetensors', 'sentencepiece', 'tar', 'tesseract', 'tfjs']);
+    expect(structural.sort()).toEqual(['caffe', 'coreml', 'darknet', 'mbr', 'mnn', 'onnx', 'openvino', 'ota-block-image', 'paddle-lite', 'safetensors', 'sentencepiece', 'tar', 'tesseract', 'tfjs', 'tnn']);
     for (const c of containers) expect(['archive', 'compression', 'filesystem', 'partitions', 'other']).toContain(c.kind);
   });
   it('every format and container has a one-line description, and formats list their extensions', () => {

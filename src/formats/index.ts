@@ -16,6 +16,7 @@ import { tfjs } from './tfjs.js';
 import { sentencepiece } from './sentencepiece.js';
 import { tesseract } from './tesseract.js';
 import { tflite } from './tflite.js';
+import { tnn } from './tnn.js';
 import type { ModelFormat } from './types.js';
 
 /**
@@ -23,4 +24,4 @@ import type { ModelFormat } from './types.js';
  * a real magic come first; ONNX, found by structure only, comes after them. A new format starts as a
  * copy of `_template.ts` (compiled and tested, never registered).
  */
-export const formats: readonly ModelFormat[] = [tflite, ort, gguf, ggml, ncnn, rknn, paddle, safetensors, tfjs, openvino, mnn, paddleLite, caffe, darknet, tesseract, sentencepiece, coreml, onnx];
+export const formats: readonly ModelFormat[] = [tflite, ort, gguf, ggml, ncnn, rknn, paddle, safetensors, tfjs, openvino, mnn, paddleLite, caffe, darknet, tesseract, sentencepiece, coreml, tnn, onnx];
