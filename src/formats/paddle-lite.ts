@@ -82,8 +82,9 @@ export function paddleLiteCard(metadata: Record<string, unknown>): ModelCard {
 export const paddleLite: ModelFormat = {
   id: 'paddle-lite',
   description: 'Paddle Lite optimized model (.nb): meta version and the opt tool version from its header',
-  extensions: ['.nb'],
-  // No magic: a u16 version and a version string; only items named `.nb` are considered.
+  // `.nb` is no claim (Mathematica notebooks share it); no magic either: a u16 version and a version
+  // string, so only items named `.nb` are considered.
+  extensions: [],
   signatures: [],
   metadataSchema: paddleLiteMetadataSchema,
   card: paddleLiteCard,
