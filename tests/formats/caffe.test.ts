@@ -82,6 +82,14 @@ describe('caffe: binary .caffemodel', () => {
   });
 });
 
+it('rejects a blob shape of absurd rank with a FormatError naming it', async () => {
+  const bytes = caffemodelBytes('x', [{ name: 'c', type: 'Convolution', blobs: [Array.from({ length: 70 }, () => 1)] }]);
+  const src = new BufferSource(bytes);
+  const err = await caffe.inspect(src, createProbe(src, 'x.caffemodel'), ctx).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(FormatError);
+  expect((err as Error).message).toMatch(/^Invalid Caffe network: BlobShape field 1 at offset \d+ packs more than 64 values\.$/);
+});
+
 describe('caffe: text .prototxt', () => {
   it('reads a deploy network with input_dim and comments', async () => {
     const text = prototxt('LeNet', lenet().slice(1), { name: 'data', dims: [64, 1, 28, 28] });

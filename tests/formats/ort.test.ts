@@ -90,6 +90,23 @@ describe('ort', () => {
   });
 });
 
+it('rejects an absurd node count with a FormatError naming the vector', async () => {
+  const bytes = ortBytes({ nodes: [['', 'Relu']] });
+  // The nodes vector holds one uoffset; find its length word (1) right before the node's offset and set it to 2^31 - 1.
+  const dv = new DataView(bytes.buffer);
+  let patched = false;
+  for (let p = 8; p + 8 <= bytes.length && !patched; p += 4) {
+    if (dv.getUint32(p, true) === 1 && dv.getUint32(p + 4, true) > 0 && p + 4 + dv.getUint32(p + 4, true) < bytes.length) {
+      const b = bytes.slice();
+      new DataView(b.buffer).setUint32(p, 0x7fffffff, true);
+      const src = new BufferSource(b);
+      const err = await ort.inspect(src, createProbe(src, 'x.ort'), ctx).catch((e: unknown) => e);
+      if (err instanceof FormatError && err.message === 'Invalid ORT model: Graph.nodes length 2147483647 exceeds the limit of 4000000.') patched = true;
+    }
+  }
+  expect(patched).toBe(true);
+});
+
 describe('ort: end to end', () => {
   const valid = (inv: Inventory): Inventory => inventorySchema.parse(inv) as Inventory;
   it('finds an .ort model in a zip', async () => {

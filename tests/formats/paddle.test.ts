@@ -123,6 +123,15 @@ describe('paddle: what is not a Paddle program', () => {
 
 describe('paddle: end to end', () => {
   const valid = (inv: Inventory): Inventory => inventorySchema.parse(inv) as Inventory;
+  it('names a missing .pdiparams as a problem on the model', async () => {
+    const d = path.join(tmp, 'missing');
+    fs.mkdirSync(d);
+    fs.writeFileSync(path.join(d, 'inference.pdmodel'), programBytes(smallProgram()));
+    const inv = valid(await scan([d]));
+    expect(inv.components.filter((c) => c.kind === 'model')).toHaveLength(1);
+    expect(inv.problems.map((p) => p.message)).toEqual(["The model's weights file 'inference.pdiparams' is missing beside the model."]);
+  });
+
   const files: [string, Uint8Array][] = [
     ['ocr/det/inference.pdmodel', programBytes(smallProgram(), 2004002)],
     ['ocr/det/inference.pdiparams', new Uint8Array(1224)],
