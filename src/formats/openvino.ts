@@ -27,7 +27,12 @@ const MAX_RANK = 64;
 
 const countByName = z.record(z.string(), z.number().int().nonnegative());
 const portSchema = z.strictObject({
-  name: z.string().describe('Layer name of the Parameter/Input (inputs) or Result (outputs) layer.'),
+  name: z
+    .string()
+    .describe(
+      "Tensor name: the first of the `names` of the Parameter's output port (inputs) or of the port feeding the Result (outputs, through `<edges>`), else the layer name.",
+    ),
+  layer: z.string().optional().describe("The Parameter/Input or Result layer's own name, when it differs from the tensor name."),
   precision: z.string().optional().describe('Element type as written (`f32` from `<data element_type>`, or a port `precision` such as `FP32`).'),
   shape: z.array(z.number().int().nonnegative().nullable()).optional().describe('Dimensions; null for a dynamic one (`?`, `-1`, a range).'),
 });
@@ -122,12 +127,16 @@ export function openvinoTypeName(t: string): string {
 }
 
 interface LayerState {
+  id: string;
   type: string;
   name: string;
   precision: string | undefined;
   data: Readonly<Record<string, string>> | undefined;
-  ports: { dir: string; precision: string | undefined; dims: (number | null)[] }[];
+  ports: { id: string; dir: string; precision: string | undefined; names: string | undefined; dims: (number | null)[] }[];
 }
+
+/** Port names kept to name outputs: bounded, as a hostile IR may declare millions of ports. */
+const MAX_PORT_NAMES = 1_000_000;
 
 /** Reads an IR descriptor from its text. */
 export function readOpenvino(xml: string): { metadata: OpenvinoMetadata; warnings: ModelWarning[] } {
@@ -155,6 +164,10 @@ export function readOpenvino(xml: string): { metadata: OpenvinoMetadata; warning
   let port: LayerState['ports'][number] | undefined;
   let dimText: string | undefined;
   let sawLayers = false;
+  // `<layer id>:<port id>` -> the port's first tensor name, for top-level output ports.
+  const portNames = new Map<string, string>();
+  // Result inputs waiting for their edge: `<layer id>:<port id>` -> the output entry to rename.
+  const pendingOutputs = new Map<string, Port>();
 
   const address = (offsetAttr: string | undefined, sizeAttr: string | undefined): number | undefined => {
     const offset = uint(offsetAttr);
@@ -185,7 +198,10 @@ export function readOpenvino(xml: string): { metadata: OpenvinoMetadata; warning
       else if (tok.name === 'layer') {
         layerTypes.pop();
         if (depth === 3 && top !== undefined) {
-          finishTop(top, inputs, outputs);
+          for (const q of top.ports) {
+            if (q.dir === 'output' && q.names !== undefined && portNames.size < MAX_PORT_NAMES) portNames.set(`${top.id}:${q.id}`, q.names);
+          }
+          finishTop(top, inputs, outputs, pendingOutputs);
           top = undefined;
         }
       }
@@ -212,7 +228,7 @@ export function readOpenvino(xml: string): { metadata: OpenvinoMetadata; warning
         if (!/^opset\d+$/.test(version) && version !== 'experimental') custom.add(type);
       }
       layerTypes.push(type);
-      if (depth === 3) top = { type, name: text(a.name) ?? text(a.id) ?? '', precision: text(a.precision), data: undefined, ports: [] };
+      if (depth === 3) top = { id: a.id ?? '', type, name: text(a.name) ?? text(a.id) ?? '', precision: text(a.precision), data: undefined, ports: [] };
       continue;
     }
     const parent = p[depth - 2];
@@ -246,12 +262,23 @@ export function readOpenvino(xml: string): { metadata: OpenvinoMetadata; warning
     if (tok.name === 'port' && (parent === 'input' || parent === 'output') && p[depth - 3] === 'layer') {
       const precision = text(a.precision);
       if (precision !== undefined) bump(precisions, precision);
-      port = { dir: parent, precision, dims: [] };
+      // `names="logits, logits:0"`: the first one is the tensor's name.
+      const names = stated(a.names?.split(',')[0]?.trim().slice(0, MAX_TEXT));
+      port = { id: a.id ?? '', dir: parent, precision, names, dims: [] };
       if (depth === 5 && top !== undefined) top.ports.push(port);
       continue;
     }
     if (tok.name === 'dim' && parent === 'port' && port !== undefined) {
       dimText = '';
+      continue;
+    }
+    if (depth === 3 && tok.name === 'edge' && p[1] === 'edges') {
+      const out = pendingOutputs.get(`${a['to-layer']}:${a['to-port']}`);
+      const from = portNames.get(`${a['from-layer']}:${a['from-port']}`);
+      if (out !== undefined && from !== undefined && from !== out.name) {
+        out.layer = out.name;
+        out.name = from;
+      }
       continue;
     }
     if (depth >= 3 && (p[1] === 'rt_info' || p[1] === 'meta_data') && a.value !== undefined && rtInfo.size < MAX_RT_INFO) {
@@ -287,8 +314,11 @@ export function readOpenvino(xml: string): { metadata: OpenvinoMetadata; warning
   return { metadata, warnings };
 }
 
-/** Records a finished top-level layer as an input or output when it is one. */
-function finishTop(l: LayerState, inputs: Port[], outputs: Port[]): void {
+/**
+ * Records a finished top-level layer as an input or output when it is one; an output waits in
+ * `pending` for the edge that names the tensor feeding it.
+ */
+function finishTop(l: LayerState, inputs: Port[], outputs: Port[], pending: Map<string, Port>): void {
   const isInput = l.type === 'Parameter' || l.type === 'Input';
   const isOutput = l.type === 'Result';
   if (!isInput && !isOutput) return;
@@ -297,7 +327,15 @@ function finishTop(l: LayerState, inputs: Port[], outputs: Port[]): void {
   const p = l.ports.find((x) => x.dir === (isInput ? 'output' : 'input'));
   const precision = text(l.data?.element_type) ?? p?.precision ?? l.precision;
   const shape = parseShape(l.data?.shape) ?? (p !== undefined && p.dims.length > 0 ? p.dims : undefined);
-  list.push({ name: l.name, ...opt('precision', precision), ...opt('shape', shape) });
+  const tensor = isInput ? p?.names : undefined;
+  const entry: Port = {
+    name: tensor ?? l.name,
+    ...(tensor !== undefined && tensor !== l.name ? { layer: l.name } : {}),
+    ...opt('precision', precision),
+    ...opt('shape', shape),
+  };
+  list.push(entry);
+  if (isOutput && p !== undefined) pending.set(`${l.id}:${p.id}`, entry);
 }
 
 // ---- the card -------------------------------------------------------------------------------------------------

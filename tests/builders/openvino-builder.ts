@@ -86,13 +86,15 @@ function rt(entries: Record<string, unknown>, indent: string): string {
   return out;
 }
 
-/** The descriptor as text; edges chain the layers in order (enough for a reader that does not follow them). */
+/** The descriptor as text; edges chain the layers in order (each layer's first output into the next one's port 0). */
 export function irXml(spec: IrSpec): string {
   let out = spec.prolog ?? '<?xml version="1.0"?>\n';
   out += `<net${attrs({ name: spec.name ?? 'model', version: String(spec.version ?? 11) })}>\n`;
   out += layersXml(spec.layers, '  ');
   out += '  <edges>\n';
-  for (let i = 1; i < spec.layers.length; i++) out += `    <edge from-layer="${i - 1}" from-port="0" to-layer="${i}" to-port="0"/>\n`;
+  // Each layer's first output port (numbered after its inputs) feeds the next layer's port 0.
+  for (let i = 1; i < spec.layers.length; i++)
+    out += `    <edge from-layer="${i - 1}" from-port="${spec.layers[i - 1]!.inputs?.length ?? 0}" to-layer="${i}" to-port="0"/>\n`;
   out += '  </edges>\n';
   if (spec.rtInfo !== undefined) {
     const el = spec.rtInfoElement ?? 'rt_info';

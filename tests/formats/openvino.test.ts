@@ -53,7 +53,7 @@ describe('openvino: IR v11', () => {
       opsets: { opset1: 8 },
       customLayers: [],
       inputs: [{ name: 'image', precision: 'f32', shape: [null, 3, 224, 224] }],
-      outputs: [{ name: 'logits/sink_port_0', precision: 'FP32', shape: [null, 8, 222, 222] }],
+      outputs: [{ name: 'logits', layer: 'logits/sink_port_0', precision: 'FP32', shape: [null, 8, 222, 222] }],
       precisions: { FP16: 2, FP32: 10, I64: 1 },
       weights: { constants: 3, elementTypes: { f16: 1, f32: 1, i64: 1 }, parameters: 216 + 8, bytes: 432 + 32, binBytes: 480 },
       framework: 'onnx',
@@ -76,7 +76,7 @@ describe('openvino: IR v11', () => {
       format: 'openvino',
       formatVersion: '11',
       inputs: [{ name: 'image', type: 'float32', shape: [null, 3, 224, 224] }],
-      outputs: [{ name: 'logits/sink_port_0', type: 'float32', shape: [null, 8, 222, 222] }],
+      outputs: [{ name: 'logits', type: 'float32', shape: [null, 8, 222, 222] }],
       parameters: 224,
       parameterBytes: 464,
       weightTypes: ['float16', 'float32'],
@@ -97,7 +97,13 @@ describe('openvino: IR v11', () => {
     const spec: IrSpec = {
       version: 11,
       layers: [
-        { type: 'Parameter', name: 'x', version: 'opset1', data: { shape: '1,16', element_type: 'u8' } },
+        {
+          type: 'Parameter',
+          name: 'x',
+          version: 'opset1',
+          data: { shape: '1,16', element_type: 'u8' },
+          outputs: [{ names: 'pixels, pixels:0', dims: [1, 16] }],
+        },
         { type: 'Const', version: 'opset1', data: { element_type: 'i8', shape: '16,16', offset: '0', size: '256' } },
         { type: 'FakeQuantize', version: 'opset1', data: { levels: '256' } },
         {
@@ -120,7 +126,8 @@ describe('openvino: IR v11', () => {
     expect(m.layerCount).toBe(9);
     expect(m.opsets).toEqual({ custom_opset: 1, opset1: 7, opset4: 1 });
     expect(m.customLayers).toEqual(['MyNms']);
-    expect(m.inputs).toEqual([{ name: 'x', precision: 'u8', shape: [1, 16] }]); // body Parameters are not model inputs
+    // The tensor name of the port, the layer's own beside it; body Parameters are not model inputs.
+    expect(m.inputs).toEqual([{ name: 'pixels', layer: 'x', precision: 'u8', shape: [1, 16] }]);
     expect(m.outputs).toEqual([{ name: 'result_5', shape: [1, 4] }]);
     const card = openvino.card(info.metadata);
     expect(card).toMatchObject({
@@ -131,7 +138,7 @@ describe('openvino: IR v11', () => {
       weightTypes: ['int8'],
       customOperators: true,
     });
-    expect(card.inputs).toEqual([{ name: 'x', type: 'uint8', shape: [1, 16] }]);
+    expect(card.inputs).toEqual([{ name: 'pixels', type: 'uint8', shape: [1, 16] }]);
     expect(card.operators.find((o) => o.name === 'MyNms')).toEqual({ name: 'MyNms', count: 1, custom: true });
   });
 
