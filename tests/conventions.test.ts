@@ -68,9 +68,34 @@ describe('conventions', () => {
     const structural = [...formats, ...containers].filter((d) => d.signatures.length === 0).map((d) => d.id);
     // ONNX has no magic; safetensors starts with a length, its index and TF.js are JSON (their `match`
     // looks for a key in the head before parsing anything); a block OTA is found by its name and
-    // sibling; tar v7 and MBR have no magic of their own. Adding one here needs a reason: every
-    // structural detector is asked about every item.
-    expect(structural.sort()).toEqual(['mbr', 'onnx', 'ota-block-image', 'safetensors', 'tar', 'tfjs']);
+    // sibling; tar v7 and MBR have no magic of their own; OpenVINO IR is XML whose `<net` may follow a
+    // declaration or comments (its `match` tokenizes only heads that contain '<net'); MNN is a FlatBuffer
+    // without file identifier (its `match` checks the root table in the head); a Paddle Lite `.nb` starts
+    // with a u16 version and a version string (its `match` needs the `.nb` name first); Caffe networks are
+    // protobuf without magic (its `match` needs a `.caffemodel` or `.prototxt` name first); a Darknet network
+    // is an ini-like text (its `match` needs a `.cfg` name and a first `[net]` section); Tesseract data starts
+    // with an entry count and offsets (its `match` needs a `.traineddata` name); a SentencePiece model is
+    // protobuf without magic (its `match` needs a `.model` name and pieces first); so is Core ML (its
+    // `match` needs a `.mlmodel` name); a TNN network's magic is a decimal number inside its first text
+    // line (its `match` needs a `.tnnproto` name). Adding one here needs a
+    // reason: every structural detector is asked about every item.
+    expect(structural.sort()).toEqual([
+      'caffe',
+      'coreml',
+      'darknet',
+      'mbr',
+      'mnn',
+      'onnx',
+      'openvino',
+      'ota-block-image',
+      'paddle-lite',
+      'safetensors',
+      'sentencepiece',
+      'tar',
+      'tesseract',
+      'tfjs',
+      'tnn',
+    ]);
     for (const c of containers) expect(['archive', 'compression', 'filesystem', 'partitions', 'other']).toContain(c.kind);
   });
   it('every format and container has a one-line description, and formats list their extensions', () => {

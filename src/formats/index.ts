@@ -1,9 +1,22 @@
+import { caffe } from './caffe.js';
+import { coreml } from './coreml.js';
+import { darknet } from './darknet.js';
 import { ggml } from './ggml.js';
 import { gguf } from './gguf.js';
+import { mnn } from './mnn.js';
+import { ncnn } from './ncnn.js';
 import { onnx } from './onnx.js';
+import { openvino } from './openvino.js';
+import { ort } from './ort.js';
+import { paddle } from './paddle.js';
+import { paddleLite } from './paddle-lite.js';
+import { rknn } from './rknn.js';
 import { safetensors } from './safetensors.js';
 import { tfjs } from './tfjs.js';
+import { sentencepiece } from './sentencepiece.js';
+import { tesseract } from './tesseract.js';
 import { tflite } from './tflite.js';
+import { tnn } from './tnn.js';
 import type { ModelFormat } from './types.js';
 
 /**
@@ -11,4 +24,24 @@ import type { ModelFormat } from './types.js';
  * a real magic come first; ONNX, found by structure only, comes after them. A new format starts as a
  * copy of `_template.ts` (compiled and tested, never registered).
  */
-export const formats: readonly ModelFormat[] = [tflite, gguf, ggml, safetensors, tfjs, onnx];
+export const formats: readonly ModelFormat[] = [
+  tflite,
+  ort,
+  gguf,
+  ggml,
+  ncnn,
+  rknn,
+  paddle,
+  safetensors,
+  tfjs,
+  openvino,
+  mnn,
+  paddleLite,
+  caffe,
+  darknet,
+  tesseract,
+  sentencepiece,
+  coreml,
+  tnn,
+  onnx,
+];
