@@ -1,0 +1,227 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { inventorySchema, scan, type Inventory } from '../../src/index.js';
+import type { Component } from '../../src/inventory/schema.js';
+import { MAX_LIST_ENTRIES, parseFileList } from '../../src/runtimes/packages.js';
+import { buildElf } from '../builders/elf-builder.js';
+import { OnnxBuilder } from '../builders/onnx-builder.js';
+import { buildZip } from '../builders/tflite-builder.js';
+import { hasTool } from '../helpers/corpus.js';
+
+// Who ships a model, from the file lists of the package managers: Python RECORD / installed-files.txt,
+// dpkg and opkg info/<pkg>.list joined to their status databases. Trees written by the test.
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'aibom-owners-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** A distinct ONNX model per tag (identical bytes would be one component). */
+const onnx = (tag: string): Uint8Array =>
+  new OnnxBuilder()
+    .producer(`aibom-test-${tag}`, '1.0')
+    .opset('', 17)
+    .input('x', 'float32', [4])
+    .node('Relu', ['x'], ['y'])
+    .output('y', 'float32', [4])
+    .build();
+const ortLib = (tag: string): Uint8Array => buildElf({ soname: 'libonnxruntime.so.1', symbols: [{ name: 'OrtGetApiBase' }], rodata: tag });
+
+function write(root: string, files: Record<string, string | Uint8Array>): void {
+  for (const [rel, data] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+    fs.writeFileSync(path.join(root, rel), data);
+  }
+}
+
+const find = (inv: Inventory, pred: (c: Component) => boolean, what: string): Component => {
+  const c = inv.components.find(pred);
+  if (c === undefined) throw new Error(`no ${what}`);
+  return c;
+};
+const purlOf = (c: Component): string | undefined => ('software' in c ? c.software.purl : undefined);
+const at = (p: string) => (c: Component) => c.locations.some((l) => l.path === p);
+const named = (kind: Component['kind'], name: string) => (c: Component) => c.kind === kind && c.name === name;
+const rel = (from: Component, type: string, to: Component) => ({ from: from.id, type, to: to.id });
+const shippers = (inv: Inventory, m: Component): string[] => inv.relationships.filter((r) => r.type === 'ships' && r.to === m.id).map((r) => r.from);
+
+const metadata = (name: string, version: string): string => `Metadata-Version: 2.1\nName: ${name}\nVersion: ${version}\n\n`;
+
+describe('Python distributions own the files their RECORD names', () => {
+  it('ships a listed model; a runtime listed by another distribution is its dependency and can load the model', async () => {
+    const root = path.join(tmp, 'py');
+    const sp = 'usr/lib/python3/site-packages';
+    write(root, {
+      [`${sp}/acme_ocr-1.0.dist-info/METADATA`]: metadata('acme-ocr', '1.0'),
+      [`${sp}/acme_ocr-1.0.dist-info/RECORD`]: [
+        'acme_ocr/__init__.py,sha256=47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU,0',
+        'acme_ocr/models/det.onnx,sha256=x,100',
+        '"acme_ocr/models/with,comma.onnx",sha256=x,100',
+        // A script installed beside the interpreter: outside site-packages, not followed.
+        '../../../bin/escape.onnx,,',
+        'acme_ocr-1.0.dist-info/METADATA,,',
+        'acme_ocr-1.0.dist-info/RECORD,,',
+      ].join('\n'),
+      [`${sp}/acme_ocr/models/det.onnx`]: onnx('det'),
+      [`${sp}/acme_ocr/models/with,comma.onnx`]: onnx('comma'),
+      [`${sp}/onnxruntime-1.20.0.dist-info/METADATA`]: metadata('onnxruntime', '1.20.0'),
+      [`${sp}/onnxruntime-1.20.0.dist-info/RECORD`]: 'onnxruntime/capi/libonnxruntime.so.1.20.0,,\nonnxruntime-1.20.0.dist-info/RECORD,,\n',
+      [`${sp}/onnxruntime/capi/libonnxruntime.so.1.20.0`]: ortLib('py'),
+      [`${sp}/legacy-0.1.egg-info/PKG-INFO`]: metadata('legacy', '0.1'),
+      [`${sp}/legacy-0.1.egg-info/installed-files.txt`]: '../legacy/w.onnx\nPKG-INFO\n../../../../../../etc/x.onnx\n',
+      [`${sp}/legacy/w.onnx`]: onnx('legacy'),
+      [`${sp}/stray/loose.onnx`]: onnx('loose'),
+      'usr/bin/escape.onnx': onnx('escape'),
+    });
+    const inv = inventorySchema.parse(await scan([root])) as Inventory;
+    const base = `${root}/${sp}`;
+    const acme = find(inv, named('package', 'acme-ocr'), 'acme-ocr distribution');
+    const ortPkg = find(inv, named('package', 'onnxruntime'), 'onnxruntime distribution');
+    const legacy = find(inv, named('package', 'legacy'), 'legacy egg');
+    const det = find(inv, at(`${base}/acme_ocr/models/det.onnx`), 'det model');
+    const comma = find(inv, at(`${base}/acme_ocr/models/with,comma.onnx`), 'quoted model');
+    const w = find(inv, at(`${base}/legacy/w.onnx`), 'egg model');
+    const loose = find(inv, at(`${base}/stray/loose.onnx`), 'unlisted model');
+    const escaped = find(inv, at(`${root}/usr/bin/escape.onnx`), 'model outside site-packages');
+    const ort = find(inv, at(`${base}/onnxruntime/capi/libonnxruntime.so.1.20.0`), 'runtime library');
+    expect(inv.relationships).toEqual(
+      expect.arrayContaining([
+        rel(acme, 'ships', det),
+        rel(acme, 'ships', comma),
+        rel(legacy, 'ships', w),
+        rel(ortPkg, 'depends-on', ort),
+        // Installed into site-packages, where any program may import it: in reach of other distributions' models.
+        rel(ort, 'can-load', det),
+        rel(ort, 'can-load', loose),
+      ]),
+    );
+    expect(shippers(inv, loose)).toEqual([]);
+    expect(shippers(inv, escaped)).toEqual([]);
+    expect(inv.relationships.filter((r) => r.type === 'depends-on' && r.to === ort.id).map((r) => r.from)).toEqual([ortPkg.id]);
+  });
+
+  it('reads a RECORD as CSV, keeps only lists that look like one, and bounds what it keeps', () => {
+    expect(parseFileList('RECORD', 'a/b.py,,\n"x,y.onnx",sha256=z,1\nd-1.dist-info/RECORD,,\n', false)?.paths).toEqual([
+      'a/b.py',
+      'x,y.onnx',
+      'd-1.dist-info/RECORD',
+    ]);
+    // No `.dist-info/` member: some other file named RECORD.
+    expect(parseFileList('RECORD', 'hello,world\n', false)).toBeUndefined();
+    // An apt sources.list is not a package file list.
+    expect(parseFileList('sources.list', 'deb http://deb.debian.org/debian bookworm main\n', false)).toBeUndefined();
+    const many = `${Array.from({ length: MAX_LIST_ENTRIES + 5 }, (_, i) => `p/f${i}.py,,`).join('\n')}\np-1.dist-info/RECORD,,\n`;
+    const big = parseFileList('RECORD', `p-1.dist-info/RECORD,,\n${many}`, false);
+    expect(big?.paths.length).toBe(MAX_LIST_ENTRIES);
+    expect(big?.truncated).toBe(true);
+    // A text cut at the read limit drops its last, partial line.
+    expect(parseFileList('x.list', '/usr/a\n/usr/b/partial-na', true)).toEqual({ kind: 'pkg', paths: ['/usr/a'], truncated: true });
+  });
+
+  it('an absurdly long RECORD is read up to its bound and reported', async () => {
+    const root = path.join(tmp, 'py-big');
+    const lines = Array.from({ length: MAX_LIST_ENTRIES + 10 }, (_, i) => `big/f${i}.py,,`);
+    lines.push('big/late.onnx,,');
+    write(root, {
+      'big-1.dist-info/METADATA': metadata('big', '1'),
+      'big-1.dist-info/RECORD': `big-1.dist-info/RECORD,,\nbig/early.onnx,,\n${lines.join('\n')}\n`,
+      'big/early.onnx': onnx('early'),
+      'big/late.onnx': onnx('late'),
+    });
+    const inv = inventorySchema.parse(await scan([root])) as Inventory;
+    const big = find(inv, named('package', 'big'), 'big distribution');
+    expect(shippers(inv, find(inv, at(`${root}/big/early.onnx`), 'early'))).toEqual([big.id]);
+    expect(shippers(inv, find(inv, at(`${root}/big/late.onnx`), 'late'))).toEqual([]);
+    expect(inv.problems).toEqual(expect.arrayContaining([expect.objectContaining({ location: `${root}/big-1.dist-info/RECORD`, code: 'limit' })]));
+  });
+});
+
+/** A Debian root file system: two installed packages with file lists, one removed, one hostile entry. */
+function debianRoot(root: string): void {
+  write(root, {
+    'var/lib/dpkg/status': [
+      'Package: acme-vision\nStatus: install ok installed\nMaintainer: Acme <a@acme.test>\nArchitecture: arm64\nVersion: 2.0-1\n',
+      'Package: libonnxruntime1\nStatus: install ok installed\nMaintainer: Debian <d@debian.test>\nArchitecture: arm64\nMulti-Arch: same\nVersion: 1.20.0-1\n',
+      'Package: ghost\nStatus: deinstall ok config-files\nMaintainer: G <g@g.test>\nArchitecture: all\nVersion: 1\n',
+    ].join('\n'),
+    'var/lib/dpkg/info/acme-vision.list': [
+      '/.',
+      '/usr',
+      '/usr/share/acme',
+      '/usr/share/acme/face.onnx',
+      '/usr/share/acme/models.zip',
+      '/usr/share/acme/../../../opt/loose.onnx',
+      '',
+    ].join('\n'),
+    'var/lib/dpkg/info/libonnxruntime1:arm64.list': '/usr/lib/aarch64-linux-gnu/libonnxruntime.so.1\n',
+    'var/lib/dpkg/info/ghost.list': '/usr/share/ghost/g.onnx\n',
+    'usr/share/acme/face.onnx': onnx('face'),
+    'usr/share/acme/models.zip': buildZip([['inner.onnx', onnx('inner')]], 0),
+    'usr/lib/aarch64-linux-gnu/libonnxruntime.so.1': ortLib('deb'),
+    'usr/share/ghost/g.onnx': onnx('ghost'),
+    'opt/loose.onnx': onnx('opt-loose'),
+  });
+}
+
+function checkDebian(inv: Inventory, base: string, listLocation: string): void {
+  const acme = find(inv, named('package', 'acme-vision'), 'acme-vision');
+  const lib = find(inv, named('package', 'libonnxruntime1'), 'libonnxruntime1');
+  const face = find(inv, at(`${base}usr/share/acme/face.onnx`), 'face model');
+  const inner = find(inv, at(`${base}usr/share/acme/models.zip!/inner.onnx`), 'model in a listed zip');
+  const ghost = find(inv, at(`${base}usr/share/ghost/g.onnx`), 'model of a removed package');
+  const loose = find(inv, at(`${base}opt/loose.onnx`), 'unlisted model');
+  const ort = find(inv, at(`${base}usr/lib/aarch64-linux-gnu/libonnxruntime.so.1`), 'runtime');
+  expect(purlOf(acme)).toBe('pkg:deb/acme-vision@2.0-1?arch=arm64');
+  expect(inv.relationships).toEqual(
+    expect.arrayContaining([
+      rel(acme, 'ships', face),
+      rel(acme, 'ships', inner),
+      rel(lib, 'depends-on', ort),
+      rel(ort, 'can-load', face),
+      rel(ort, 'can-load', loose),
+    ]),
+  );
+  expect(shippers(inv, ghost)).toEqual([]);
+  // `..` in a listed path is reported and not followed, even where it would land on a real file.
+  expect(shippers(inv, loose)).toEqual([]);
+  expect(inv.problems).toEqual(expect.arrayContaining([expect.objectContaining({ location: listLocation, code: 'hostile-path', severity: 'warning' })]));
+}
+
+describe('Debian and opkg packages own the paths their file lists name', () => {
+  it('in a root file system folder', async () => {
+    const root = path.join(tmp, 'deb');
+    debianRoot(root);
+    const inv = inventorySchema.parse(await scan([root])) as Inventory;
+    checkDebian(inv, `${root}/`, `${root}/var/lib/dpkg/info/acme-vision.list`);
+  });
+
+  it('opkg: usr/lib/opkg/info/<pkg>.list beside usr/lib/opkg/status; a list of another root is not joined', async () => {
+    const root = path.join(tmp, 'opkg');
+    write(root, {
+      'rootfs/usr/lib/opkg/status': 'Package: kws\nVersion: 0.3\nArchitecture: cortexa53\nStatus: install user installed\nInstalled-Time: 1700000000\n\n',
+      'rootfs/usr/lib/opkg/info/kws.list': '/usr/share/kws/kws.onnx\n',
+      'rootfs/usr/share/kws/kws.onnx': onnx('kws'),
+      // The same relative paths in another tree, without a status database: no owner.
+      'other/usr/lib/opkg/info/kws.list': '/usr/share/kws/kws.onnx\n',
+      'other/usr/share/kws/kws.onnx': onnx('kws-other'),
+    });
+    const inv = inventorySchema.parse(await scan([root])) as Inventory;
+    const kws = find(inv, named('package', 'kws'), 'kws');
+    expect(purlOf(kws)).toBe('pkg:generic/kws@0.3?arch=cortexa53');
+    expect(shippers(inv, find(inv, at(`${root}/rootfs/usr/share/kws/kws.onnx`), 'kws model'))).toEqual([kws.id]);
+    expect(shippers(inv, find(inv, at(`${root}/other/usr/share/kws/kws.onnx`), 'other model'))).toEqual([]);
+  });
+
+  it.skipIf(!hasTool('mke2fs'))('end to end in an ext4 image (mke2fs -d): paths are matched inside the image that holds the status file', async () => {
+    const root = path.join(tmp, 'deb-img-root');
+    debianRoot(root);
+    const img = path.join(tmp, 'rootfs.ext4');
+    execFileSync('mke2fs', ['-q', '-F', '-t', 'ext4', '-b', '4096', '-d', root, img, '8M']);
+    const inv = inventorySchema.parse(await scan([img])) as Inventory;
+    checkDebian(inv, `${img}!/`, `${img}!/var/lib/dpkg/info/acme-vision.list`);
+    const image = find(inv, (c) => c.kind === 'image', 'the image');
+    const loose = find(inv, at(`${img}!/opt/loose.onnx`), 'unlisted model');
+    // Listed by no package: the image it was found in is where it comes from.
+    expect(inv.relationships).toEqual(expect.arrayContaining([rel(image, 'contains', loose)]));
+  });
+});
