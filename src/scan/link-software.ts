@@ -18,7 +18,8 @@ import type { FileListFinding } from './findings.js';
  * - each runtime, SDK or service is a dependency of its nearest owner (`depends-on`);
  * - a runtime or SDK that can load a model's format is in reach of the model when it lies in the
  *   scope of the model's owner (in the same APK; in the npm package or in a package nested in its
- *   `node_modules`; listed by the same package), or when it lies on the same partition or image and is
+ *   `node_modules`; listed by the same package) or of an app or npm package enclosing that owner (the
+ *   Electron app around the npm package that ships the model), or when it lies on the same partition or image and is
  *   not kept to itself by an app or npm package (a system library, or one a Python or Debian package
  *   installed where any program may load it): `can-load`; `loads` when the runtime's own evidence names
  *   the model's file (`properties.modelRefs`);
@@ -226,7 +227,11 @@ export function linkSoftware(
     let owned = false;
     const base = (p: string): string => p.slice(Math.max(p.lastIndexOf('/'), p.lastIndexOf('!/') + 1) + 1);
     for (const l of m.locations) {
-      const owner = nearest(l.path, m.id)?.id;
+      const enclosing = ownersOf(l.path).filter((o) => o.id !== m.id);
+      const owner = enclosing[0]?.id;
+      // In reach: in the scope of the model's own owner, or of an app or npm package around it (a
+      // nested npm package's model is run by the app's runtime, as Node resolves modules upwards).
+      const reach = enclosing.filter((o, i) => i === 0 || o.isolated).map((o) => o.id);
       if (owner !== undefined) {
         owned = true;
         relate(owner, 'ships', m.id);
@@ -234,7 +239,7 @@ export function linkSoftware(
       const partition = partitionOf(l.path);
       for (const { r, places } of runtimePlaces) {
         if (!r.software.loads!.includes(m.model.format)) continue;
-        const near = places.some((p) => (owner !== undefined && within(p.path, owner)) || (!p.isolated && p.partition === partition));
+        const near = places.some((p) => reach.some((o) => within(p.path, o)) || (!p.isolated && p.partition === partition));
         if (!near) continue;
         reached = true;
         const refs = r.software.properties?.modelRefs?.split(',') ?? [];

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { inventorySchema, scan, type Inventory } from '../../src/index.js';
 import type { Component } from '../../src/inventory/schema.js';
 import { MAX_LIST_ENTRIES, parseFileList } from '../../src/runtimes/packages.js';
+import { asarFile, buildAsar } from '../builders/asar-builder.js';
 import { buildElf } from '../builders/elf-builder.js';
 import { OnnxBuilder } from '../builders/onnx-builder.js';
 import { buildZip } from '../builders/tflite-builder.js';
@@ -223,5 +224,97 @@ describe('Debian and opkg packages own the paths their file lists name', () => {
     const loose = find(inv, at(`${img}!/opt/loose.onnx`), 'unlisted model');
     // Listed by no package: the image it was found in is where it comes from.
     expect(inv.relationships).toEqual(expect.arrayContaining([rel(image, 'contains', loose)]));
+  });
+});
+
+describe('Electron apps own what is inside their app.asar or resources/app/ folder', () => {
+  it('nearest owner wins: npm package inside an Electron app inside a Debian package', async () => {
+    const root = path.join(tmp, 'electron');
+    const res = 'opt/Acme/resources';
+    const ortNode = 'node_modules/onnxruntime-node/bin/libonnxruntime.so.1';
+    write(root, {
+      'var/lib/dpkg/status':
+        'Package: acme-kiosk-deb\nStatus: install ok installed\nMaintainer: Acme <a@acme.test>\nArchitecture: amd64\nVersion: 3.1.0\n\n' +
+        'Package: other-models\nStatus: install ok installed\nMaintainer: O <o@o.test>\nArchitecture: all\nVersion: 1\n',
+      'var/lib/dpkg/info/other-models.list': '/usr/share/other/o.onnx\n',
+      'usr/share/other/o.onnx': onnx('other-models'),
+      'var/lib/dpkg/info/acme-kiosk-deb.list': ['/opt/Acme', `/${res}/app.asar`, `/${res}/app.asar.unpacked/${ortNode}`, `/${res}/extra.onnx`, ''].join('\n'),
+      // As electron-builder packs it: devDependencies and build stripped, so only the location says Electron.
+      [`${res}/app.asar`]: buildAsar({
+        'package.json': asarFile(JSON.stringify({ name: 'acme-kiosk', productName: 'Acme Kiosk', version: '3.1.0', main: 'main.js' })),
+        'main.js': asarFile('require("onnxruntime-node")'),
+        models: { 'face.onnx': asarFile(onnx('asar-face')) },
+        node_modules: {
+          'ocr-lite': { 'package.json': asarFile('{"name":"ocr-lite","version":"0.2.0","main":"index.js"}'), 'ocr.onnx': asarFile(onnx('ocr-lite')) },
+          'onnxruntime-node': { bin: { 'libonnxruntime.so.1': asarFile('', { unpacked: true }) } },
+        },
+      }),
+      [`${res}/app.asar.unpacked/${ortNode}`]: ortLib('electron'),
+      [`${res}/extra.onnx`]: onnx('deb-extra'),
+    });
+    const inv = inventorySchema.parse(await scan([root])) as Inventory;
+    const asar = `${root}/${res}/app.asar`;
+    const app = find(inv, named('app', 'Acme Kiosk'), 'Electron app');
+    expect(app.version).toBe('3.1.0');
+    expect(app.locations.map((l) => l.path)).toEqual([asar]);
+    expect('software' in app ? app.software.properties : undefined).toMatchObject({ framework: 'electron', package: 'acme-kiosk', main: 'main.js' });
+    const deb = find(inv, named('package', 'acme-kiosk-deb'), 'Debian package');
+    const ocrPkg = find(inv, named('package', 'ocr-lite'), 'npm package');
+    const face = find(inv, at(`${asar}!/models/face.onnx`), 'app model');
+    const ocr = find(inv, at(`${asar}!/node_modules/ocr-lite/ocr.onnx`), 'npm package model');
+    const extra = find(inv, at(`${root}/${res}/extra.onnx`), 'Debian model');
+    const ort = find(inv, at(`${root}/${res}/app.asar.unpacked/${ortNode}`), 'unpacked runtime');
+    expect(shippers(inv, face)).toEqual([app.id]);
+    expect(shippers(inv, ocr)).toEqual([ocrPkg.id]);
+    expect(shippers(inv, extra)).toEqual([deb.id]);
+    expect(inv.relationships).toEqual(
+      expect.arrayContaining([
+        // The app is its archive: it holds the members, no separate archive component.
+        rel(app, 'contains', face),
+        // app.asar.unpacked/ is the app's: the runtime there is its dependency, not the Debian package's.
+        rel(app, 'depends-on', ort),
+        rel(ort, 'can-load', face),
+        rel(ort, 'can-load', ocr),
+      ]),
+    );
+    expect(inv.relationships.filter((r) => r.type === 'depends-on' && r.to === ort.id).map((r) => r.from)).toEqual([app.id]);
+    // The Debian package ships both the runtime (in the app's unpacked folder) and extra.onnx beside it.
+    expect(inv.relationships).toEqual(expect.arrayContaining([rel(ort, 'can-load', extra)]));
+    // Kept to the app: a model of another package on the same file system is not in its reach.
+    const other = find(inv, at(`${root}/usr/share/other/o.onnx`), 'other package model');
+    expect(shippers(inv, other)).toEqual([find(inv, named('package', 'other-models'), 'other package').id]);
+    expect(inv.relationships.filter((r) => r.from === ort.id && r.to === other.id)).toEqual([]);
+    expect(inv.components.filter((c) => c.kind === 'archive')).toEqual([]);
+  });
+
+  it('an unpacked resources/app/ folder whose package.json names electron and a main script; look-alikes are not apps', async () => {
+    const root = path.join(tmp, 'electron-folder');
+    write(root, {
+      'resources/app/package.json': JSON.stringify({ name: 'tool', version: '1.2.0', main: 'main.js', devDependencies: { electron: '^30.0.0' } }),
+      'resources/app/models/kws.onnx': onnx('folder-kws'),
+      // Electron named, but no main script: a library that wraps Electron, not an app.
+      'lib/wrapper/package.json': JSON.stringify({ name: 'wrapper', version: '1.0.0', peerDependencies: {}, dependencies: { electron: '30' } }),
+      'lib/wrapper/w.onnx': onnx('wrapper'),
+      // A main script and no Electron: a Node package.
+      'lib/plain/package.json': JSON.stringify({ name: 'plain', version: '1.0.0', main: 'index.js' }),
+      'lib/plain/p.onnx': onnx('plain'),
+    });
+    const inv = inventorySchema.parse(await scan([root])) as Inventory;
+    const app = find(inv, named('app', 'tool'), 'Electron app');
+    expect('software' in app ? app.software.properties?.electron : undefined).toBe('^30.0.0');
+    expect(shippers(inv, find(inv, at(`${root}/resources/app/models/kws.onnx`), 'kws'))).toEqual([app.id]);
+    expect(inv.components.filter((c) => c.kind === 'app').map((c) => c.name)).toEqual(['tool']);
+    expect(shippers(inv, find(inv, at(`${root}/lib/wrapper/w.onnx`), 'w'))).toEqual([find(inv, named('package', 'wrapper'), 'wrapper').id]);
+    expect(shippers(inv, find(inv, at(`${root}/lib/plain/p.onnx`), 'p'))).toEqual([find(inv, named('package', 'plain'), 'plain').id]);
+  });
+
+  it('an asar whose manifest keeps the markers (Electron Forge) is one app with both locations', async () => {
+    const root = path.join(tmp, 'electron-forge');
+    const manifest = JSON.stringify({ name: 'forge-app', version: '0.1.0', main: 'main.js', devDependencies: { electron: '31.0.0' } });
+    write(root, { 'resources/app.asar': buildAsar({ 'package.json': asarFile(manifest), 'm.onnx': asarFile(onnx('forge')) }) });
+    const inv = inventorySchema.parse(await scan([root])) as Inventory;
+    const apps = inv.components.filter((c) => c.kind === 'app');
+    expect(apps.map((a) => a.locations.map((l) => l.path))).toEqual([[`${root}/resources/app.asar`, `${root}/resources/app.asar!/package.json`]]);
+    expect(shippers(inv, find(inv, at(`${root}/resources/app.asar!/m.onnx`), 'model'))).toEqual([apps[0]!.id]);
   });
 });
