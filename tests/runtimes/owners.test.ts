@@ -317,4 +317,25 @@ describe('Electron apps own what is inside their app.asar or resources/app/ fold
     expect(apps.map((a) => a.locations.map((l) => l.path))).toEqual([[`${root}/resources/app.asar`, `${root}/resources/app.asar!/package.json`]]);
     expect(shippers(inv, find(inv, at(`${root}/resources/app.asar!/m.onnx`), 'model'))).toEqual([apps[0]!.id]);
   });
+
+  it('an app.asar packed by the real tool (@electron/asar) with its runtime unpacked beside it', async () => {
+    const real = await import('@electron/asar');
+    const root = path.join(tmp, 'electron-real');
+    const src = path.join(root, 'src');
+    write(src, {
+      'package.json': JSON.stringify({ name: 'real-kiosk', version: '2.0.0', main: 'main.js' }),
+      'main.js': 'require("onnxruntime-node")\n',
+      'models/cls.onnx': onnx('real-asar'),
+      'node_modules/onnxruntime-node/bin/libonnxruntime.so.1': ortLib('real-asar'),
+    });
+    const res = path.join(root, 'resources');
+    fs.mkdirSync(res);
+    await real.createPackageWithOptions(src, path.join(res, 'app.asar'), { unpack: '*.so.1' });
+    fs.rmSync(src, { recursive: true });
+    const inv = inventorySchema.parse(await scan([res])) as Inventory;
+    const app = find(inv, named('app', 'real-kiosk'), 'Electron app');
+    const model = find(inv, at(`${res}/app.asar!/models/cls.onnx`), 'model');
+    const ort = find(inv, at(`${res}/app.asar.unpacked/node_modules/onnxruntime-node/bin/libonnxruntime.so.1`), 'unpacked runtime');
+    expect(inv.relationships).toEqual(expect.arrayContaining([rel(app, 'ships', model), rel(app, 'depends-on', ort), rel(ort, 'can-load', model)]));
+  });
 });
