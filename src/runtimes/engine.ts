@@ -306,12 +306,15 @@ export class RuleEngine {
 
   private peHits(pe: PeInfo, hits: Hit[]): void {
     for (const c of this.of('needed')) {
-      const n = pe.imports.find((x) => c.re!.test(x));
+      const direct = pe.imports.find((x) => c.re!.test(x));
+      // A delay-loaded DLL is as much a dependency: loaded on the first call into it.
+      const delayed = direct === undefined ? pe.delayImports.find((x) => c.re!.test(x)) : undefined;
+      const n = direct ?? delayed;
       if (n !== undefined)
         hits.push({
           rule: c.rule,
           matcher: c.matcher,
-          text: `imports ${n}`,
+          text: `${direct !== undefined ? 'imports' : 'delay-imports'} ${n}`,
           confidence: (c.matcher as { confidence: Evidence['confidence'] }).confidence,
           technique: 'binary-analysis',
         });
