@@ -10,9 +10,9 @@ import type { Analyzer, AnalyzerOutput } from '../scan/analyzer.js';
  *   the archive's own location, as an APK is: the link stage makes it the owner of the archive's
  *   members and of the `app.asar.unpacked/` folder beside it. The location proves the framework:
  *   electron-builder strips `devDependencies` and `build` from the `package.json` it packs.
- * - A `package.json` that names a `main` script and `electron` among its dependencies (or an
- *   electron-builder `build` section) is an app in its folder: the unpacked `resources/app/` layout
- *   and Electron Forge's packing, which keep the manifest whole.
+ * - A `package.json` that names a `main` script, Electron as its shell and something only an app has
+ *   (`isElectronManifest`) is an app in its folder: the unpacked `resources/app/` layout and Electron
+ *   Forge's packing, which keep the manifest whole.
  *
  * Both report the same `package.json` bytes under one key, so an asar whose manifest also carries the
  * markers is one app with two locations. Not handled: the Electron version of the shell binary
@@ -75,11 +75,25 @@ function electronDependency(j: Json): string | undefined {
   return undefined;
 }
 
-/** True when a manifest met outside an asar describes an Electron app: a `main` and Electron named as its shell. */
+/** A script that runs the app with Electron or packs it (`electron .`, `electron-forge make`, `electron-builder`). */
+const ELECTRON_SCRIPT = /(^|[\s&;|])electron(-forge|-builder)?(\s|$)/;
+
+/**
+ * True when a manifest met outside an asar describes an Electron app: a `main` script, Electron as
+ * its shell (a dependency, or electron-builder's `build.electronVersion`), and something only an app
+ * has: a `build` or `config.forge` section, a `productName`, or a script that starts or packs it with
+ * Electron. Libraries made for Electron apps (`electron-store`, `electron-log`) name Electron among
+ * their devDependencies to test with, and have none of these.
+ */
 export function isElectronManifest(j: Json): boolean {
   if (str(j.main, 1024) === undefined) return false;
-  const build = j.build;
-  return electronDependency(j) !== undefined || (isObject(build) && (str(build.electronVersion, 64) !== undefined || str(build.appId, 256) !== undefined));
+  const build = isObject(j.build) ? j.build : undefined;
+  if (electronDependency(j) === undefined && str(build?.electronVersion, 64) === undefined) return false;
+  const forge = isObject(j.config) && isObject(j.config.forge);
+  const scripts = isObject(j.scripts) ? Object.values(j.scripts).slice(0, 200) : [];
+  return (
+    build !== undefined || forge || str(j.productName) !== undefined || scripts.some((v) => typeof v === 'string' && ELECTRON_SCRIPT.test(v.slice(0, 1000)))
+  );
 }
 
 /** Reports the Electron app a `package.json` describes; `where` says how the location proves it. */

@@ -290,7 +290,22 @@ describe('Electron apps own what is inside their app.asar or resources/app/ fold
   it('an unpacked resources/app/ folder whose package.json names electron and a main script; look-alikes are not apps', async () => {
     const root = path.join(tmp, 'electron-folder');
     write(root, {
-      'resources/app/package.json': JSON.stringify({ name: 'tool', version: '1.2.0', main: 'main.js', devDependencies: { electron: '^30.0.0' } }),
+      'resources/app/package.json': JSON.stringify({
+        name: 'tool',
+        version: '1.2.0',
+        main: 'main.js',
+        scripts: { start: 'electron .' },
+        devDependencies: { electron: '^30.0.0' },
+      }),
+      // A library for Electron apps, tested with Electron: main and devDependencies, nothing only an app has.
+      'resources/app/node_modules/electron-store/package.json': JSON.stringify({
+        name: 'electron-store',
+        version: '10.0.0',
+        main: 'index.js',
+        scripts: { test: 'xo && electron-mocha test.js' },
+        devDependencies: { electron: '^33.0.0' },
+      }),
+      'resources/app/node_modules/electron-store/defaults.onnx': onnx('electron-store'),
       'resources/app/models/kws.onnx': onnx('folder-kws'),
       // Electron named, but no main script: a library that wraps Electron, not an app.
       'lib/wrapper/package.json': JSON.stringify({ name: 'wrapper', version: '1.0.0', peerDependencies: {}, dependencies: { electron: '30' } }),
@@ -304,13 +319,15 @@ describe('Electron apps own what is inside their app.asar or resources/app/ fold
     expect('software' in app ? app.software.properties?.electron : undefined).toBe('^30.0.0');
     expect(shippers(inv, find(inv, at(`${root}/resources/app/models/kws.onnx`), 'kws'))).toEqual([app.id]);
     expect(inv.components.filter((c) => c.kind === 'app').map((c) => c.name)).toEqual(['tool']);
+    const store = find(inv, named('package', 'electron-store'), 'electron-store');
+    expect(shippers(inv, find(inv, at(`${root}/resources/app/node_modules/electron-store/defaults.onnx`), 'store model'))).toEqual([store.id]);
     expect(shippers(inv, find(inv, at(`${root}/lib/wrapper/w.onnx`), 'w'))).toEqual([find(inv, named('package', 'wrapper'), 'wrapper').id]);
     expect(shippers(inv, find(inv, at(`${root}/lib/plain/p.onnx`), 'p'))).toEqual([find(inv, named('package', 'plain'), 'plain').id]);
   });
 
   it('an asar whose manifest keeps the markers (Electron Forge) is one app with both locations', async () => {
     const root = path.join(tmp, 'electron-forge');
-    const manifest = JSON.stringify({ name: 'forge-app', version: '0.1.0', main: 'main.js', devDependencies: { electron: '31.0.0' } });
+    const manifest = JSON.stringify({ name: 'forge-app', version: '0.1.0', main: 'main.js', config: { forge: {} }, devDependencies: { electron: '31.0.0' } });
     write(root, { 'resources/app.asar': buildAsar({ 'package.json': asarFile(manifest), 'm.onnx': asarFile(onnx('forge')) }) });
     const inv = inventorySchema.parse(await scan([root])) as Inventory;
     const apps = inv.components.filter((c) => c.kind === 'app');
