@@ -24,7 +24,8 @@ export interface PackageRecord {
   /**
    * `dir` when the manifest's folder is the package (npm: what lies below `package.json` ships with it);
    * `none` when the manifest says nothing about where the files are (Python dist-info sits beside the
-   * package, a Maven pom.properties inside its JAR, a status database lists packages elsewhere).
+   * package, a Maven pom.properties inside its JAR, a status database lists packages elsewhere): the
+   * package's file list, where there is one, says which files are its own (`parseFileList`).
    */
   scope: 'dir' | 'none';
   /** Several packages share the manifest's location (a status database): each is keyed by its purl. */
