@@ -181,10 +181,15 @@ export function linkSoftware(
   }
   const listed = listedOwners(fileLists, components, problems);
   /** Every owner covering `path`, nearest first: deepest scope, then an app before a package, then by id. */
+  const memo = new Map<string, Owner[]>();
   const ownersOf = (path: string): Owner[] => {
+    const known = memo.get(path);
+    if (known !== undefined) return known;
     const found = prefixOwners.filter((o) => path.startsWith(o.scope));
     for (const p of selfAndContainers(path)) for (const o of listed.get(p) ?? []) found.push(o);
-    return found.sort((a, b) => b.scope.length - a.scope.length || a.rank - b.rank || Number(b.isolated) - Number(a.isolated) || cmp(a.id, b.id));
+    found.sort((a, b) => b.scope.length - a.scope.length || a.rank - b.rank || Number(b.isolated) - Number(a.isolated) || cmp(a.id, b.id));
+    memo.set(path, found);
+    return found;
   };
   const nearest = (path: string, self: string): Owner | undefined => ownersOf(path).find((o) => o.id !== self);
   /** True when `path` lies anywhere in the scope of `owner` (a dependency package nested in it counts). */
