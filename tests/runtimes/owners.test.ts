@@ -227,6 +227,20 @@ describe('Debian and opkg packages own the paths their file lists name', () => {
   });
 });
 
+describe.skipIf(!hasTool('tar'))('Debian packages in a root file system tarball', () => {
+  it('a tar made with `tar -C root .` (members named ./var/...) joins lists, status and models the same way', async () => {
+    const root = path.join(tmp, 'deb-tar-root');
+    debianRoot(root);
+    const tarball = path.join(tmp, 'rootfs.tar');
+    execFileSync('tar', ['-cf', tarball, '-C', root, '.']);
+    const inv = inventorySchema.parse(await scan([tarball])) as Inventory;
+    const face = inv.components.find((c) => c.kind === 'model' && c.locations.some((l) => l.path.endsWith('usr/share/acme/face.onnx')));
+    expect(face?.locations.map((l) => l.path)).toHaveLength(1);
+    const base = face!.locations[0]!.path.slice(0, -'usr/share/acme/face.onnx'.length);
+    checkDebian(inv, base, `${base}var/lib/dpkg/info/acme-vision.list`);
+  });
+});
+
 describe('Electron apps own what is inside their app.asar or resources/app/ folder', () => {
   it('nearest owner wins: npm package inside an Electron app inside a Debian package', async () => {
     const root = path.join(tmp, 'electron');
