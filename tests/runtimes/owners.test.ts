@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inventorySchema, scan, type Inventory } from '../../src/index.js';
 import type { Component } from '../../src/inventory/schema.js';
-import { MAX_LIST_ENTRIES, parseFileList } from '../../src/runtimes/packages.js';
+import { MAX_LIST_BYTES, MAX_LIST_ENTRIES, parseFileList } from '../../src/runtimes/packages.js';
 import { asarFile, buildAsar } from '../builders/asar-builder.js';
 import { buildElf } from '../builders/elf-builder.js';
 import { OnnxBuilder } from '../builders/onnx-builder.js';
@@ -134,6 +134,23 @@ describe('Python distributions own the files their RECORD names', () => {
     expect(shippers(inv, find(inv, at(`${root}/big/early.onnx`), 'early'))).toEqual([big.id]);
     expect(shippers(inv, find(inv, at(`${root}/big/late.onnx`), 'late'))).toEqual([]);
     expect(inv.problems).toEqual(expect.arrayContaining([expect.objectContaining({ location: `${root}/big-1.dist-info/RECORD`, code: 'limit' })]));
+  });
+
+  it('a .list over the byte bound is read up to it: entries past it are not attributed, and that is reported', async () => {
+    const root = path.join(tmp, 'deb-big');
+    const filler = Array.from({ length: Math.ceil(MAX_LIST_BYTES / 200) + 100 }, (_, i) => `/usr/share/doc/big/${String(i).padStart(180, '0')}`);
+    write(root, {
+      'var/lib/dpkg/status': 'Package: big\nStatus: install ok installed\nMaintainer: B <b@b.test>\nArchitecture: all\nVersion: 1\n',
+      'var/lib/dpkg/info/big.list': `/usr/share/big/early.onnx\n${filler.join('\n')}\n/usr/share/big/late.onnx\n`,
+      'usr/share/big/early.onnx': onnx('deb-early'),
+      'usr/share/big/late.onnx': onnx('deb-late'),
+    });
+    expect(fs.statSync(path.join(root, 'var/lib/dpkg/info/big.list')).size).toBeGreaterThan(MAX_LIST_BYTES);
+    const inv = inventorySchema.parse(await scan([root])) as Inventory;
+    const big = find(inv, named('package', 'big'), 'big package');
+    expect(shippers(inv, find(inv, at(`${root}/usr/share/big/early.onnx`), 'early'))).toEqual([big.id]);
+    expect(shippers(inv, find(inv, at(`${root}/usr/share/big/late.onnx`), 'late'))).toEqual([]);
+    expect(inv.problems).toEqual(expect.arrayContaining([expect.objectContaining({ location: `${root}/var/lib/dpkg/info/big.list`, code: 'limit' })]));
   });
 });
 
