@@ -101,6 +101,28 @@ describe('Python distributions own the files their RECORD names', () => {
     expect(inv.relationships.filter((r) => r.type === 'depends-on' && r.to === ort.id).map((r) => r.from)).toEqual([ortPkg.id]);
   });
 
+  it('SOURCES.txt of an egg-info (src layout) and a wheel whose RECORD names its own members', async () => {
+    const root = path.join(tmp, 'py-more');
+    write(root, {
+      'sp/srclay-2.0.egg-info/PKG-INFO': metadata('srclay', '2.0'),
+      'sp/srclay-2.0.egg-info/SOURCES.txt': 'setup.py\nsrc/srclay/__init__.py\nsrc/srclay/m.onnx\nsrc/srclay.egg-info/PKG-INFO\n',
+      'sp/srclay/m.onnx': onnx('srclay'),
+      'wheels/whee-0.1-py3-none-any.whl': buildZip(
+        [
+          ['whee-0.1.dist-info/METADATA', new TextEncoder().encode(metadata('whee', '0.1'))],
+          ['whee-0.1.dist-info/RECORD', new TextEncoder().encode('whee/m.onnx,sha256=x,1\nwhee-0.1.dist-info/RECORD,,\n')],
+          ['whee/m.onnx', onnx('whee')],
+        ],
+        0,
+      ),
+    });
+    const inv = inventorySchema.parse(await scan([root])) as Inventory;
+    const srclay = find(inv, named('package', 'srclay'), 'srclay');
+    const whee = find(inv, named('package', 'whee'), 'whee');
+    expect(shippers(inv, find(inv, at(`${root}/sp/srclay/m.onnx`), 'srclay model'))).toEqual([srclay.id]);
+    expect(shippers(inv, find(inv, at(`${root}/wheels/whee-0.1-py3-none-any.whl!/whee/m.onnx`), 'wheel model'))).toEqual([whee.id]);
+  });
+
   it('reads a RECORD as CSV, keeps only lists that look like one, and bounds what it keeps', () => {
     expect(parseFileList('RECORD', 'a/b.py,,\n"x,y.onnx",sha256=z,1\nd-1.dist-info/RECORD,,\n', false)?.paths).toEqual([
       'a/b.py',
