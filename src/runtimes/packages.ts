@@ -1,3 +1,5 @@
+import type { FileListReport } from '../scan/analyzer.js';
+
 /**
  * Package manifests of the ecosystems firmware carries, read from their text: npm `package.json`,
  * Python `*.dist-info/METADATA` and `*.egg-info/PKG-INFO`, Maven `META-INF/maven/<g>/<a>/pom.properties`
@@ -201,7 +203,7 @@ function status(text: string): PackageRecord[] {
  * them relative to the egg-info folder itself; `pkg` (dpkg/opkg `info/<pkg>.list`) names absolute
  * paths in the root file system that holds the package database.
  */
-export type FileListKind = 'record' | 'sources' | 'installed' | 'pkg';
+export type FileListKind = FileListReport['kind'];
 
 /** Entries kept from one file list; a large Python distribution (torch) lists about 20,000 files. */
 export const MAX_LIST_ENTRIES = 100_000;
