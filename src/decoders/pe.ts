@@ -4,10 +4,12 @@ import { checked } from '../io/checked.js';
 
 /**
  * A bounded reader of what identifies a Windows PE library (kiosks, POS terminals on Windows): the
- * machine, the imported DLL names, and the strings of the version resource (`FileDescription`,
- * `ProductName`, `FileVersion`, `ProductVersion`, `CompanyName`...). It reads the headers, the section
- * table, the import descriptors and the one RT_VERSION resource, nothing else.
- * Not handled: delay-load imports, exported names, resources other than RT_VERSION, Authenticode.
+ * machine, the imported DLL names (the import directory and the delay-load import directory, where
+ * apps put an optional inference runtime such as `onnxruntime.dll` or `DirectML.dll`), and the strings
+ * of the version resource (`FileDescription`, `ProductName`, `FileVersion`, `ProductVersion`,
+ * `CompanyName`...). It reads the headers, the section table, the import descriptors and the one
+ * RT_VERSION resource, nothing else.
+ * Not handled: imported function names, exported names, resources other than RT_VERSION, Authenticode.
  */
 
 export interface PeInfo {
@@ -16,6 +18,8 @@ export interface PeInfo {
   arch: string;
   /** DLL names of the import directory, in order. */
   imports: string[];
+  /** DLL names of the delay-load import directory (loaded on first call), in order. */
+  delayImports: string[];
   /** StringFileInfo strings of the version resource. */
   version: Record<string, string>;
 }
@@ -94,7 +98,7 @@ export function readPe(src: ByteSource): PeInfo {
     return latin1.decode(b.subarray(0, z < 0 ? b.length : z));
   };
 
-  const info: PeInfo = { machine, arch: ARCH[machine] ?? `pe-machine-0x${machine.toString(16)}`, imports: [], version: {} };
+  const info: PeInfo = { machine, arch: ARCH[machine] ?? `pe-machine-0x${machine.toString(16)}`, imports: [], delayImports: [], version: {} };
   const imp = dir(1);
   if (imp.rva !== 0) {
     const p = at(imp.rva);
@@ -107,6 +111,28 @@ export function readPe(src: ByteSource): PeInfo {
         if (nameRva === 0) break; // the all-zero descriptor ends the table
         const name = cstr(nameRva);
         if (name !== '') info.imports.push(name);
+      }
+    }
+  }
+  // IMAGE_DIRECTORY_ENTRY_DELAY_IMPORT (13): 32-byte ImgDelayDescr {grAttrs, rvaDLLName, rvaHmod,
+  // rvaIAT, rvaINT, rvaBoundIAT, rvaUnloadIAT, dwTimeStamp}, ended by an all-zero one. grAttrs bit 0
+  // (dlattrRva) clear is the Visual C++ 6 form, whose fields are virtual addresses: less ImageBase.
+  const delay = dir(13);
+  if (delay.rva !== 0) {
+    const p = at(delay.rva);
+    if (p !== undefined) {
+      // ImageBase: u64 at optional header +24 in PE32+, u32 at +28 in PE32.
+      const imageBase = magic === 0x20b ? Number(h.getBigUint64(opt + 24, true)) : h.getUint32(opt + 28, true);
+      const n = Math.min(Math.floor(p.avail / 32), PE_LIMITS.maxImports);
+      const table = src.read(p.offset, n * 32);
+      const tv = new DataView(table.buffer, table.byteOffset, table.byteLength);
+      for (let i = 0; i + 32 <= table.length; i += 32) {
+        const attrs = tv.getUint32(i, true);
+        const nameField = tv.getUint32(i + 4, true);
+        if (nameField === 0) break;
+        const rva = (attrs & 1) === 1 ? nameField : nameField - imageBase;
+        const name = Number.isSafeInteger(rva) && rva > 0 ? cstr(rva) : '';
+        if (name !== '') info.delayImports.push(name);
       }
     }
   }

@@ -6,7 +6,17 @@ import { readWasm, type WasmInfo } from '../decoders/wasm.js';
 import type { Evidence } from '../inventory/schema.js';
 import type { ByteSource } from '../io/byte-source.js';
 import type { AnalyzedItem, Analyzer, AnalyzerOutput, SoftwareReport } from '../scan/analyzer.js';
-import { isManifestName, MAX_MANIFEST_BYTES, parseManifest, type PackageRecord } from './packages.js';
+import {
+  fileListKind,
+  type FileList,
+  isManifestName,
+  MAX_LIST_BYTES,
+  MAX_LIST_ENTRIES,
+  MAX_MANIFEST_BYTES,
+  parseFileList,
+  parseManifest,
+  type PackageRecord,
+} from './packages.js';
 import { redactSecrets } from './redact.js';
 import { RULE_KINDS, type Matcher, type Rule } from './rule-schema.js';
 import { builtinRules } from './rules.js';
@@ -177,7 +187,7 @@ export class RuleEngine {
   analyze(
     item: { name: string; size: number; source: ByteSource; head: Uint8Array },
     problem: (e: unknown, what: string) => void,
-  ): { hits: Hit[]; arch?: string; packages: PackageRecord[]; modelRefs: string[] } {
+  ): { hits: Hit[]; arch?: string; packages: PackageRecord[]; modelRefs: string[]; fileList?: FileList } {
     const hits: Hit[] = [];
     const packages: PackageRecord[] = [];
     if (item.size === 0) return { hits, packages, modelRefs: [] };
@@ -205,6 +215,7 @@ export class RuleEngine {
     let elf: ElfInfo | undefined;
     let arch: string | undefined;
     const regions: { what: string; offset: number; length: number }[] = [];
+    let fileList: FileList | undefined;
     if (type === 'elf') {
       try {
         elf = readElf(item.source);
@@ -264,6 +275,10 @@ export class RuleEngine {
           this.packageHits(p, hits);
         }
       }
+      if (type === 'text' && fileListKind(item.name) !== undefined) {
+        const n = Math.min(item.size, MAX_LIST_BYTES);
+        fileList = parseFileList(item.name, new TextDecoder('utf-8', { fatal: false }).decode(item.source.read(0, n)), n < item.size);
+      }
       regions.push(...ends(item.size));
     }
     const texts: string[] = [];
@@ -271,8 +286,9 @@ export class RuleEngine {
     // Model files the code of a runtime or SDK names: direct evidence of what it loads. Searched only
     // when something that loads models hit, in the regions already decoded.
     const modelRefs = hits.some((h) => h.rule.loads.length > 0) ? findModelRefs(texts) : [];
-    const result: { hits: Hit[]; arch?: string; packages: PackageRecord[]; modelRefs: string[] } = { hits, packages, modelRefs };
+    const result: { hits: Hit[]; arch?: string; packages: PackageRecord[]; modelRefs: string[]; fileList?: FileList } = { hits, packages, modelRefs };
     if (arch !== undefined) result.arch = arch;
+    if (fileList !== undefined) result.fileList = fileList;
     return result;
   }
 
@@ -290,12 +306,15 @@ export class RuleEngine {
 
   private peHits(pe: PeInfo, hits: Hit[]): void {
     for (const c of this.of('needed')) {
-      const n = pe.imports.find((x) => c.re!.test(x));
+      const direct = pe.imports.find((x) => c.re!.test(x));
+      // A delay-loaded DLL is as much a dependency: loaded on the first call into it.
+      const delayed = direct === undefined ? pe.delayImports.find((x) => c.re!.test(x)) : undefined;
+      const n = direct ?? delayed;
       if (n !== undefined)
         hits.push({
           rule: c.rule,
           matcher: c.matcher,
-          text: `imports ${n}`,
+          text: `${direct !== undefined ? 'imports' : 'delay-imports'} ${n}`,
           confidence: (c.matcher as { confidence: Evidence['confidence'] }).confidence,
           technique: 'binary-analysis',
         });
@@ -562,11 +581,23 @@ function packageReport(p: PackageRecord): SoftwareReport {
 
 /** Reports everything the engine finds on one item through an analyzer's output. */
 export function runEngine(engine: RuleEngine, item: Pick<AnalyzedItem, 'name' | 'size' | 'source' | 'probe'>, out: AnalyzerOutput): void {
-  const { hits, arch, packages, modelRefs } = engine.analyze({ name: item.name, size: item.size, source: item.source, head: item.probe.head }, (err, what) => {
-    const { code, message } = describeError(err);
-    out.problem(code === 'internal' ? 'error' : 'warning', code, `${what}: ${message}`);
-  });
+  const { hits, arch, packages, modelRefs, fileList } = engine.analyze(
+    { name: item.name, size: item.size, source: item.source, head: item.probe.head },
+    (err, what) => {
+      const { code, message } = describeError(err);
+      out.problem(code === 'internal' ? 'error' : 'warning', code, `${what}: ${message}`);
+    },
+  );
   for (const p of packages) out.software(packageReport(p));
+  if (fileList !== undefined) {
+    out.fileList({ kind: fileList.kind, paths: fileList.paths });
+    if (fileList.truncated)
+      out.problem(
+        'warning',
+        'limit',
+        `This package file list is longer than ${MAX_LIST_ENTRIES} entries or ${MAX_LIST_BYTES} bytes; files it names past that are not attributed to its package.`,
+      );
+  }
   for (const r of reportsOf(hits, arch, modelRefs)) out.software(r);
 }
 

@@ -1,10 +1,15 @@
+import type { FileListReport } from '../scan/analyzer.js';
+
 /**
  * Package manifests of the ecosystems firmware carries, read from their text: npm `package.json`,
  * Python `*.dist-info/METADATA` and `*.egg-info/PKG-INFO`, Maven `META-INF/maven/<g>/<a>/pom.properties`
  * inside JARs and APKs, and the Debian `var/lib/dpkg/status` / opkg `status` databases of embedded
  * Linux root file systems. Each yields packages with a purl. The item name decides which parser runs
  * (the analyzer sees names, not paths); the content must then parse, or nothing is reported.
- * Not handled: lock files, `RECORD` file lists, `*.egg` archives, rpm databases.
+ * The file lists that say which files a package installed (Python `RECORD`, `installed-files.txt`,
+ * `SOURCES.txt`; dpkg and opkg `info/<pkg>.list`) are read by `parseFileList`; the link stage joins
+ * each to its package by location.
+ * Not handled: lock files, `*.egg` archives, rpm databases.
  */
 
 export type Ecosystem = 'npm' | 'pypi' | 'maven' | 'deb';
@@ -21,7 +26,8 @@ export interface PackageRecord {
   /**
    * `dir` when the manifest's folder is the package (npm: what lies below `package.json` ships with it);
    * `none` when the manifest says nothing about where the files are (Python dist-info sits beside the
-   * package, a Maven pom.properties inside its JAR, a status database lists packages elsewhere).
+   * package, a Maven pom.properties inside its JAR, a status database lists packages elsewhere): the
+   * package's file list, where there is one, says which files are its own (`parseFileList`).
    */
   scope: 'dir' | 'none';
   /** Several packages share the manifest's location (a status database): each is keyed by its purl. */
@@ -188,4 +194,93 @@ function status(text: string): PackageRecord[] {
     out.push(rec);
   }
   return out;
+}
+
+/**
+ * How a file list names its files, which decides what its entries are relative to:
+ * `record` (`*.dist-info/RECORD`, CSV) and `sources` (`*.egg-info/SOURCES.txt`) name paths relative to
+ * site-packages, the folder above the list's own; `installed` (`*.egg-info/installed-files.txt`) names
+ * them relative to the egg-info folder itself; `pkg` (dpkg/opkg `info/<pkg>.list`) names absolute
+ * paths in the root file system that holds the package database.
+ */
+export type FileListKind = FileListReport['kind'];
+
+/** Entries kept from one file list; a large Python distribution (torch) lists about 20,000 files. */
+export const MAX_LIST_ENTRIES = 100_000;
+/** Bytes of one file list read; the rest is not. */
+export const MAX_LIST_BYTES = 8 * 1024 * 1024;
+/** Longest entry kept (PATH_MAX). */
+const MAX_ENTRY_CHARS = 4096;
+
+export interface FileList {
+  kind: FileListKind;
+  /** Entries as written, minus blank and over-long ones and, for `record`, the CSV columns after the path. */
+  paths: string[];
+  /** True when the list went on past MAX_LIST_ENTRIES or MAX_LIST_BYTES. */
+  truncated: boolean;
+}
+
+/** The file-list kind an item of this name is, if any. */
+export function fileListKind(name: string): FileListKind | undefined {
+  if (name === 'RECORD') return 'record';
+  if (name === 'SOURCES.txt') return 'sources';
+  if (name === 'installed-files.txt') return 'installed';
+  // `<pkg>.list` and `<pkg>:<arch>.list` (dpkg Multi-Arch: same).
+  if (/^[a-z0-9][a-z0-9+.-]*(:[a-z0-9-]+)?\.list$/i.test(name)) return 'pkg';
+  return undefined;
+}
+
+/** One RECORD row's first CSV field (quoted when the path holds a comma or a quote). */
+function csvFirst(line: string): string | undefined {
+  if (!line.startsWith('"')) {
+    const comma = line.indexOf(',');
+    return comma < 0 ? line : line.slice(0, comma);
+  }
+  let out = '';
+  for (let i = 1; i < line.length; i++) {
+    const c = line[i]!;
+    if (c !== '"') out += c;
+    else if (line[i + 1] === '"') {
+      out += '"';
+      i++;
+    } else return out;
+  }
+  return undefined; // unterminated quote
+}
+
+/**
+ * Parses the file list `name` holding `text` (already cut to MAX_LIST_BYTES by the caller, who says
+ * whether it was cut). Returns undefined when the text is not such a list: a `RECORD` must name a
+ * `.dist-info/` member, a `.list` must hold absolute paths only (an apt `sources.list` does not).
+ * Entries are data: they are never opened, only compared with the locations of what the scan found.
+ */
+export function parseFileList(name: string, text: string, cut: boolean): FileList | undefined {
+  const kind = fileListKind(name);
+  if (kind === undefined) return undefined;
+  const paths: string[] = [];
+  let truncated = cut;
+  let sawDistInfo = false;
+  // A cut text ends inside its last line: that line is not a whole path.
+  const whole = cut ? text.slice(0, Math.max(0, text.lastIndexOf('\n'))) : text;
+  for (const raw of whole.split('\n')) {
+    const line = raw.replace(/\r$/, '');
+    if (line === '') continue;
+    if (paths.length >= MAX_LIST_ENTRIES) {
+      truncated = true;
+      break;
+    }
+    let entry: string | undefined = line;
+    if (kind === 'record') {
+      entry = csvFirst(line);
+      if (entry === undefined) return undefined;
+      if (entry.includes('.dist-info/')) sawDistInfo = true;
+    } else if (kind === 'pkg') {
+      if (!line.startsWith('/')) return undefined;
+    }
+    if (entry === '' || entry.length > MAX_ENTRY_CHARS || entry.includes('\0')) continue;
+    paths.push(entry);
+  }
+  if (kind === 'record' && !sawDistInfo) return undefined;
+  if (paths.length === 0) return undefined;
+  return { kind, paths, truncated };
 }

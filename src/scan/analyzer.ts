@@ -53,6 +53,17 @@ export interface AnalyzerOutput {
    * endpoint host, so one service called from two apps is one component).
    */
   software(c: SoftwareReport, path?: string): void;
+  /**
+   * The files a package's own list says it installed (a Python `RECORD`, a dpkg `.list`), for the link
+   * stage to tell which package ships a model or a runtime; never written to the inventory.
+   */
+  fileList(l: FileListReport, path?: string): void;
+}
+
+/** A package's file list: its kind says what the entries are relative to (see `runtimes/packages.ts`). */
+export interface FileListReport {
+  kind: 'record' | 'sources' | 'installed' | 'pkg';
+  paths: readonly string[];
 }
 
 export interface SoftwareReport {

@@ -1,5 +1,6 @@
 import { describeError, type ProblemCode } from '../errors.js';
 import type { ModelCard } from '../inventory/card.js';
+import type { FileListReport } from './analyzer.js';
 import type { AssociatedFileRecord, Evidence, Hop, Problem, RelationshipType, SoftwareComponent } from '../inventory/schema.js';
 
 /**
@@ -14,6 +15,8 @@ export interface Findings {
   containers: ContainerFinding[];
   links: LinkFinding[];
   problems: ProblemFinding[];
+  /** Package file lists, joined to their packages by the link stage. */
+  fileLists: FileListFinding[];
   /** False when a result depends on where the item was met (a limit was reached): never replayed. */
   cacheable: boolean;
 }
@@ -76,12 +79,17 @@ export interface LinkFinding {
   to: Hop[];
 }
 
+/** A package's file list (`runtimes/packages.ts`), at the location of the list file. */
+export interface FileListFinding extends FileListReport {
+  hops: Hop[];
+}
+
 export interface ProblemFinding {
   hops: Hop[];
   body: Omit<Problem, 'location'>;
 }
 
-export const newFindings = (): Findings => ({ models: [], data: [], software: [], containers: [], links: [], problems: [], cacheable: true });
+export const newFindings = (): Findings => ({ models: [], data: [], software: [], containers: [], links: [], problems: [], fileLists: [], cacheable: true });
 
 export function addProblem(f: Findings, hops: Hop[], severity: Problem['severity'], code: ProblemCode, message: string): void {
   f.problems.push({ hops, body: { severity, code, message } });
@@ -104,5 +112,6 @@ export function adopt(parent: Findings, child: Findings, prefix: readonly Hop[])
   for (const c of child.containers) parent.containers.push({ ...c, hops: prefixed(prefix, c.hops) });
   for (const l of child.links) parent.links.push({ from: prefixed(prefix, l.from), type: l.type, to: prefixed(prefix, l.to) });
   for (const p of child.problems) parent.problems.push({ hops: prefixed(prefix, p.hops), body: p.body });
+  for (const l of child.fileLists) parent.fileLists.push({ ...l, hops: prefixed(prefix, l.hops) });
   if (!child.cacheable) parent.cacheable = false;
 }

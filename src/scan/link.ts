@@ -201,6 +201,7 @@ export function link(found: readonly Findings[], kinds: ReadonlyMap<string, Cont
   }
   const relationships = [...rels.values()].sort((a, b) => cmp(a.from, b.from) || cmp(a.type, b.type) || cmp(a.to, b.to));
   problems.sort((a, b) => cmp(a.location, b.location) || cmp(a.code, b.code) || cmp(a.message, b.message));
-  linkSoftware(components, relationships, problems);
+  const fileLists = found.flatMap((f) => f.fileLists);
+  linkSoftware(components, relationships, problems, fileLists);
   return { components, relationships, problems };
 }

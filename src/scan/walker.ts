@@ -408,6 +408,7 @@ export class Walker {
         }
         found.software.push(w);
       },
+      fileList: (l, p) => found.fileLists.push({ hops: at(p), kind: l.kind, paths: l.paths }),
     };
   }
 

@@ -1,9 +1,13 @@
 /**
  * A minimal PE32+ file for tests: DOS header, COFF and optional headers, one section holding an import
- * table (DLL names only) and an RT_VERSION resource whose StringFileInfo carries `strings`. Not
+ * table and a delay-load import table (DLL names only; `delayVa` writes the Visual C++ 6 form, whose
+ * name is a virtual address) and an RT_VERSION resource whose StringFileInfo carries `strings`. Not
  * loadable; it is what a version-resource and import reader needs.
  */
-export function buildPe(o: { machine?: number; imports?: string[]; strings?: Record<string, string> } = {}): Uint8Array {
+export function buildPe(
+  o: { machine?: number; imports?: string[]; delayImports?: string[]; delayVa?: boolean; strings?: Record<string, string> } = {},
+): Uint8Array {
+  const IMAGE_BASE = 0x180000000;
   const SECTION_VA = 0x1000;
   const RAW = 0x200;
   const body: number[] = [];
@@ -81,6 +85,19 @@ export function buildPe(o: { machine?: number; imports?: string[]; strings?: Rec
     body.push(0);
   });
   pad4();
+  // Delay-load descriptors (32 bytes: grAttrs, rvaDLLName, ...), then the names.
+  const delayStart = body.length;
+  const delayed = o.delayImports ?? [];
+  for (let i = 0; i <= delayed.length; i++) for (let k = 0; k < 8; k++) u32(0);
+  delayed.forEach((name, i) => {
+    const rva = SECTION_VA + body.length;
+    set32(delayStart + i * 32, o.delayVa ? 0 : 1); // dlattrRva
+    // A VA past 2^32 does not fit the 32-bit field; the VC6 form is a PE32 thing: keep it low.
+    set32(delayStart + i * 32 + 4, o.delayVa ? rva + 0x10000 : rva);
+    for (const ch of name) body.push(ch.charCodeAt(0));
+    body.push(0);
+  });
+  pad4();
 
   const out = new Uint8Array(RAW + body.length);
   const dv = new DataView(out.buffer);
@@ -93,11 +110,16 @@ export function buildPe(o: { machine?: number; imports?: string[]; strings?: Rec
   dv.setUint16(84, 240, true);
   const opt = 88;
   dv.setUint16(opt, 0x20b, true); // PE32+
+  dv.setBigUint64(opt + 24, BigInt(o.delayVa ? 0x10000 : IMAGE_BASE), true);
   dv.setUint32(opt + 108, 16, true);
   dv.setUint32(opt + 112 + 8, SECTION_VA + impStart, true); // import directory
   dv.setUint32(opt + 112 + 12, (imports.length + 1) * 20, true);
   dv.setUint32(opt + 112 + 16, SECTION_VA, true); // resource directory
   dv.setUint32(opt + 112 + 20, resSize, true);
+  if (delayed.length > 0) {
+    dv.setUint32(opt + 112 + 13 * 8, SECTION_VA + delayStart, true); // delay-load import directory
+    dv.setUint32(opt + 112 + 13 * 8 + 4, (delayed.length + 1) * 32, true);
+  }
   const sec = opt + 240;
   out.set([0x2e, 0x72, 0x64, 0x61, 0x74, 0x61], sec); // '.rdata'
   dv.setUint32(sec + 8, body.length, true);
