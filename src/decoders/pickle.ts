@@ -63,6 +63,8 @@ export interface PickleSummary {
   globals: string[];
   /** Globals that are called (REDUCE, NEWOBJ, OBJ, INST) or receive BUILD state, sorted, unique. */
   calls: string[];
+  /** How many times each global is called (REDUCE, NEWOBJ, OBJ, INST; BUILD not counted), by name. */
+  callCounts: [string, number][];
   /** STACK_GLOBAL whose module or name was not a string constant: the target is computed, hence unknown. */
   dynamicGlobals: number;
   /** Tensors rebuilt by `torch._utils._rebuild_*` calls, up to `maxTensors` listed. */
@@ -249,13 +251,21 @@ function opName(op: number): string {
  * Walks one pickle starting at `start` (up to `end`, the end of the source by default) and summarises
  * it. Never executes: globals are recorded as names, calls as symbols.
  */
-export function readPickle(src: ByteSource, start = 0, limits: Readonly<PickleLimits> = PICKLE_LIMITS, end = src.size): PickleSummary {
+export function readPickle(
+  src: ByteSource,
+  start = 0,
+  limits: Readonly<PickleLimits> = PICKLE_LIMITS,
+  end = src.size,
+  /** Treat the end of `src` as a cut (a probe's head): stop there with what was seen instead of failing. */
+  partial = false,
+): PickleSummary {
   const cur = new Cursor(src, start, end);
   const stack: (Sym | typeof MARK)[] = [];
   const marks: number[] = [];
   const memo = new Map<number, Sym>();
   const globals = new Set<string>();
   const calls = new Set<string>();
+  const callCounts = new Map<string, number>();
   const tensors: PickleTensor[] = [];
   /** Tensor symbols -> their entry, so a later SETITEM can name them. */
   const tensorOf = new Map<Sym, PickleTensor>();
@@ -338,6 +348,8 @@ export function readPickle(src: ByteSource, start = 0, limits: Readonly<PickleLi
   };
   const call = (fn: Sym, args: Sym): Sym => {
     noteCall(fn);
+    const called = symTarget(fn);
+    if (called !== undefined) callCounts.set(called, (callCounts.get(called) ?? 0) + 1);
     const out: Sym = { k: 'call', fn, args, entries: [], items: [] };
     const target = symTarget(fn);
     if (target?.startsWith('torch._utils._rebuild_tensor') && args.k === 'tuple') {
@@ -683,8 +695,9 @@ export function readPickle(src: ByteSource, start = 0, limits: Readonly<PickleLi
       }
     }
   } catch (err) {
-    if (!(err instanceof StopWalk)) throw err;
-    stopped = err.message;
+    if (partial && err instanceof FormatError && err.code === 'truncated') stopped = `the bytes end at offset ${end} before STOP`;
+    else if (err instanceof StopWalk) stopped = err.message;
+    else throw err;
   }
   return finish();
 
@@ -695,6 +708,7 @@ export function readPickle(src: ByteSource, start = 0, limits: Readonly<PickleLi
       end: cur.pos,
       globals: [...globals].sort(),
       calls: [...calls].sort(),
+      callCounts: [...callCounts].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
       dynamicGlobals,
       tensors,
       tensorCount,
@@ -828,6 +842,8 @@ const SAFE_GLOBALS: readonly string[] = [
   'numpy.core.multiarray.scalar',
   'numpy._core.multiarray.scalar',
   'numpy.dtype',
+  'numpy.core.numeric._frombuffer',
+  'numpy._core.numeric._frombuffer',
   'numpy.ndarray',
   'numpy.dtypes.*', // numpy.dtypes.Float64DType...
   'numpy.random._pickle.*',

@@ -3,6 +3,7 @@ import { gguf } from './gguf.js';
 import { onnx } from './onnx.js';
 import { pytorch } from './pytorch.js';
 import { safetensors } from './safetensors.js';
+import { sklearn } from './sklearn.js';
 import { tfjs } from './tfjs.js';
 import { tflite } from './tflite.js';
 import type { ModelFormat } from './types.js';
@@ -12,4 +13,4 @@ import type { ModelFormat } from './types.js';
  * a real magic come first; ONNX, found by structure only, comes after them. A new format starts as a
  * copy of `_template.ts` (compiled and tested, never registered).
  */
-export const formats: readonly ModelFormat[] = [tflite, gguf, ggml, pytorch, safetensors, tfjs, onnx];
+export const formats: readonly ModelFormat[] = [tflite, gguf, ggml, pytorch, sklearn, safetensors, tfjs, onnx];
