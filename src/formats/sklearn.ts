@@ -175,8 +175,7 @@ export const sklearn: ModelFormat = {
   metadataSchema: sklearnMetadataSchema,
   card: (metadata) => sklearnCard(sklearnMetadataSchema.parse(metadata)),
   match(probe: Probe): boolean {
-    const s = headSummary(probe);
-    return s !== undefined && s.globals.some((g) => libraryOf(g) !== undefined && isClass(g));
+    return headSummary(probe)?.globals.some((g) => libraryOf(g) !== undefined && isClass(g)) ?? false;
   },
   async inspect(src: ByteSource, _probe: Probe, _ctx: InspectContext): Promise<ModelInfo> {
     return readSklearn(src);
