@@ -55,8 +55,6 @@ const MAX = {
   name: 1024,
 } as const;
 
-const MSG_DATASPACE = 0x01;
-const MSG_DATATYPE = 0x03;
 const MSG_ATTRIBUTE = 0x0c;
 const MSG_CONTINUATION = 0x10;
 const MSG_ATTRIBUTE_INFO = 0x15;
