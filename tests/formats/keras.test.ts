@@ -1,0 +1,346 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findSuperblock, readHdf5Root } from '../../src/decoders/hdf5.js';
+import { AibomError, FormatError } from '../../src/errors.js';
+import { keras, type KerasMetadata } from '../../src/formats/keras.js';
+import type { ModelInfo } from '../../src/formats/types.js';
+import { BufferSource } from '../../src/io/byte-source.js';
+import { DEFAULT_LIMITS } from '../../src/io/limits.js';
+import { createProbe } from '../../src/probe.js';
+import { inventorySchema, scan, type Inventory } from '../../src/index.js';
+import { buildZip } from '../builders/tflite-builder.js';
+import { run } from '../helpers/container-context.js';
+import { expectConforms } from '../helpers/conformance.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const script = path.resolve(here, '../../fixtures/keras/make-h5.py');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'aibom-keras-test-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const ctx = { limits: DEFAULT_LIMITS };
+const enc = new TextEncoder();
+
+/** A python3 that imports h5py (Debian python3-h5py): the first of PATH's python3 and /usr/bin/python3. */
+const python = ['python3', '/usr/bin/python3'].find((p) => {
+  try {
+    execFileSync(p, ['-c', 'import h5py'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+});
+const h5 = path.join(tmp, 'h5');
+beforeAll(() => {
+  if (python === undefined) return;
+  fs.mkdirSync(h5);
+  execFileSync(python, [script, h5]);
+});
+// A copy: Buffer.slice() is a view, and tests patch their copies.
+const file = (name: string): Uint8Array => Uint8Array.from(fs.readFileSync(path.join(h5, name)));
+
+async function inspect(b: Uint8Array, name = 'm.h5'): Promise<ModelInfo> {
+  const src = new BufferSource(b);
+  const probe = createProbe(src, name);
+  expect(keras.match(probe)).toBe(true);
+  const info = await keras.inspect(src, probe, ctx);
+  expectConforms(keras, info.metadata);
+  return info;
+}
+
+async function formatError(p: Promise<unknown>): Promise<FormatError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(FormatError);
+    return err as FormatError;
+  }
+  throw new Error('expected a FormatError');
+}
+
+const matches = (b: Uint8Array): boolean => keras.match(createProbe(new BufferSource(b), 'x'));
+
+/** A Keras v3 `.keras` zip as `model.save` lays it out. */
+function kerasV3(config: unknown, metadata: unknown = { keras_version: '3.4.1', date_saved: '2024-07-01@10:00:00' }): Uint8Array {
+  return buildZip(
+    [
+      ['metadata.json', enc.encode(JSON.stringify(metadata))],
+      ['config.json', enc.encode(JSON.stringify(config))],
+      ['model.weights.h5', new Uint8Array(128)],
+    ],
+    0,
+    { deflate: true },
+  );
+}
+
+const V3_CONFIG = {
+  module: 'keras',
+  class_name: 'Sequential',
+  config: {
+    name: 'wake_word',
+    layers: [
+      { module: 'keras.layers', class_name: 'InputLayer', config: { name: 'in' } },
+      { module: 'keras.layers', class_name: 'Conv1D', config: { name: 'c' } },
+      { module: 'keras.layers', class_name: 'Dense', config: { name: 'd1' } },
+      { module: 'keras.layers', class_name: 'Dense', config: { name: 'd2' } },
+    ],
+  },
+  compile_config: { optimizer: { module: 'keras.optimizers', class_name: 'RMSprop', config: {} }, loss: 'binary_crossentropy' },
+};
+
+describe.skipIf(python === undefined)('keras: HDF5 files written by h5py as Keras lays them out (skipped without python3-h5py)', () => {
+  it('reads a Keras 2 Sequential model: versions, model class and name, layers, training config; Lambda is flagged', async () => {
+    const info = await inspect(file('keras2-sequential.h5'));
+    expect(info.confidence).toBe('high');
+    expect(info.metadata).toEqual({
+      container: 'hdf5',
+      kerasVersion: '2.15.0',
+      backend: 'tensorflow',
+      weightsOnly: false,
+      modelClass: 'Sequential',
+      modelName: 'kiosk_classifier',
+      layerCount: 6,
+      layers: { InputLayer: 1, Conv2D: 1, Flatten: 1, Dense: 2, Lambda: 1 },
+      lambdaLayers: 1,
+      customObjects: [],
+      optimizer: 'Adam',
+      loss: 'categorical_crossentropy',
+      superblockVersion: 0,
+      attributes: ['keras_version', 'backend', 'model_config', 'training_config'],
+    } satisfies KerasMetadata);
+    expect(info.warnings).toEqual([
+      { severity: 'error', code: 'security', message: 'Keras model has 1 Lambda layer: Python code inside the model, run when it is loaded or called.' },
+    ]);
+    expect(keras.card(info.metadata)).toEqual({
+      name: 'kiosk_classifier',
+      architecture: 'Sequential',
+      producer: 'keras',
+      producerVersion: '2.15.0',
+      format: 'keras',
+      formatVersion: 'hdf5-superblock-0',
+      inputs: [],
+      outputs: [],
+      weightTypes: [],
+      operators: [
+        { name: 'Dense', count: 2, custom: false },
+        { name: 'Conv2D', count: 1, custom: false },
+        { name: 'Flatten', count: 1, custom: false },
+        { name: 'InputLayer', count: 1, custom: false },
+        { name: 'Lambda', count: 1, custom: false },
+      ],
+      customOperators: false,
+    });
+  });
+
+  it('reads variable-length string attributes of a libver=latest file (superblock 3, object header 2) with nested models and custom objects', async () => {
+    const info = await inspect(file('keras3-functional-latest.h5'));
+    expect(info.metadata).toMatchObject({
+      kerasVersion: '3.4.1',
+      backend: 'jax',
+      modelClass: 'Functional',
+      modelName: 'detector',
+      layerCount: 6,
+      layers: { InputLayer: 1, Sequential: 1, Conv2D: 1, ReLU: 1, BoxDecoder: 1, Dense: 1 },
+      customObjects: ['acme.layers.BoxDecoder'],
+      superblockVersion: 3,
+    });
+    expect(info.warnings).toEqual([
+      {
+        severity: 'warning',
+        code: 'security',
+        message: 'Keras model uses custom objects from outside Keras (acme.layers.BoxDecoder): loading it imports their code.',
+      },
+    ]);
+    expect(keras.card(info.metadata).customOperators).toBe(true);
+  });
+
+  it('finds the superblock after a user block', async () => {
+    const b = file('userblock.h5');
+    expect(findSuperblock(b)).toBe(1024);
+    const info = await inspect(b);
+    expect(info.metadata).toMatchObject({ userBlock: 1024, kerasVersion: '2.15.0', modelClass: 'Sequential' });
+  });
+
+  it('reads a save_weights file as weights only', async () => {
+    const info = await inspect(file('weights.h5'));
+    expect(info.metadata).toMatchObject({ weightsOnly: true, kerasVersion: '2.15.0', layerCount: 0, attributes: ['backend', 'keras_version', 'layer_names'] });
+    expect(info.warnings).toBeUndefined();
+  });
+
+  it('does not match an HDF5 file without Keras attributes, and says why when asked', async () => {
+    const b = file('plain.h5');
+    expect(matches(b)).toBe(false);
+    expect((await formatError(keras.inspect(new BufferSource(b), createProbe(new BufferSource(b), 'plain.h5'), ctx))).message).toBe(
+      'Invalid Keras HDF5 model: the root group has no keras_version, model_config or layer_names attribute (it has title).',
+    );
+  });
+
+  it('reports dense root attributes as a medium-confidence Keras model with a note, when the name claims it', async () => {
+    const b = file('dense.h5');
+    expect(readHdf5Root(new BufferSource(b), 0).denseAttributes).toBe(true);
+    expect(matches(b)).toBe(false);
+    const info = await keras.inspect(new BufferSource(b), createProbe(new BufferSource(b), 'dense.h5'), ctx);
+    expectConforms(keras, info.metadata);
+    expect(info.confidence).toBe('medium');
+    expect(info.metadata).toMatchObject({ denseAttributes: true, attributes: [] });
+    expect(info.warnings?.map((w) => [w.severity, w.code])).toEqual([['info', 'unsupported']]);
+  });
+
+  it('rejects broken superblocks and headers naming the field, never throwing anything else', async () => {
+    const good = file('keras2-sequential.h5');
+    const v9 = good.slice();
+    v9[8] = 9;
+    expect((await formatError(keras.inspect(new BufferSource(v9), createProbe(new BufferSource(v9), 'm.h5'), ctx))).message).toBe(
+      'Invalid HDF5: superblock version 9 at offset 8 is not 0, 1, 2 or 3.',
+    );
+    const offs = good.slice();
+    offs[13] = 3;
+    expect((await formatError(keras.inspect(new BufferSource(offs), createProbe(new BufferSource(offs), 'm.h5'), ctx))).message).toBe(
+      'Invalid HDF5: size of offsets 3 in the superblock at offset 0 is not 2, 4 or 8.',
+    );
+    // Every truncation and random bytes behind the signature: typed errors only.
+    for (let n = 8; n < 4000; n += 97) {
+      try {
+        readHdf5Root(new BufferSource(good.subarray(0, n)), 0);
+      } catch (err) {
+        expect(err).toBeInstanceOf(AibomError);
+      }
+    }
+    let seed = 9;
+    const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) & 0xff;
+    for (let i = 0; i < 200; i++) {
+      const b = Uint8Array.from({ length: 600 }, rnd);
+      b.set([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a, i % 4]);
+      try {
+        readHdf5Root(new BufferSource(b), 0);
+      } catch (err) {
+        expect(err).toBeInstanceOf(AibomError);
+      }
+    }
+  });
+
+  it('rejects a model_config that is not JSON', async () => {
+    const good = file('keras2-sequential.h5');
+    const text = Buffer.from(good).toString('latin1');
+    const at = text.indexOf('{"class_name": "Sequential"');
+    expect(at).toBeGreaterThan(0);
+    const bad = good.slice();
+    bad[at] = 0x21; // '!'
+    expect((await formatError(inspect(bad))).message).toMatch(/^Invalid Keras model: model_config is not valid JSON \(/);
+  });
+});
+
+describe('keras: v3 .keras zips', () => {
+  it('reads metadata.json and config.json: version, date, class, layers, compile config, weights member', async () => {
+    const info = await inspect(kerasV3(V3_CONFIG), 'wake.keras');
+    expect(info.warnings).toBeUndefined();
+    expect(info.metadata).toEqual({
+      container: 'zip',
+      kerasVersion: '3.4.1',
+      dateSaved: '2024-07-01@10:00:00',
+      weightsOnly: false,
+      modelClass: 'Sequential',
+      modelName: 'wake_word',
+      layerCount: 4,
+      layers: { InputLayer: 1, Conv1D: 1, Dense: 2 },
+      lambdaLayers: 0,
+      customObjects: [],
+      optimizer: 'RMSprop',
+      loss: 'binary_crossentropy',
+      weightsFile: 'model.weights.h5',
+    } satisfies KerasMetadata);
+    expect(keras.card(info.metadata)).toMatchObject({
+      name: 'wake_word',
+      architecture: 'Sequential',
+      producer: 'keras',
+      producerVersion: '3.4.1',
+      formatVersion: 'keras-v3',
+    });
+  });
+
+  it('flags Lambda layers and custom objects in a v3 config', async () => {
+    const cfg = structuredClone(V3_CONFIG);
+    cfg.config.layers.push(
+      { module: 'keras.layers', class_name: 'Lambda', config: { name: 'l' } },
+      { module: 'evil.pkg', class_name: 'Hook', config: { name: 'h' } },
+    );
+    const info = await inspect(kerasV3(cfg));
+    expect(info.warnings?.map((w) => [w.severity, w.code])).toEqual([
+      ['error', 'security'],
+      ['warning', 'security'],
+    ]);
+    expect(info.metadata).toMatchObject({ lambdaLayers: 1, customObjects: ['evil.pkg.Hook'] });
+  });
+
+  it('matches only zips with metadata.json naming keras_version and config.json', () => {
+    expect(matches(kerasV3(V3_CONFIG))).toBe(true);
+    expect(matches(kerasV3(V3_CONFIG, { version: '1.0' }))).toBe(false);
+    expect(matches(buildZip([['metadata.json', enc.encode('{"keras_version":"3"}')]], 0))).toBe(false);
+    expect(
+      matches(
+        buildZip(
+          [
+            ['config.json', enc.encode('{}')],
+            ['metadata.json', enc.encode('not json')],
+          ],
+          0,
+        ),
+      ),
+    ).toBe(false);
+    expect(
+      matches(
+        buildZip(
+          [
+            ['model/config.json', enc.encode('{}')],
+            ['model/metadata.json', enc.encode('{"keras_version":"3"}')],
+          ],
+          0,
+        ),
+      ),
+    ).toBe(false);
+    expect(matches(enc.encode('\x89HDF\r\n\x1a\n'))).toBe(false);
+  });
+
+  it('rejects a config.json that is not a model config', async () => {
+    const zip = buildZip(
+      [
+        ['metadata.json', enc.encode('{"keras_version":"3.4.1"}')],
+        ['config.json', enc.encode('[1, 2]')],
+      ],
+      0,
+    );
+    expect((await formatError(inspect(zip))).message).toBe('Invalid Keras model: config.json is not a JSON object.');
+    const cut = buildZip(
+      [
+        ['metadata.json', enc.encode('{"keras_version":"3.4.1"}')],
+        ['config.json', enc.encode('{"class_name": ')],
+      ],
+      0,
+    );
+    expect((await formatError(inspect(cut))).message).toMatch(/^Invalid Keras model: config.json is not valid JSON/);
+  });
+});
+
+describe('keras: end to end', () => {
+  const valid = (inv: Inventory): Inventory => inventorySchema.parse(inv) as Inventory;
+
+  it('finds a v3 .keras zip inside a tar and does not walk its members', async () => {
+    const d = path.join(tmp, 'tree');
+    fs.mkdirSync(path.join(d, 'usr/share/voice'), { recursive: true });
+    fs.writeFileSync(path.join(d, 'usr/share/voice/wake.keras'), kerasV3(V3_CONFIG));
+    if (python !== undefined) fs.copyFileSync(path.join(h5, 'keras2-sequential.h5'), path.join(d, 'usr/share/voice/classifier.h5'));
+    const tar = path.join(tmp, 'rootfs.tar');
+    run('tar', ['-cf', tar, '-C', d, 'usr']);
+    const inv = valid(await scan([tar]));
+    const models = inv.components.filter((c) => c.kind === 'model');
+    const expected = ['keras:Sequential:usr/share/voice/wake.keras'];
+    if (python !== undefined) expected.unshift('keras:Sequential:usr/share/voice/classifier.h5');
+    expect(
+      models.map((m) => (m.kind === 'model' ? `${m.model.format}:${m.model.card.architecture}:${m.locations[0]!.path.split('!/')[1]}` : '')).sort(),
+    ).toEqual(expected);
+    expect(inv.components.some((c) => c.locations.some((l) => l.path.endsWith('model.weights.h5')))).toBe(false);
+    expect(inv.problems.map((p) => [p.code, p.severity])).toEqual(python === undefined ? [] : [['security', 'error']]);
+  });
+});
