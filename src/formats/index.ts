@@ -1,3 +1,4 @@
+import { executorch } from './executorch.js';
 import { ggml } from './ggml.js';
 import { gguf } from './gguf.js';
 import { keras } from './keras.js';
@@ -14,4 +15,4 @@ import type { ModelFormat } from './types.js';
  * a real magic come first; ONNX, found by structure only, comes after them. A new format starts as a
  * copy of `_template.ts` (compiled and tested, never registered).
  */
-export const formats: readonly ModelFormat[] = [tflite, gguf, ggml, pytorch, sklearn, keras, safetensors, tfjs, onnx];
+export const formats: readonly ModelFormat[] = [tflite, gguf, ggml, pytorch, executorch, sklearn, keras, safetensors, tfjs, onnx];
