@@ -204,6 +204,14 @@ export function symTarget(s: Sym | undefined): string | undefined {
 
 const MARK = Symbol('mark');
 
+/** `torch._utils` rebuilders whose first arguments are (storage, storage_offset, size, stride, ...). */
+const TENSOR_REBUILDERS = new Set([
+  'torch._utils._rebuild_tensor',
+  'torch._utils._rebuild_tensor_v2',
+  'torch._utils._rebuild_tensor_v3',
+  'torch._utils._rebuild_qtensor',
+]);
+
 /** Decodes a protocol 0 `'...'` repr (STRING opcode): quotes removed, common escapes resolved. */
 function unrepr(text: string): string {
   const q = text[0];
@@ -352,7 +360,7 @@ export function readPickle(
     if (called !== undefined) callCounts.set(called, (callCounts.get(called) ?? 0) + 1);
     const out: Sym = { k: 'call', fn, args, entries: [], items: [] };
     const target = symTarget(fn);
-    if (target?.startsWith('torch._utils._rebuild_tensor') && args.k === 'tuple') {
+    if (target !== undefined && TENSOR_REBUILDERS.has(target) && args.k === 'tuple') {
       tensorCount++;
       const t = describeTensor(args.items);
       if (tensors.length < limits.maxTensors) tensors.push(t);

@@ -161,8 +161,30 @@ function add(t: Totals, s: PickleSummary, where: string, countTensors: boolean):
   }
 }
 
+/**
+ * Walks one pickle member. A member that cannot be read at all (encrypted, deflated past the in-memory
+ * limit, another compression method) is an empty summary noting why: the archive is still PyTorch.
+ */
 function readPickleMember(src: ByteSource, dir: ZipDirectory, m: ZipMember): PickleSummary {
-  const s = memberSource(src, dir, m, MAX_PICKLE_BYTES);
+  let s: ByteSource;
+  try {
+    s = memberSource(src, dir, m, MAX_PICKLE_BYTES);
+  } catch (err) {
+    if (!(err instanceof AibomError) || err instanceof FormatError) throw err;
+    const empty: PickleSummary = {
+      protocol: 0,
+      opcodes: 0,
+      end: 0,
+      globals: [],
+      calls: [],
+      callCounts: [],
+      dynamicGlobals: 0,
+      tensors: [],
+      tensorCount: 0,
+      persistentIds: 0,
+    };
+    return { ...empty, stopped: `not read: ${err.message}` };
+  }
   try {
     return readPickle(s);
   } catch (err) {
@@ -330,12 +352,6 @@ export const pytorch: ModelFormat = {
     const layout = dir === undefined ? undefined : torchLayout(dir);
     if (dir === undefined || layout === undefined)
       throw new FormatError('Invalid PyTorch file: neither a zip with <name>/data.pkl and <name>/version nor a legacy pickle starting with the magic number.');
-    try {
-      return readZip(src, dir, layout);
-    } catch (err) {
-      // A member that is encrypted or too large to inflate: the archive is PyTorch, its pickle unread.
-      if (err instanceof AibomError && !(err instanceof FormatError)) throw new FormatError(`Invalid PyTorch archive: ${err.message}`);
-      throw err;
-    }
+    return readZip(src, dir, layout);
   },
 };

@@ -195,6 +195,31 @@ describe('pytorch: zip checkpoints', () => {
   }, 20_000);
 });
 
+describe('pytorch: unreadable members', () => {
+  it('reports a checkpoint whose data.pkl is encrypted as a medium-confidence model, saying why', async () => {
+    const files: [string, Uint8Array][] = [
+      ['archive/data.pkl', stateDictPickle(TENSORS).bytesOut()],
+      ['archive/version', enc.encode('3')],
+    ];
+    const info = await inspect(buildZip(files, 0, { encrypted: ['archive/data.pkl'] }));
+    expect(info.confidence).toBe('medium');
+    expect(info.metadata).toMatchObject({
+      kind: 'checkpoint',
+      globals: [],
+      tensorCount: 0,
+      walkStopped: 'data.pkl: not read: Zip member "archive/data.pkl" is encrypted and was not read.',
+    });
+    expect(info.warnings).toEqual([
+      {
+        severity: 'warning',
+        code: 'limit',
+        message:
+          'PyTorch pickle walk stopped early (data.pkl: not read: Zip member "archive/data.pkl" is encrypted and was not read.); globals after that point were not seen.',
+      },
+    ]);
+  });
+});
+
 describe('pytorch: legacy torch.save pickles', () => {
   it('identifies the magic number, reads sys_info, the object and the storage keys', async () => {
     const object = stateDictPickle(TENSORS.slice(0, 2));
