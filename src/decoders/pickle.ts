@@ -365,6 +365,15 @@ export function readPickle(
       const t = describeTensor(args.items);
       if (tensors.length < limits.maxTensors) tensors.push(t);
       tensorOf.set(out, t);
+    } else if (target === 'collections.OrderedDict' && args.k === 'tuple' && args.items[0]?.k === 'list') {
+      // Old pickles build an OrderedDict from a list of [key, value] pairs: name the tensors among them.
+      for (const pair of args.items[0].items) {
+        if ((pair.k === 'list' || pair.k === 'tuple') && pair.items.length === 2) {
+          const t = tensorOf.get(pair.items[1]!);
+          const key = pair.items[0]!;
+          if (t !== undefined && t.key === undefined && key.k === 'str') t.key = key.v;
+        }
+      }
     } else if (target === 'torch._utils._rebuild_parameter' && args.k === 'tuple') {
       // A Parameter wraps a tensor: the same entry, so that the key lands on it.
       const inner = args.items[0];

@@ -11,7 +11,7 @@ import { createProbe } from '../../src/probe.js';
 import { inventorySchema, scan, type Inventory } from '../../src/index.js';
 import { legacyTorch, maliciousPickle, PickleBuilder, stateDictPickle, torchZip } from '../builders/pickle-builder.js';
 import { buildZip } from '../builders/tflite-builder.js';
-import { run } from '../helpers/container-context.js';
+import { run, runBuffer } from '../helpers/container-context.js';
 import { expectConforms } from '../helpers/conformance.js';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'aibom-pytorch-test-'));
@@ -257,6 +257,51 @@ describe('pytorch: legacy torch.save pickles', () => {
     expect((await formatError(inspect(bad))).message).toBe(
       'Invalid legacy PyTorch file: magic number pickle: Invalid pickle: opcode 0xff at offset 14 is not a pickle opcode.',
     );
+  });
+});
+
+/**
+ * Real legacy checkpoints shipped inside the torchmetrics wheel (LPIPS and DISTS weights), read from the
+ * package cache at test time (never committed); `AIBOM_PYPI_FILES` overrides the folder.
+ */
+const pypi = process.env.AIBOM_PYPI_FILES ?? '/opt/pypi/files';
+const torchmetricsWheel = fs.existsSync(pypi) ? fs.readdirSync(pypi).find((f) => /^torchmetrics-1\.9\.0-.*\.whl$/.test(f)) : undefined;
+const hasUnzip = (() => {
+  try {
+    run('unzip', ['-v']);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe.skipIf(torchmetricsWheel === undefined || !hasUnzip)('pytorch: real legacy checkpoints from the torchmetrics 1.9.0 wheel (skipped without it)', () => {
+  const member = (name: string): Uint8Array =>
+    Uint8Array.from(runBuffer('unzip', ['-p', path.join(pypi, torchmetricsWheel!), `torchmetrics/functional/image/${name}`]));
+
+  it.each([
+    [
+      'lpips_models/alex.pth',
+      5,
+      64 + 192 + 384 + 256 + 256,
+      ['lin0.model.1.weight', 'lin1.model.1.weight', 'lin2.model.1.weight', 'lin3.model.1.weight', 'lin4.model.1.weight'],
+    ],
+    ['dists_models/weights.pt', 2, 2950, ['alpha', 'beta']],
+  ])('reads %s like pickletools shows it', async (name, tensors, parameters, keys) => {
+    const info = await inspect(member(name));
+    expect(info.warnings).toBeUndefined();
+    expect(info.metadata).toMatchObject({
+      container: 'legacy-pickle',
+      version: 1001,
+      byteorder: 'little',
+      storages: tensors,
+      pickleProtocol: 2,
+      globals: ['collections.OrderedDict', 'torch.FloatStorage', 'torch._utils._rebuild_tensor_v2'],
+      tensorCount: tensors,
+      parameters,
+      dtypes: { float32: parameters },
+      tensorKeys: keys,
+    });
   });
 });
 
