@@ -193,10 +193,36 @@ export function stateDictPickle(tensors: readonly TensorSpec[], opts: { paramete
   return p.stop();
 }
 
-/** Members of a `torch.save` zip around `dataPkl` (stored, as PyTorch writes them). */
+/**
+ * Inserts a zip64 End Of Central Directory record and its locator before the End Of Central Directory
+ * record of a zip written by `buildZip`, as miniz does with MZ_ZIP_FLAG_WRITE_ZIP64 (PyTorch's writer
+ * always sets it): the plain EOCD keeps its real values, the zip64 record repeats them.
+ */
+export function withZip64EndRecords(zip: Uint8Array): Uint8Array {
+  const eocd = zip.length - 22;
+  const e = new DataView(zip.buffer, zip.byteOffset + eocd, 22);
+  const entries = e.getUint16(10, true);
+  const cdSize = e.getUint32(12, true);
+  const cdOffset = e.getUint32(16, true);
+  const rec = new DataView(new ArrayBuffer(56 + 20));
+  rec.setUint32(0, 0x06064b50, true); // 'PK\x06\x06'
+  rec.setBigUint64(4, 44n, true); // size of the rest of the record
+  rec.setUint16(12, 45, true);
+  rec.setUint16(14, 45, true);
+  rec.setBigUint64(24, BigInt(entries), true);
+  rec.setBigUint64(32, BigInt(entries), true);
+  rec.setBigUint64(40, BigInt(cdSize), true);
+  rec.setBigUint64(48, BigInt(cdOffset), true);
+  rec.setUint32(56, 0x07064b50, true); // 'PK\x06\x07'
+  rec.setBigUint64(64, BigInt(eocd), true); // where the zip64 record starts
+  rec.setUint32(72, 1, true);
+  return Uint8Array.from([...zip.subarray(0, eocd), ...new Uint8Array(rec.buffer), ...zip.subarray(eocd)]);
+}
+
+/** Members of a `torch.save` zip around `dataPkl`: stored, with zip64 end records, as PyTorch writes them. */
 export function torchZip(
   dataPkl: Uint8Array,
-  opts: { prefix?: string; storages?: number; dotDataVersion?: boolean; extra?: [string, Uint8Array][] } = {},
+  opts: { prefix?: string; storages?: number; dotDataVersion?: boolean; extra?: [string, Uint8Array][]; plainEnd?: boolean } = {},
 ): Uint8Array {
   const p = opts.prefix ?? 'archive';
   const enc = new TextEncoder();
@@ -209,7 +235,8 @@ export function torchZip(
   for (let i = 0; i < (opts.storages ?? 1); i++) files.push([`${p}/data/${i}`, new Uint8Array(64)]);
   files.push(...(opts.extra ?? []));
   files.push([opts.dotDataVersion ? `${p}/.data/version` : `${p}/version`, enc.encode('3\n')]);
-  return buildZip(files, 0);
+  const zip = buildZip(files, 0);
+  return opts.plainEnd ? zip : withZip64EndRecords(zip);
 }
 
 /** A legacy `torch.save` file: magic, protocol version 1001, sys_info, the object, the storage keys, storages. */

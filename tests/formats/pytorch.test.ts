@@ -81,6 +81,18 @@ describe('pytorch: zip checkpoints', () => {
     });
   });
 
+  it('reads zips with and without zip64 end records (PyTorch always writes them), and the same zip found by unzip', async () => {
+    const pkl = stateDictPickle(TENSORS).bytesOut();
+    const withRecords = torchZip(pkl, { storages: 4 });
+    const plain = torchZip(pkl, { storages: 4, plainEnd: true });
+    expect(withRecords.length).toBe(plain.length + 76);
+    expect((await inspect(withRecords)).metadata).toEqual((await inspect(plain)).metadata);
+    // An independent reader agrees the layout is a valid zip.
+    const f = path.join(tmp, 'zip64-records.pt');
+    fs.writeFileSync(f, withRecords);
+    expect(run('unzip', ['-Z1', f]).trim().split('\n')).toContain('archive/data.pkl');
+  });
+
   it('accepts the .data/version record, an older archive name, deflated members and protocol 4', async () => {
     const pkl = stateDictPickle(TENSORS.slice(0, 1), { protocol: 4, parameter: true }).bytesOut();
     const files: [string, Uint8Array][] = [
@@ -334,6 +346,13 @@ describe('pytorch: look-alikes and broken archives', () => {
       ),
     ).toBe(false);
     expect(matches(buildZip([['docs/readme.txt', enc.encode('hi')]], 0))).toBe(false);
+    // zip64 end records that point nowhere: not a readable zip, hence no match (the zip reader reports it).
+    const broken = torchZip(stateDictPickle([]).bytesOut());
+    new DataView(broken.buffer).setBigUint64(broken.length - 22 - 12, 5n, true); // the locator's record offset
+    expect(matches(broken)).toBe(false);
+    const huge = torchZip(stateDictPickle([]).bytesOut());
+    new DataView(huge.buffer).setBigUint64(huge.length - 22 - 76 + 32, 2n ** 40n, true); // the zip64 entry count
+    expect(matches(huge)).toBe(false);
     // A plain pickle (not the legacy magic) and a zip cut before its directory.
     expect(matches(maliciousPickle().bytesOut())).toBe(false);
     expect(matches(torchZip(stateDictPickle([]).bytesOut()).subarray(0, 200))).toBe(false);
