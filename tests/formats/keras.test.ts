@@ -208,17 +208,17 @@ describe.skipIf(python === undefined)('keras: HDF5 files written by h5py as Kera
         expect(err).toBeInstanceOf(AibomError);
       }
     }
-    let seed = 9;
-    const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) & 0xff;
-    for (let i = 0; i < 200; i++) {
-      const b = Uint8Array.from({ length: 600 }, rnd);
-      b.set([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a, i % 4]);
-      try {
-        readHdf5Root(new BufferSource(b), 0);
-      } catch (err) {
-        expect(err).toBeInstanceOf(AibomError);
-      }
-    }
+  });
+
+  it('refuses an absurd message count in the root object header, naming it', async () => {
+    const b = file('keras2-sequential.h5');
+    const v = new DataView(b.buffer);
+    // Superblock 0: the root symbol table entry's object header address sits at 24 + 4 x 8 + 8.
+    const header = Number(v.getBigUint64(64, true));
+    v.setUint16(header + 2, 60_000, true);
+    expect((await formatError(keras.inspect(new BufferSource(b), createProbe(new BufferSource(b), 'm.h5'), ctx))).message).toBe(
+      `Invalid HDF5: object header at address ${header} declares 60000 messages, more than 10000.`,
+    );
   });
 
   it('rejects a model_config that is not JSON', async () => {
@@ -229,6 +229,39 @@ describe.skipIf(python === undefined)('keras: HDF5 files written by h5py as Kera
     const bad = good.slice();
     bad[at] = 0x21; // '!'
     expect((await formatError(inspect(bad))).message).toMatch(/^Invalid Keras model: model_config is not valid JSON \(/);
+  });
+});
+
+describe('keras: the HDF5 reader on hostile bytes (no h5py needed)', () => {
+  it('throws only typed errors on random bytes behind the signature, for every superblock version', () => {
+    let seed = 9;
+    const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) & 0xff;
+    let failures = 0;
+    for (let i = 0; i < 400; i++) {
+      const b = Uint8Array.from({ length: 600 }, rnd);
+      b.set([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a, i % 4]);
+      try {
+        readHdf5Root(new BufferSource(b), 0);
+      } catch (err) {
+        expect(err).toBeInstanceOf(AibomError);
+        failures++;
+      }
+    }
+    expect(failures).toBeGreaterThan(300);
+  });
+
+  it('finds the superblock at 0 or after a power-of-two user block only', () => {
+    const sig = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
+    const at = (offset: number): Uint8Array => {
+      const b = new Uint8Array(70_000);
+      b.set(sig, offset);
+      return b;
+    };
+    expect(findSuperblock(at(0))).toBe(0);
+    expect(findSuperblock(at(2048))).toBe(2048);
+    expect(findSuperblock(at(32768))).toBe(32768);
+    expect(findSuperblock(at(100))).toBeUndefined();
+    expect(matches(at(100))).toBe(false);
   });
 });
 
