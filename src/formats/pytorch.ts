@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { pickleSecurity, readPickle, symInt, symString, type PickleSummary, type Sym } from '../decoders/pickle.js';
+import { pickleSecurity, readPickle, symInt, symString, symTarget, type PickleSummary, type Sym } from '../decoders/pickle.js';
 import { memberSource, memberText, probeZipDirectory } from '../decoders/zip-member.js';
 import type { ZipDirectory, ZipMember } from '../decoders/zip-directory.js';
 import { AibomError, FormatError } from '../errors.js';
@@ -64,6 +64,10 @@ export const pytorchMetadataSchema = z
     parameters: z.number().int().nonnegative().describe('Elements over those tensors (product of their sizes), held at 2^53 - 1'),
     dtypes: z.record(z.string(), z.number().int().nonnegative()).describe('Elements per element type, from the storage classes (`FloatStorage` -> `float32`)'),
     tensorKeys: z.array(z.string()).describe('Dictionary keys the tensors are stored under (state_dict names), first 1000 in pickle order'),
+    rootClass: z
+      .string()
+      .optional()
+      .describe('Class (or function) that builds the pickled top-level object (`collections.OrderedDict` for a state_dict, `__torch__.Net`, `__main__.Net`)'),
     walkStopped: z.string().optional().describe('Why a pickle walk stopped early (a limit): what follows was not read'),
   })
   .meta({
@@ -78,6 +82,7 @@ export type PytorchMetadata = z.output<typeof pytorchMetadataSchema>;
 export function pytorchCard(md: PytorchMetadata): ModelCard {
   const types = Object.keys(md.dtypes).sort();
   return {
+    ...opt('architecture', architectureOf(md.rootClass)),
     format: 'pytorch',
     ...opt('formatVersion', md.version === undefined ? undefined : String(md.version)),
     inputs: [],
@@ -88,6 +93,16 @@ export function pytorchCard(md: PytorchMetadata): ModelCard {
     operators: [],
     customOperators: false,
   };
+}
+
+/**
+ * The model class a pickle's top-level object states: the last name of `rootClass` when it is a class of
+ * the model (`__torch__.___torch_mangle_3.Net` -> `Net`), not a container such as a state_dict.
+ */
+function architectureOf(rootClass: string | undefined): string | undefined {
+  if (rootClass === undefined || /^(collections|builtins|__builtin__|torch\._utils|copy_?reg)\./.test(rootClass)) return undefined;
+  const name = rootClass.slice(rootClass.lastIndexOf('.') + 1);
+  return /^[A-Za-z_]\w*$/.test(name) ? name : undefined;
 }
 
 // ---- layout -------------------------------------------------------------------------------------------
@@ -134,6 +149,7 @@ function startsWithLegacyMagic(head: Uint8Array): boolean {
 // ---- reading -------------------------------------------------------------------------------------------
 
 interface Totals {
+  rootClass?: string;
   globals: Set<string>;
   calls: Set<string>;
   tensorCount: number;
@@ -152,6 +168,8 @@ function add(t: Totals, s: PickleSummary, where: string, countTensors: boolean):
   for (const c of s.calls) t.calls.add(c);
   if (s.stopped !== undefined && t.stopped === undefined) t.stopped = `${where}: ${s.stopped}`;
   if (!countTensors) return;
+  const root = symTarget(s.result);
+  if (root !== undefined && t.rootClass === undefined) t.rootClass = root;
   t.tensorCount += s.tensorCount;
   for (const x of s.tensors) {
     t.parameters = Math.min(t.parameters + x.elements, Number.MAX_SAFE_INTEGER);
@@ -264,6 +282,7 @@ function readZip(src: ByteSource, dir: ZipDirectory, layout: TorchLayout): Model
     parameters: t.parameters,
     dtypes: t.dtypes,
     tensorKeys: t.tensorKeys,
+    ...opt('rootClass', t.rootClass),
     ...opt('walkStopped', t.stopped),
   };
   return finish(md, t, `${p}${main === undefined ? 'bytecode.pkl' : 'data.pkl'}`, kind === 'checkpoint' ? [] : TORCHSCRIPT_SAFE);
@@ -318,6 +337,7 @@ function readLegacy(src: ByteSource): ModelInfo {
     parameters: t.parameters,
     dtypes: t.dtypes,
     tensorKeys: t.tensorKeys,
+    ...opt('rootClass', t.rootClass),
     ...opt('walkStopped', t.stopped),
   };
   return finish(md, t, 'the legacy object pickle', []);

@@ -67,6 +67,7 @@ describe('pytorch: zip checkpoints', () => {
       parameters: 432 + 16 + 160 + 1,
       dtypes: { float32: 448, float16: 160, int64: 1 },
       tensorKeys: ['features.0.weight', 'features.0.bias', 'classifier.weight', 'bn.num_batches_tracked'],
+      rootClass: 'collections.OrderedDict',
     } satisfies PytorchMetadata);
     expect(pytorch.card(info.metadata)).toEqual({
       format: 'pytorch',
@@ -136,8 +137,10 @@ describe('pytorch: zip checkpoints', () => {
       extraFiles: ['producer_info.json'],
       globals: ['__torch__.___torch_mangle_3.Net'],
       tensorCount: 0,
+      rootClass: '__torch__.___torch_mangle_3.Net',
     });
     expect(pytorch.card(info.metadata)).not.toHaveProperty('parameters');
+    expect(pytorch.card(info.metadata).architecture).toBe('Net');
   });
 
   it('reads lite-interpreter (.ptl) archives by their bytecode.pkl', async () => {
@@ -187,6 +190,7 @@ describe('pytorch: zip checkpoints', () => {
   it('warns about a full-model pickle naming classes outside the allowlist', async () => {
     const p = new PickleBuilder().proto(2).global('__main__', 'Net').emptyTuple().newobj().emptyDict().build().stop();
     const info = await inspect(torchZip(p.bytesOut()));
+    expect(pytorch.card(info.metadata).architecture).toBe('Net');
     expect(info.warnings).toEqual([
       {
         severity: 'warning',
@@ -250,6 +254,7 @@ describe('pytorch: legacy torch.save pickles', () => {
       parameters: 448,
       dtypes: { float32: 448 },
       tensorKeys: ['features.0.weight', 'features.0.bias'],
+      rootClass: 'collections.OrderedDict',
     } satisfies PytorchMetadata);
     expect(pytorch.card(info.metadata).formatVersion).toBe('1001');
   });
