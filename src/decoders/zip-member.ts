@@ -19,6 +19,58 @@ export function startsLikeZip(head: Uint8Array): boolean {
   return head.length >= 4 && head[0] === 0x50 && head[1] === 0x4b && head[2] === 0x03 && head[3] === 0x04;
 }
 
+/** The End Of Central Directory record whose comment runs exactly to the end of `src`, in its tail. */
+function findEocd(src: ByteSource): { tail: Uint8Array; at: number; eocdOffset: number } | undefined {
+  const tailStart = Math.max(0, src.size - (0xffff + 22));
+  const tail = src.read(tailStart, src.size - tailStart);
+  for (let i = tail.length - 22; i >= 0; i--) {
+    // 'PK\x05\x06' whose comment length (offset 20) ends exactly at the end of the source
+    if (
+      tail[i] === 0x50 &&
+      u32le(tail, i, 'zip End Of Central Directory record') === 0x06054b50 &&
+      i + 22 + u16le(tail, i + 20, 'zip End Of Central Directory record') === tail.length
+    ) {
+      return { tail, at: i, eocdOffset: tailStart + i };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * True when the raw central directory of the probe's zip contains `needle` (a member name or part of
+ * one): a cheap test before the directory is parsed, so that a 20,000-entry APK costs one read and one
+ * byte search for the formats that look for `data.pkl` or `metadata.json`. The directory bytes are read
+ * once per item (memoised under `zip-member.cd`), located by the End Of Central Directory record or its
+ * zip64 record; false when the item is no zip or they cannot be located.
+ */
+export function probeZipMentions(probe: Probe, needle: string): boolean {
+  const cd = probe.memo('zip-member.cd', (): Buffer | undefined => {
+    if (!startsLikeZip(probe.head)) return undefined;
+    try {
+      const e = findEocd(probe.source);
+      if (e === undefined) return undefined;
+      let cdSize = u32le(e.tail, e.at + 12, 'zip End Of Central Directory record');
+      let cdOffset = e.eocdOffset - cdSize;
+      // A zip64 locator ('PK\x06\x07') just before: the directory ends at the zip64 record instead.
+      if (e.at >= 20 && u32le(e.tail, e.at - 20, 'zip64 locator') === 0x07064b50) {
+        const rec = u64le(e.tail, e.at - 12, 'zip64 locator');
+        if (!Number.isSafeInteger(rec) || rec + 56 > probe.size) return undefined;
+        const r = probe.source.read(rec, 56);
+        cdSize = u64le(r, 40, 'zip64 End Of Central Directory record');
+        cdOffset = u64le(r, 48, 'zip64 End Of Central Directory record');
+      }
+      if (!Number.isSafeInteger(cdSize) || !Number.isSafeInteger(cdOffset) || cdSize > MAX_DIRECTORY_BYTES || cdOffset < 0 || cdOffset + cdSize > probe.size)
+        return undefined;
+      const b = probe.source.read(cdOffset, cdSize);
+      return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+    } catch (err) {
+      if (err instanceof AibomError) return undefined;
+      throw err;
+    }
+  });
+  return cd?.includes(needle, 0, 'latin1') ?? false;
+}
+
 /**
  * The central directory of the probe's item when it starts like a zip, read once per item (memoised
  * under `zip-member.directory`); undefined when it is no readable zip (no record, zip64, broken). Costs one
@@ -90,22 +142,9 @@ export function memberText(src: ByteSource, dir: ZipDirectory, m: ZipMember, max
  * such records; FormatError when they are broken, LimitError past the bounds.
  */
 export function readZip64Directory(src: ByteSource): ZipDirectory | undefined {
-  const tailStart = Math.max(0, src.size - (0xffff + 22));
-  const tail = src.read(tailStart, src.size - tailStart);
-  let at = -1;
-  for (let i = tail.length - 22; i >= 0; i--) {
-    // 'PK\x05\x06' whose comment runs exactly to the end
-    if (
-      tail[i] === 0x50 &&
-      u32le(tail, i, 'zip End Of Central Directory record') === 0x06054b50 &&
-      i + 22 + u16le(tail, i + 20, 'zip End Of Central Directory record') === tail.length
-    ) {
-      at = i;
-      break;
-    }
-  }
-  if (at < 20) return undefined;
-  const eocdOffset = tailStart + at;
+  const e = findEocd(src);
+  if (e === undefined || e.at < 20) return undefined;
+  const { tail, at, eocdOffset } = e;
   // 'PK\x06\x07' locator: disk (4), offset of the zip64 record (8), total disks (4)
   if (u32le(tail, at - 20, 'zip64 locator') !== 0x07064b50) return undefined;
   const recordOffset = u64le(tail, at - 12, 'zip64 locator');

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { findSuperblock, readHdf5Root, type Hdf5Root } from '../decoders/hdf5.js';
-import { memberText, probeZipDirectory } from '../decoders/zip-member.js';
+import { memberText, probeZipDirectory, probeZipMentions } from '../decoders/zip-member.js';
 import type { ZipDirectory } from '../decoders/zip-directory.js';
 import { isObject } from '../detect/json-probe.js';
 import { AibomError, FormatError } from '../errors.js';
@@ -255,6 +255,7 @@ function member(dir: ZipDirectory, name: string) {
 /** metadata.json of a v3 zip parsed, once per item; undefined when the zip is not one. */
 function probeV3(probe: Probe): { dir: ZipDirectory; metadata: Record<string, unknown> } | undefined {
   return probe.memo('keras.v3', () => {
+    if (!probeZipMentions(probe, 'metadata.json')) return undefined;
     const dir = probeZipDirectory(probe);
     if (dir === undefined) return undefined;
     const meta = member(dir, 'metadata.json');

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { pickleSecurity, readPickle, symInt, symString, symTarget, type PickleSummary, type Sym } from '../decoders/pickle.js';
-import { memberSource, memberText, probeZipDirectory } from '../decoders/zip-member.js';
+import { memberSource, memberText, probeZipDirectory, probeZipMentions } from '../decoders/zip-member.js';
 import type { ZipDirectory, ZipMember } from '../decoders/zip-directory.js';
 import { AibomError, FormatError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
@@ -363,6 +363,8 @@ export const pytorch: ModelFormat = {
   card: (metadata) => pytorchCard(pytorchMetadataSchema.parse(metadata)),
   match(probe: Probe): boolean {
     if (startsWithLegacyMagic(probe.head)) return true;
+    // The raw directory names data.pkl or bytecode.pkl before it is worth parsing.
+    if (!probeZipMentions(probe, 'data.pkl') && !probeZipMentions(probe, 'bytecode.pkl')) return false;
     const dir = probeZipDirectory(probe);
     return dir !== undefined && torchLayout(dir) !== undefined;
   },
