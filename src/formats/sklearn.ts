@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { pickleSecurity, PICKLE_LIMITS, readPickle, symString, symTarget, type PickleSummary, type Sym } from '../decoders/pickle.js';
-import { FormatError } from '../errors.js';
-import { BufferSource, type ByteSource } from '../io/byte-source.js';
+import zlib from 'node:zlib';
+import { FormatError, LimitError } from '../errors.js';
+import { BufferSource, MAX_READ, type ByteSource } from '../io/byte-source.js';
 import type { ModelCard } from '../inventory/card.js';
 import type { Probe } from '../probe.js';
 import { opt, sortCardOperators } from './card-util.js';
@@ -16,8 +17,10 @@ import type { InspectContext, ModelFormat, ModelInfo, ModelWarning } from './typ
  * the scikit-learn version the estimators record (`_sklearn_version` in their state) and every global
  * with its security judgement are reported.
  *
- * Not handled: compressed joblib files (zlib, gzip, lz4... wrappers around the stream: the compression
- * readers may open some of them) and protocol 0/1 pickles (no PROTO opcode to recognise them by).
+ * joblib's default compression (`compress=True` or a level) wraps the stream in zlib: it is inflated
+ * here (the head for `match`, the whole stream up to 256 MiB for `inspect`); its gzip, bz2 and xz
+ * wrappers are opened by the container readers first. Not handled: lzma-alone and lz4 wrappers, and
+ * protocol 0/1 pickles (no PROTO opcode to recognise them by).
  */
 
 /** Module prefixes of the libraries whose classes make a pickle a model. */
@@ -48,6 +51,7 @@ function isClass(global: string): boolean {
 export const sklearnMetadataSchema = z
   .strictObject({
     serializer: z.enum(['pickle', 'joblib']).describe('`joblib` when the stream holds joblib NumpyArrayWrapper arrays, `pickle` otherwise'),
+    compression: z.literal('zlib').optional().describe("`zlib` when the stream is wrapped in joblib's zlib compression"),
     pickleProtocol: z.number().int().min(0).max(5).describe('Pickle protocol (PROTO opcode)'),
     libraries: z
       .array(z.string())
@@ -95,6 +99,43 @@ function startsLikePickle(head: Uint8Array): boolean {
   return head.length >= 3 && head[0] === 0x80 && head[1]! >= 2 && head[1]! <= 5;
 }
 
+/** A zlib header (RFC 1950): CM 8, window at most 32 KiB, no preset dictionary, check bits valid. */
+function startsLikeZlib(head: Uint8Array): boolean {
+  return head.length >= 2 && head[0] === 0x78 && (head[1]! & 0x20) === 0 && ((head[0]! << 8) | head[1]!) % 31 === 0;
+}
+
+/** Largest inflated stream read whole by `inspect`. */
+const MAX_INFLATED = 256 * 1024 * 1024;
+
+/**
+ * The first bytes of a zlib stream: its first 2 KiB inflated (deflate expands at most about 1032 times,
+ * so the output stays under the 4 MiB bound and never fails for size); undefined when not zlib. The
+ * estimator's class comes first in the pickle, well inside that.
+ */
+function inflateHead(input: Uint8Array): Uint8Array | undefined {
+  try {
+    return zlib.inflateSync(input.subarray(0, 2048), { finishFlush: zlib.constants.Z_SYNC_FLUSH, maxOutputLength: 4 * 1024 * 1024 });
+  } catch {
+    return undefined;
+  }
+}
+
+/** The pickle bytes of the item: itself, or its zlib stream inflated (for `inspect`, bounded). */
+function pickleBytes(probe: Probe, src: ByteSource): { src: ByteSource; compression?: 'zlib' } {
+  if (!startsLikeZlib(probe.head)) return { src };
+  if (src.size > MAX_READ)
+    throw new LimitError(`A zlib-compressed joblib file of ${src.size} bytes is over the ${MAX_READ}-byte read limit.`, 'maxDecompressedBytes');
+  let out: Buffer;
+  try {
+    out = zlib.inflateSync(src.read(0, src.size), { maxOutputLength: MAX_INFLATED });
+  } catch (err) {
+    throw new FormatError(
+      `Invalid joblib file: its zlib stream does not inflate within ${MAX_INFLATED} bytes (${err instanceof Error ? err.message : String(err)}).`,
+    );
+  }
+  return { src: new BufferSource(out), compression: 'zlib' };
+}
+
 /**
  * The head walked as a pickle, once per item; undefined when it is not one. The end of the head is
  * taken as a cut even for a small item, so that a truncated file whose head names an estimator is
@@ -102,9 +143,10 @@ function startsLikePickle(head: Uint8Array): boolean {
  */
 function headSummary(probe: Probe): PickleSummary | undefined {
   return probe.memo('sklearn.head', () => {
-    if (!startsLikePickle(probe.head)) return undefined;
+    const head = startsLikeZlib(probe.head) ? inflateHead(probe.head) : probe.head;
+    if (head === undefined || !startsLikePickle(head)) return undefined;
     try {
-      return readPickle(new BufferSource(probe.head), 0, { ...PICKLE_LIMITS, maxOpcodes: HEAD_OPCODES }, probe.head.length, true);
+      return readPickle(new BufferSource(head), 0, { ...PICKLE_LIMITS, maxOpcodes: HEAD_OPCODES }, head.length, true);
     } catch (err) {
       if (err instanceof FormatError) return undefined;
       throw err;
@@ -118,7 +160,7 @@ function stateValue(obj: Sym | undefined, key: string): Sym | undefined {
   return state.entries.find(([k]) => symString(k) === key)?.[1];
 }
 
-function readSklearn(src: ByteSource): ModelInfo {
+function readSklearn(src: ByteSource, compression?: 'zlib'): ModelInfo {
   const s = readPickle(src);
   const libs = new Set<string>();
   for (const g of s.globals) {
@@ -140,6 +182,7 @@ function readSklearn(src: ByteSource): ModelInfo {
     .reduce((a, [, n]) => a + n, 0);
   const md: SklearnMetadata = {
     serializer: joblib ? 'joblib' : 'pickle',
+    ...opt('compression', compression),
     pickleProtocol: s.protocol,
     libraries: [...libs].sort(),
     ...opt('estimator', top !== undefined && libraryOf(top) !== undefined ? top : undefined),
@@ -167,17 +210,21 @@ export const sklearn: ModelFormat = {
   id: 'sklearn',
   description: 'scikit-learn, XGBoost, LightGBM or CatBoost estimator saved by pickle or joblib (read as opcodes, never executed)',
   extensions: ['.joblib'],
-  signatures: [2, 3, 4, 5].map((p) => ({
-    offset: 0,
-    magic: [0x80, p],
-    note: `pickle protocol ${p}; match then requires an estimator class among the globals of the head`,
-  })),
+  signatures: [
+    ...[2, 3, 4, 5].map((p) => ({
+      offset: 0,
+      magic: [0x80, p],
+      note: `pickle protocol ${p}; match then requires an estimator class among the globals of the head`,
+    })),
+    { offset: 0, magic: [0x78], note: "zlib header (joblib's compression): match inflates the head and requires the same" },
+  ],
   metadataSchema: sklearnMetadataSchema,
   card: (metadata) => sklearnCard(sklearnMetadataSchema.parse(metadata)),
   match(probe: Probe): boolean {
     return headSummary(probe)?.globals.some((g) => libraryOf(g) !== undefined && isClass(g)) ?? false;
   },
-  async inspect(src: ByteSource, _probe: Probe, _ctx: InspectContext): Promise<ModelInfo> {
-    return readSklearn(src);
+  async inspect(src: ByteSource, probe: Probe, _ctx: InspectContext): Promise<ModelInfo> {
+    const p = pickleBytes(probe, src);
+    return readSklearn(p.src, p.compression);
   },
 };

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,6 +79,22 @@ describe('sklearn: real files written by scikit-learn 1.9.1 and joblib 1.6.0', (
       operators: [{ name: 'LogisticRegression', domain: 'sklearn', count: 1, custom: false }],
       customOperators: false,
     });
+  });
+
+  it('reads a zlib-compressed joblib file (joblib.dump(..., compress=3)) like the plain one', async () => {
+    const info = await inspect(fixture('logreg-zlib.joblib'));
+    const plain = await inspect(fixture('logreg.joblib'));
+    expect(info.metadata).toEqual({ ...plain.metadata, compression: 'zlib' });
+    expect(info.warnings).toBeUndefined();
+  });
+
+  it('does not take other zlib streams for estimators, and rejects a broken one it matched', async () => {
+    expect(matches(zlib.deflateSync(Buffer.from('hello world'.repeat(100))))).toBe(false);
+    expect(matches(zlib.deflateSync(maliciousPickle().bytesOut()))).toBe(false);
+    const b = fixture('logreg-zlib.joblib');
+    const cut = b.subarray(0, b.length - 40);
+    expect(matches(cut)).toBe(true);
+    expect((await formatError(inspect(cut))).message).toMatch(/^Invalid joblib file: its zlib stream does not inflate within 268435456 bytes \(/);
   });
 
   it.each([
