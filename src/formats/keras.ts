@@ -41,6 +41,15 @@ export const kerasMetadataSchema = z
     weightsOnly: z.boolean().describe('True for an HDF5 weights file (layer_names, no model_config)'),
     modelClass: z.string().optional().describe('`class_name` of the model config (`Sequential`, `Functional`, `Model`, a subclass)'),
     modelName: z.string().optional().describe('`config.name` of the model config'),
+    inputs: z
+      .array(
+        z.strictObject({
+          name: z.string().describe('Layer name'),
+          shape: z.array(z.number().int().nullable()).describe('`batch_input_shape` / `batch_shape`, null for a free dimension'),
+          dtype: z.string().optional().describe('dtype of the layer (`float32`)'),
+        }),
+      )
+      .describe("The model's InputLayers (or the first layer's batch_input_shape), first 100"),
     layerCount: z.number().int().nonnegative().describe('Layers in the model config, nested models included'),
     layers: z.record(z.string(), z.number().int().positive()).describe('Layers per class name'),
     lambdaLayers: z.number().int().nonnegative().describe('`Lambda` layers: Python code inside the model'),
@@ -72,7 +81,7 @@ export function kerasCard(md: KerasMetadata): ModelCard {
     ...(md.kerasVersion !== undefined ? { producer: 'keras', producerVersion: md.kerasVersion } : {}),
     format: 'keras',
     ...opt('formatVersion', md.container === 'zip' ? 'keras-v3' : md.superblockVersion === undefined ? undefined : `hdf5-superblock-${md.superblockVersion}`),
-    inputs: [],
+    inputs: md.inputs.map((i) => ({ name: i.name, ...opt('type', i.dtype), shape: i.shape })),
     outputs: [],
     weightTypes: [],
     operators: sortCardOperators(Object.entries(md.layers).map(([name, count]) => ({ name, count, custom: custom.has(name) }))),
@@ -83,6 +92,7 @@ export function kerasCard(md: KerasMetadata): ModelCard {
 // ---- the architecture JSON ---------------------------------------------------------------------------------
 
 interface Architecture {
+  inputs: KerasMetadata['inputs'];
   modelClass?: string;
   modelName?: string;
   layerCount: number;
@@ -101,7 +111,7 @@ function customName(node: Record<string, unknown>): string | undefined {
 
 /** Walks a model config: the model's class and name, its layers' classes, nested models' layers. */
 function readArchitecture(config: unknown, what: string): Architecture {
-  const a: Architecture = { layerCount: 0, layers: {}, lambdaLayers: 0, customObjects: new Set() };
+  const a: Architecture = { inputs: [], layerCount: 0, layers: {}, lambdaLayers: 0, customObjects: new Set() };
   if (!isObject(config)) throw new FormatError(`Invalid Keras model: ${what} is not a JSON object.`);
   if (typeof config.class_name === 'string') a.modelClass = config.class_name;
   const inner = config.config;
@@ -117,6 +127,17 @@ function readArchitecture(config: unknown, what: string): Architecture {
       if (l.class_name === 'Lambda') a.lambdaLayers++;
       const custom = customName(l);
       if (custom !== undefined) a.customObjects.add(custom);
+      // The model's own inputs: its top-level InputLayers, or the first layer's batch_input_shape (Keras 2
+      // Sequential models without an InputLayer).
+      if (
+        depth === 0 &&
+        isObject(l.config) &&
+        a.inputs.length < MAX_LISTED &&
+        (l.class_name === 'InputLayer' || (a.layerCount === 1 && l.config.batch_input_shape !== undefined))
+      ) {
+        const input = inputOf(l.config);
+        if (input !== undefined) a.inputs.push(input);
+      }
       // A nested model (Sequential inside Functional) lists its own layers.
       if (isObject(l.config)) walk(l.config.layers, depth + 1);
     }
@@ -124,6 +145,17 @@ function readArchitecture(config: unknown, what: string): Architecture {
   // Keras 1 wrote a Sequential's config as the list of layers itself.
   walk(isObject(inner) ? inner.layers : inner, 0);
   return a;
+}
+
+/** An input from a layer config: its name, `batch_input_shape` (Keras 2) or `batch_shape` (Keras 3), dtype. */
+function inputOf(config: Record<string, unknown>): KerasMetadata['inputs'][number] | undefined {
+  const shape = config.batch_input_shape ?? config.batch_shape;
+  if (typeof config.name !== 'string' || !Array.isArray(shape) || shape.length > 64) return undefined;
+  const dims = shape.map((d) => (typeof d === 'number' && Number.isSafeInteger(d) ? d : null));
+  // Keras 3 writes the dtype as a DTypePolicy object; Keras 2 as a string.
+  const dt = config.dtype;
+  const dtype = typeof dt === 'string' ? dt : isObject(dt) && isObject(dt.config) && typeof dt.config.name === 'string' ? dt.config.name : undefined;
+  return { name: config.name, shape: dims, ...opt('dtype', dtype) };
 }
 
 function parseJson(text: string, what: string): unknown {
@@ -167,8 +199,9 @@ function securityWarnings(a: Architecture): ModelWarning[] {
 
 function architectureFields(
   a: Architecture | undefined,
-): Pick<KerasMetadata, 'modelClass' | 'modelName' | 'layerCount' | 'layers' | 'lambdaLayers' | 'customObjects'> {
+): Pick<KerasMetadata, 'inputs' | 'modelClass' | 'modelName' | 'layerCount' | 'layers' | 'lambdaLayers' | 'customObjects'> {
   return {
+    inputs: a?.inputs ?? [],
     ...opt('modelClass', a?.modelClass),
     ...opt('modelName', a?.modelName),
     layerCount: a?.layerCount ?? 0,

@@ -81,7 +81,11 @@ const V3_CONFIG = {
   config: {
     name: 'wake_word',
     layers: [
-      { module: 'keras.layers', class_name: 'InputLayer', config: { name: 'in' } },
+      {
+        module: 'keras.layers',
+        class_name: 'InputLayer',
+        config: { name: 'in', batch_shape: [null, 16000], dtype: { module: 'keras', class_name: 'DTypePolicy', config: { name: 'float32' } } },
+      },
       { module: 'keras.layers', class_name: 'Conv1D', config: { name: 'c' } },
       { module: 'keras.layers', class_name: 'Dense', config: { name: 'd1' } },
       { module: 'keras.layers', class_name: 'Dense', config: { name: 'd2' } },
@@ -101,6 +105,7 @@ describe.skipIf(python === undefined)('keras: HDF5 files written by h5py as Kera
       weightsOnly: false,
       modelClass: 'Sequential',
       modelName: 'kiosk_classifier',
+      inputs: [{ name: 'input', shape: [null, 28, 28, 1] }],
       layerCount: 6,
       layers: { InputLayer: 1, Conv2D: 1, Flatten: 1, Dense: 2, Lambda: 1 },
       lambdaLayers: 1,
@@ -120,7 +125,7 @@ describe.skipIf(python === undefined)('keras: HDF5 files written by h5py as Kera
       producerVersion: '2.15.0',
       format: 'keras',
       formatVersion: 'hdf5-superblock-0',
-      inputs: [],
+      inputs: [{ name: 'input', shape: [null, 28, 28, 1] }],
       outputs: [],
       weightTypes: [],
       operators: [
@@ -276,6 +281,7 @@ describe('keras: v3 .keras zips', () => {
       weightsOnly: false,
       modelClass: 'Sequential',
       modelName: 'wake_word',
+      inputs: [{ name: 'in', shape: [null, 16000], dtype: 'float32' }],
       layerCount: 4,
       layers: { InputLayer: 1, Conv1D: 1, Dense: 2 },
       lambdaLayers: 0,
@@ -284,6 +290,7 @@ describe('keras: v3 .keras zips', () => {
       loss: 'binary_crossentropy',
       weightsFile: 'model.weights.h5',
     } satisfies KerasMetadata);
+    expect(keras.card(info.metadata).inputs).toEqual([{ name: 'in', type: 'float32', shape: [null, 16000] }]);
     expect(keras.card(info.metadata)).toMatchObject({
       name: 'wake_word',
       architecture: 'Sequential',
