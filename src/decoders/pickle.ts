@@ -354,10 +354,18 @@ export function readPickle(
     const t = symTarget(fn);
     if (t !== undefined) calls.add(t);
   };
-  const call = (fn: Sym, args: Sym): Sym => {
+  const count = (fn: Sym): void => {
     noteCall(fn);
     const called = symTarget(fn);
     if (called !== undefined) callCounts.set(called, (callCounts.get(called) ?? 0) + 1);
+  };
+  const call = (callee: Sym, args: Sym): Sym => {
+    count(callee);
+    // copy_reg._reconstructor(cls, base, state) is how protocols 0 and 1 build an instance of cls: the
+    // result stands for a cls object, and cls counts as called.
+    const reconstructs = args.k === 'tuple' && args.items[0]?.k === 'global' && /^copy_?reg\._reconstructor$/.test(symTarget(callee) ?? '');
+    const fn = reconstructs ? args.items[0]! : callee;
+    if (reconstructs) count(fn);
     const out: Sym = { k: 'call', fn, args, entries: [], items: [] };
     const target = symTarget(fn);
     if (target !== undefined && TENSOR_REBUILDERS.has(target) && args.k === 'tuple') {

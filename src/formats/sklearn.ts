@@ -19,8 +19,9 @@ import type { InspectContext, ModelFormat, ModelInfo, ModelWarning } from './typ
  *
  * joblib's default compression (`compress=True` or a level) wraps the stream in zlib: it is inflated
  * here (the head for `match`, the whole stream up to 256 MiB for `inspect`); its gzip, bz2 and xz
- * wrappers are opened by the container readers first. Not handled: lzma-alone and lz4 wrappers, and
- * protocol 0/1 pickles (no PROTO opcode to recognise them by).
+ * wrappers are opened by the container readers first. Protocol 0 and 1 pickles have no PROTO opcode:
+ * those that open with `copy_reg._reconstructor` or an estimator GLOBAL are recognised. Not handled:
+ * lzma-alone and lz4 wrappers.
  */
 
 /** Module prefixes of the libraries whose classes make a pickle a model. */
@@ -94,9 +95,9 @@ export function sklearnCard(md: SklearnMetadata): ModelCard {
 
 // ---- reading -------------------------------------------------------------------------------------------
 
-/** Protocol 2-5 PROTO at offset 0. */
+/** Protocol 2-5 PROTO at offset 0, or a protocol 0/1 pickle that opens with a GLOBAL ('c') line. */
 function startsLikePickle(head: Uint8Array): boolean {
-  return head.length >= 3 && head[0] === 0x80 && head[1]! >= 2 && head[1]! <= 5;
+  return head.length >= 3 && ((head[0] === 0x80 && head[1]! >= 2 && head[1]! <= 5) || head[0] === 0x63);
 }
 
 /** A zlib header (RFC 1950): CM 8, window at most 32 KiB, no preset dictionary, check bits valid. */
@@ -217,6 +218,8 @@ export const sklearn: ModelFormat = {
       note: `pickle protocol ${p}; match then requires an estimator class among the globals of the head`,
     })),
     { offset: 0, magic: [0x78], note: "zlib header (joblib's compression): match inflates the head and requires the same" },
+    { offset: 0, magic: 'ccopy_reg\n_reconstructor\n', note: 'protocol 0/1 pickle of an object (GLOBAL copy_reg._reconstructor)' },
+    ...Object.keys(LIBRARIES).map((m) => ({ offset: 0, magic: `c${m}.`, note: `protocol 0/1 pickle opening with a ${m} GLOBAL` })),
   ],
   metadataSchema: sklearnMetadataSchema,
   card: (metadata) => sklearnCard(sklearnMetadataSchema.parse(metadata)),

@@ -81,6 +81,22 @@ describe('sklearn: real files written by scikit-learn 1.9.1 and joblib 1.6.0', (
     });
   });
 
+  it('reads a protocol 0 pickle (no PROTO opcode): copy_reg._reconstructor builds the estimator', async () => {
+    const info = await inspect(fixture('scaler-protocol0.pkl'));
+    expect(info.warnings).toBeUndefined();
+    expect(info.metadata).toMatchObject({
+      pickleProtocol: 0,
+      estimator: 'sklearn.preprocessing._data.StandardScaler',
+      estimators: { 'sklearn.preprocessing._data.StandardScaler': 1 },
+      sklearnVersion: '1.9.1',
+      arrays: 3,
+    });
+    expect(info.metadata.globals).toContain('copy_reg._reconstructor');
+    expect(sklearn.card(info.metadata)).not.toHaveProperty('formatVersion');
+    // A protocol 0 text that is not a pickle of an estimator.
+    expect(matches(new TextEncoder().encode('csklearn.notes\nabout\nthis is text, not a pickle'))).toBe(false);
+  });
+
   it('reads a zlib-compressed joblib file (joblib.dump(..., compress=3)) like the plain one', async () => {
     const info = await inspect(fixture('logreg-zlib.joblib'));
     const plain = await inspect(fixture('logreg.joblib'));
