@@ -216,7 +216,11 @@ export function withZip64EndRecords(zip: Uint8Array): Uint8Array {
   rec.setUint32(56, 0x07064b50, true); // 'PK\x06\x07'
   rec.setBigUint64(64, BigInt(eocd), true); // where the zip64 record starts
   rec.setUint32(72, 1, true);
-  return Uint8Array.from([...zip.subarray(0, eocd), ...new Uint8Array(rec.buffer), ...zip.subarray(eocd)]);
+  const out = new Uint8Array(zip.length + 76);
+  out.set(zip.subarray(0, eocd), 0);
+  out.set(new Uint8Array(rec.buffer), eocd);
+  out.set(zip.subarray(eocd), eocd + 76);
+  return out;
 }
 
 /** Members of a `torch.save` zip around `dataPkl`: stored, with zip64 end records, as PyTorch writes them. */

@@ -161,6 +161,25 @@ describe.skipIf(python === undefined)('keras: HDF5 files written by h5py as Kera
     expect(keras.card(info.metadata).customOperators).toBe(true);
   });
 
+  it('reads the attributes of a model with 16 MiB of weights through a few small reads', async () => {
+    const inner = new BufferSource(file('big.h5'));
+    let bytesRead = 0;
+    const src = {
+      size: inner.size,
+      read: (o: number, n: number) => {
+        const b = inner.read(o, n);
+        bytesRead += b.length;
+        return b;
+      },
+    };
+    const probe = createProbe(src, 'big.h5');
+    expect(keras.match(probe)).toBe(true);
+    const info = await keras.inspect(src, probe, ctx);
+    expect(info.metadata).toMatchObject({ modelClass: 'Sequential', kerasVersion: '2.15.0' });
+    expect(src.size).toBeGreaterThan(16 * 1024 * 1024);
+    expect(bytesRead).toBeLessThan(256 * 1024);
+  });
+
   it('finds the superblock after a user block', async () => {
     const b = file('userblock.h5');
     expect(findSuperblock(b)).toBe(1024);

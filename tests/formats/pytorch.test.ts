@@ -5,11 +5,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { FormatError } from '../../src/errors.js';
 import { pytorch, type PytorchMetadata } from '../../src/formats/pytorch.js';
 import type { ModelInfo } from '../../src/formats/types.js';
-import { BufferSource } from '../../src/io/byte-source.js';
+import { BufferSource, type ByteSource } from '../../src/io/byte-source.js';
 import { DEFAULT_LIMITS } from '../../src/io/limits.js';
 import { createProbe } from '../../src/probe.js';
 import { inventorySchema, scan, type Inventory } from '../../src/index.js';
-import { legacyTorch, maliciousPickle, PickleBuilder, stateDictPickle, torchZip } from '../builders/pickle-builder.js';
+import { legacyTorch, maliciousPickle, PickleBuilder, stateDictPickle, torchZip, withZip64EndRecords } from '../builders/pickle-builder.js';
 import { buildZip } from '../builders/tflite-builder.js';
 import { run, runBuffer } from '../helpers/container-context.js';
 import { expectConforms } from '../helpers/conformance.js';
@@ -209,6 +209,37 @@ describe('pytorch: zip checkpoints', () => {
     expect(info.metadata.walkStopped).toMatch(/^data.pkl: mark limit of 10000 reached at offset \d+$/);
     expect(info.warnings?.map((w) => w.code)).toEqual(['security', 'limit']);
   }, 20_000);
+});
+
+/** Counts the bytes read through it. */
+class CountingSource implements ByteSource {
+  bytesRead = 0;
+  constructor(private readonly inner: ByteSource) {}
+  get size(): number {
+    return this.inner.size;
+  }
+  read(offset: number, length: number): Uint8Array {
+    const b = this.inner.read(offset, length);
+    this.bytesRead += b.length;
+    return b;
+  }
+}
+
+describe('pytorch: bounded reading', () => {
+  it('reads the directory, data.pkl and the small records, never the storages', async () => {
+    const pkl = stateDictPickle(TENSORS).bytesOut();
+    const files: [string, Uint8Array][] = [['archive/data.pkl', pkl]];
+    for (let i = 0; i < 4; i++) files.push([`archive/data/${i}`, new Uint8Array(8 * 1024 * 1024)]);
+    files.push(['archive/byteorder', enc.encode('little')], ['archive/version', enc.encode('3')]);
+    const src = new CountingSource(new BufferSource(withZip64EndRecords(buildZip(files, 0))));
+    const probe = createProbe(src, 'big.pt');
+    expect(pytorch.match(probe)).toBe(true);
+    const info = await pytorch.inspect(src, probe, ctx);
+    expect(info.metadata).toMatchObject({ storages: 4, tensorCount: 4 });
+    expect(src.size).toBeGreaterThan(32 * 1024 * 1024);
+    // The head, a few reads of the zip's last 64 KiB, the directory, data.pkl: not the 32 MiB of storages.
+    expect(src.bytesRead).toBeLessThan(512 * 1024);
+  });
 });
 
 describe('pytorch: unreadable members', () => {
