@@ -266,6 +266,8 @@ export function readPickle(
   end = src.size,
   /** Treat the end of `src` as a cut (a probe's head): stop there with what was seen instead of failing. */
   partial = false,
+  /** Nesting of joblib object arrays (a pickle inside the stream); bounded by MAX_NESTING. */
+  depth = 0,
 ): PickleSummary {
   const cur = new Cursor(src, start, end);
   const stack: (Sym | typeof MARK)[] = [];
@@ -702,7 +704,7 @@ export function readPickle(
           if (obj.k === 'call') obj.state = state;
           const target = symTarget(obj);
           if (target !== undefined && /^(sklearn\.externals\.)?joblib\.numpy_pickle\.NumpyArrayWrapper$/.test(target)) {
-            const skipped = skipJoblibArray(state, cur, limits, globals, calls);
+            const skipped = skipJoblibArray(state, cur, limits, globals, calls, depth);
             if (skipped !== undefined) throw new StopWalk(skipped);
           }
           break;
@@ -745,6 +747,9 @@ export function readPickle(
   }
 }
 
+/** Deepest nesting of joblib object arrays (pickles inside the stream) walked. */
+const MAX_NESTING = 16;
+
 /** A limit reached or data that cannot be walked: the walk ends with what it has. */
 class StopWalk extends Error {}
 
@@ -784,7 +789,7 @@ function describeTensor(args: Sym[]): PickleTensor {
  * padding (when the state has `numpy_array_alignment_bytes`), then shape x itemsize bytes. Object arrays
  * are a nested pickle, walked for its globals. Returns why it could not skip, or undefined.
  */
-function skipJoblibArray(state: Sym, cur: Cursor, limits: Readonly<PickleLimits>, globals: Set<string>, calls: Set<string>): string | undefined {
+function skipJoblibArray(state: Sym, cur: Cursor, limits: Readonly<PickleLimits>, globals: Set<string>, calls: Set<string>, depth: number): string | undefined {
   if (state.k !== 'dict') return `joblib array data at offset ${cur.pos} has no state to size it`;
   const get = (key: string): Sym | undefined => state.entries.find(([k]) => k.k === 'str' && k.v === key)?.[1];
   const shape = get('shape');
@@ -801,7 +806,10 @@ function skipJoblibArray(state: Sym, cur: Cursor, limits: Readonly<PickleLimits>
   }
   if (descr !== undefined && /^[|]?O\d*$/.test(descr)) {
     // Object arrays are pickled as a nested stream right here.
-    const nested = readPickle(cur.src, cur.pos, limits, cur.end);
+    // Each nesting level is a pickle inside the stream: bounded, so that a crafted file cannot recurse
+    // until the JavaScript stack overflows.
+    if (depth >= MAX_NESTING) return `joblib object arrays nested deeper than ${MAX_NESTING} levels at offset ${cur.pos}`;
+    const nested = readPickle(cur.src, cur.pos, limits, cur.end, false, depth + 1);
     for (const g of nested.globals) globals.add(g);
     for (const c of nested.calls) calls.add(c);
     cur.pos = nested.end;

@@ -177,6 +177,42 @@ describe('pickle: hostile and broken streams', () => {
     expect(s.result?.k).toBe('list');
   });
 
+  it('walks joblib object arrays (a pickle inside the stream) and bounds their nesting', () => {
+    // One level: a NumpyArrayWrapper of dtype object, BUILD, then the nested pickle of the array.
+    const wrapper = (b: PickleBuilder): PickleBuilder =>
+      b
+        .stackGlobal('joblib.numpy_pickle', 'NumpyArrayWrapper')
+        .emptyTuple()
+        .newobj()
+        .emptyDict()
+        .mark()
+        .str('shape')
+        .int(1)
+        .tupleN(1)
+        .str('dtype')
+        .global('numpy', 'dtype')
+        .str('O8')
+        .bool(false)
+        .bool(true)
+        .tupleN(3)
+        .reduce()
+        .setitems()
+        .build();
+    const nest = (levels: number): Uint8Array => {
+      const b = new PickleBuilder();
+      for (let i = 0; i < levels; i++) wrapper(b.proto(4));
+      b.proto(4).global('os', 'system').stop(); // the innermost array's pickle
+      for (let i = 0; i < levels; i++) b.stop();
+      return b.bytesOut();
+    };
+    const two = read(nest(2));
+    expect(two.stopped).toBeUndefined();
+    expect(two.globals).toEqual(['joblib.numpy_pickle.NumpyArrayWrapper', 'numpy.dtype', 'os.system']);
+    const deep = read(nest(40));
+    expect(deep.stopped).toMatch(/^joblib object arrays nested deeper than 16 levels at offset \d+$/);
+    expect(deep.globals).toContain('numpy.dtype');
+  });
+
   it('never throws anything but a FormatError on random streams', () => {
     let seed = 11;
     const rnd = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) & 0xff;
