@@ -46,8 +46,10 @@ export interface Hdf5Root {
 const MAX = {
   messages: 10_000,
   continuations: 64,
-  /** Bytes of one header block read at once. */
+  /** Bytes of one object header block (chunk or continuation); Keras's largest message is under 64 KiB. */
   block: 1024 * 1024,
+  /** Bytes read in all for one root group. */
+  total: 64 * 1024 * 1024,
   /** Bytes of one attribute value read (model_config JSON can be large). */
   value: 16 * 1024 * 1024,
   elements: 100_000,
@@ -89,6 +91,11 @@ function addr(r: BinaryReader, at: number, size: number, field: string): number 
 }
 
 class Reader {
+  /** Bytes all blocks may still take: a hostile header cannot make the reader read the whole file. */
+  private budget = MAX.total;
+  /** Global heap collections already read, by address (many strings share one). */
+  readonly collections = new Map<number, BinaryReader>();
+
   constructor(
     readonly src: ByteSource,
     readonly base: number,
@@ -97,12 +104,14 @@ class Reader {
   ) {}
 
   /** `length` bytes at file address `address` (relative to the base), checked against the file. */
-  block(address: number, length: number, what: string): BinaryReader {
+  block(address: number, length: number, what: string, max: number = MAX.value): BinaryReader {
     const at = this.base + address;
     if (address < 0 || length < 0 || at + length > this.src.size) {
       fail(`${what} at address ${address} with ${length} bytes runs past the end of the ${this.src.size}-byte file.`, 'truncated');
     }
-    if (length > MAX.value) fail(`${what} of ${length} bytes is over the ${MAX.value}-byte limit.`);
+    if (length > max) fail(`${what} of ${length} bytes is over the ${max}-byte limit.`);
+    this.budget -= length;
+    if (this.budget < 0) fail(`reading the root group's attributes takes more than ${MAX.total} bytes.`);
     return new BinaryReader(this.src.read(at, length), `HDF5 ${what}`, at);
   }
 }
@@ -173,12 +182,12 @@ function readObjectHeader(r: Reader, address: number): { objectHeaderVersion: nu
     let chunk = 0;
     for (let i = sizeBytes - 1; i >= 0; i--) chunk = chunk * 256 + head.u8(p + i, 'size of chunk 0');
     p += sizeBytes;
-    walkV2(r.block(address, p + chunk, 'object header chunk 0'), p, p + chunk, (flags & 0x04) !== 0, messages, pending, r);
+    walkV2(r.block(address, p + chunk, 'object header chunk 0', MAX.block), p, p + chunk, (flags & 0x04) !== 0, messages, pending, r);
     let n = 0;
     while (pending.length > 0) {
       if (++n > MAX.continuations) fail(`object header at address ${address} has more than ${MAX.continuations} continuation blocks.`);
       const c = pending.shift()!;
-      const blk = r.block(c.address, c.length, 'object header continuation block');
+      const blk = r.block(c.address, c.length, 'object header continuation block', MAX.block);
       if (!(blk.u8(0) === 0x4f && blk.u8(1) === 0x43 && blk.u8(2) === 0x48 && blk.u8(3) === 0x4b)) {
         fail(`continuation block at address ${c.address} lacks its 'OCHK' signature.`);
       }
@@ -196,7 +205,7 @@ function readObjectHeader(r: Reader, address: number): { objectHeaderVersion: nu
     while (pending.length > 0 && messages.length < count) {
       if (n++ > MAX.continuations) fail(`object header at address ${address} has more than ${MAX.continuations} continuation blocks.`);
       const c = pending.shift()!;
-      walkV1(r.block(c.address, c.length, 'object header messages'), messages, pending, r, count);
+      walkV1(r.block(c.address, c.length, 'object header messages', MAX.block), messages, pending, r, count);
     }
   }
   const attributes: Hdf5Attribute[] = [];
@@ -393,7 +402,8 @@ function globalHeapString(r: Reader, collection: number, index: number, length: 
   const size = addr(head, 8, r.lengthSize, 'global heap collection size');
   if (size < 8 + r.lengthSize || size > MAX.value)
     fail(`global heap collection at address ${collection} has size ${size}, outside [${8 + r.lengthSize}, ${MAX.value}].`);
-  const c = r.block(collection, size, 'global heap collection');
+  const c = r.collections.get(collection) ?? r.block(collection, size, 'global heap collection');
+  r.collections.set(collection, c);
   let p = 8 + r.lengthSize;
   const objHeader = 8 + r.lengthSize;
   while (p + objHeader <= size) {
