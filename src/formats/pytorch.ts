@@ -228,7 +228,12 @@ function finish(md: PytorchMetadata, t: Totals, where: string, extraSafe: readon
 function readZip(src: ByteSource, dir: ZipDirectory, layout: TorchLayout): ModelInfo {
   const { prefix, kind, members } = layout;
   const p = `${prefix}/`;
-  const text = (m: ZipMember | undefined): string | undefined => (m === undefined ? undefined : memberText(src, dir, m, 64).trim());
+  // Records of a few bytes (`3`, `little`): a larger one is not PyTorch's.
+  const text = (m: ZipMember | undefined): string | undefined => {
+    if (m === undefined) return undefined;
+    if (m.size > 64) throw new FormatError(`Invalid PyTorch archive: ${m.name} holds ${m.size} bytes, not a short record.`);
+    return memberText(src, dir, m, 64).trim();
+  };
   const versionText = text(layout.version)!;
   if (!/^\d{1,9}$/.test(versionText)) {
     throw new FormatError(

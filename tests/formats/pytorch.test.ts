@@ -419,6 +419,9 @@ describe('pytorch: look-alikes and broken archives', () => {
     expect((await formatError(inspect(buildZip(files('three'), 0)))).message).toBe(
       'Invalid PyTorch archive: archive/version holds "three", expected a decimal version number.',
     );
+    expect((await formatError(inspect(buildZip(files('3'.repeat(100)), 0)))).message).toBe(
+      'Invalid PyTorch archive: archive/version holds 100 bytes, not a short record.',
+    );
     expect((await formatError(inspect(buildZip(files('3', 'middle'), 0)))).message).toBe(
       'Invalid PyTorch archive: archive/byteorder holds "middle", expected little or big.',
     );
