@@ -114,6 +114,13 @@ describe('executorch: look-alikes and broken programs', () => {
     expect(matches(new TextEncoder().encode('GET /index.html HTTP/1.1'))).toBe(false);
   });
 
+  it('refuses more execution plans than the bound, naming the field', async () => {
+    const many = Array.from({ length: 1001 }, (_, i): PteMethod => ({ name: `m${i}`, operators: [] }));
+    expect((await formatError(inspect(buildPte(many)))).message).toBe(
+      'Invalid ExecuTorch program: Program.execution_plan length 1001 exceeds the limit of 1000.',
+    );
+  });
+
   it('rejects an extended header whose sizes are past the file, naming the field', async () => {
     const b = buildPte([FORWARD], { extendedHeader: true });
     new DataView(b.buffer).setBigUint64(16, 1n << 40n, true);
