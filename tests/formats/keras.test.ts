@@ -289,6 +289,35 @@ describe('keras: the HDF5 reader on hostile bytes (no h5py needed)', () => {
   });
 });
 
+/** HDF5 files written by many HDF5 library versions: PyTables' test data in its wheel, extracted at test time. */
+const pypi = process.env.AIBOM_PYPI_FILES ?? '/opt/pypi/files';
+const tablesWheel = fs.existsSync(pypi) ? fs.readdirSync(pypi).find((f) => /^tables-3\.11\.1-.*\.whl$/.test(f)) : undefined;
+
+describe.skipIf(tablesWheel === undefined)('keras: 47 real HDF5 files of the tables 3.11.1 wheel are read and not taken for Keras (skipped without it)', () => {
+  it('reads every root group (strings, variable-length arrays, big-endian files) and matches none', () => {
+    const dir = path.join(tmp, 'tables');
+    run('unzip', ['-qo', path.join(pypi, tablesWheel!), 'tables/*.h5', '-d', dir]);
+    const files = run('find', [dir, '-name', '*.h5']).trim().split('\n').sort();
+    expect(files.length).toBe(47);
+    for (const f of files) {
+      const b = Uint8Array.from(fs.readFileSync(f));
+      const root = readHdf5Root(new BufferSource(b), findSuperblock(b)!);
+      expect(root.superblockVersion, f).toBe(0);
+      expect(matches(b), f).toBe(false);
+    }
+    const vlen = readHdf5Root(new BufferSource(Uint8Array.from(fs.readFileSync(path.join(dir, 'tables/tests/vlstr_attr.h5')))), 0);
+    expect(vlen.attributes.find((a) => a.name === 'vlen_str_scalar')?.value).toBe('vlen_str_scalar');
+    expect(vlen.attributes.find((a) => a.name === 'vlen_str_array')?.value).toEqual(['vlen_str_array_0', 'vlen_str_array_1', 'vlen_str_array_2']);
+    // The values h5py 3.7 reads from the same file; a 2x2 matrix comes out flat, in row-major order.
+    expect(vlen.attributes.find((a) => a.name === 'vlen_str_matrix')?.value).toEqual([
+      'vlen_str_matrix_00',
+      'vlen_str_matrix_01',
+      'vlen_str_matrix_10',
+      'vlen_str_matrix_11',
+    ]);
+  });
+});
+
 describe('keras: v3 .keras zips', () => {
   it('reads metadata.json and config.json: version, date, class, layers, compile config, weights member', async () => {
     const info = await inspect(kerasV3(V3_CONFIG), 'wake.keras');

@@ -11,6 +11,7 @@ import { BufferSource } from '../../src/io/byte-source.js';
 import { DEFAULT_LIMITS } from '../../src/io/limits.js';
 import { createProbe } from '../../src/probe.js';
 import { inventorySchema, scan, type Inventory } from '../../src/index.js';
+import { readPickle } from '../../src/decoders/pickle.js';
 import { maliciousPickle, PickleBuilder } from '../builders/pickle-builder.js';
 import { buildZip } from '../builders/tflite-builder.js';
 import { run } from '../helpers/container-context.js';
@@ -224,6 +225,34 @@ describe('sklearn: look-alikes, broken and hostile pickles', () => {
     );
   });
 });
+
+/** Real pickles of other kinds from the package cache, extracted at test time: look-alikes that must walk cleanly. */
+const pypi = process.env.AIBOM_PYPI_FILES ?? '/opt/pypi/files';
+const wheel = (re: RegExp): string | undefined => (fs.existsSync(pypi) ? fs.readdirSync(pypi).find((f) => re.test(f)) : undefined);
+const joblibWheel = wheel(/^joblib-1\.6\.0-.*\.whl$/);
+const statsmodelsWheel = wheel(/^statsmodels-0\.15\.0-.*\.whl$/);
+
+describe.skipIf(joblibWheel === undefined || statsmodelsWheel === undefined)(
+  'sklearn: real pickles of joblib 0.9-0.11 and statsmodels (from the joblib 1.6.0 and statsmodels 0.15.0 wheels; skipped without them)',
+  () => {
+    it('walks joblib test pickles to their end (raw array data skipped) and takes none for an estimator', () => {
+      const dir = path.join(tmp, 'wheels');
+      run('unzip', ['-qo', path.join(pypi, joblibWheel!), 'joblib/test/data/joblib_0.*.pkl', '-d', dir]);
+      run('unzip', ['-qo', path.join(pypi, statsmodelsWheel!), 'statsmodels/tsa/statespace/tests/results/sm-0.9-sarimax.pkl', '-d', dir]);
+      const files = run('find', [dir, '-name', '*.pkl']).trim().split('\n').sort();
+      expect(files.length).toBe(11);
+      for (const f of files) {
+        const b = Uint8Array.from(fs.readFileSync(f));
+        const s = readPickle(new BufferSource(b));
+        expect(s.stopped, f).toBeUndefined();
+        expect(s.end, f).toBe(b.length);
+        expect(matches(b), f).toBe(false);
+      }
+      const wrapped = readPickle(new BufferSource(Uint8Array.from(fs.readFileSync(path.join(dir, 'joblib/test/data/joblib_0.11.0_pickle_py36_np111.pkl')))));
+      expect(wrapped.globals).toContain('joblib.numpy_pickle.NumpyArrayWrapper');
+    });
+  },
+);
 
 describe('sklearn: end to end', () => {
   it('finds the real estimators inside a tar and a zip', async () => {
