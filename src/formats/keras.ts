@@ -29,6 +29,9 @@ const MAX_JSON = 16 * 1024 * 1024;
 const MAX_LAYERS = 100_000;
 const MAX_DEPTH = 32;
 const MAX_LISTED = 100;
+/** JSON nodes and depth visited when looking for custom objects. */
+const MAX_NODES = 1_000_000;
+const MAX_JSON_DEPTH = 64;
 
 // ---- metadata schema -------------------------------------------------------------------------------
 
@@ -106,7 +109,26 @@ function customName(node: Record<string, unknown>): string | undefined {
   const module = node.module;
   const cls = node.class_name;
   if (typeof module !== 'string' || typeof cls !== 'string') return undefined;
-  return /^(keras|tf_keras|tensorflow\.keras|tensorflow\.python\.keras)(\.|$)/.test(module) || module === 'builtins' ? undefined : `${module}.${cls}`;
+  if (/^(keras|tf_keras|tensorflow\.keras|tensorflow\.python\.keras)(\.|$)/.test(module) || module === 'builtins') return undefined;
+  // A serialized function (a custom activation or loss) names itself in `config`.
+  return cls === 'function' && typeof node.config === 'string' ? `${module}.${node.config}` : `${module}.${cls}`;
+}
+
+/**
+ * Custom objects anywhere in a config (initializers, regularizers, activations, losses and metrics of
+ * the compile config, not only layers): every object naming a module outside Keras. Bounded in nodes
+ * and depth.
+ */
+function collectCustom(node: unknown, out: Set<string>, budget = { nodes: MAX_NODES }, depth = 0): void {
+  if (depth > MAX_JSON_DEPTH || --budget.nodes < 0) return;
+  if (Array.isArray(node)) {
+    for (const x of node) collectCustom(x, out, budget, depth + 1);
+    return;
+  }
+  if (!isObject(node)) return;
+  const c = customName(node);
+  if (c !== undefined) out.add(c);
+  for (const v of Object.values(node)) collectCustom(v, out, budget, depth + 1);
 }
 
 /** Walks a model config: the model's class and name, its layers' classes, nested models' layers. */
@@ -116,8 +138,7 @@ function readArchitecture(config: unknown, what: string): Architecture {
   if (typeof config.class_name === 'string') a.modelClass = config.class_name;
   const inner = config.config;
   if (isObject(inner) && typeof inner.name === 'string') a.modelName = inner.name;
-  const c = customName(config);
-  if (c !== undefined) a.customObjects.add(c);
+  collectCustom(config, a.customObjects);
   const walk = (layers: unknown, depth: number): void => {
     if (!Array.isArray(layers) || depth > MAX_DEPTH) return;
     for (const l of layers) {
@@ -125,8 +146,6 @@ function readArchitecture(config: unknown, what: string): Architecture {
       if (++a.layerCount > MAX_LAYERS) throw new FormatError(`Invalid Keras model: ${what} has more than ${MAX_LAYERS} layers.`);
       a.layers[l.class_name] = (a.layers[l.class_name] ?? 0) + 1;
       if (l.class_name === 'Lambda') a.lambdaLayers++;
-      const custom = customName(l);
-      if (custom !== undefined) a.customObjects.add(custom);
       // The model's own inputs: its top-level InputLayers, or the first layer's batch_input_shape (Keras 2
       // Sequential models without an InputLayer).
       if (
@@ -173,7 +192,10 @@ function trainingFacts(tc: unknown): { optimizer?: string; loss?: string } {
   if (isObject(opt) && typeof opt.class_name === 'string') out.optimizer = opt.class_name;
   else if (typeof opt === 'string') out.optimizer = opt;
   if (typeof tc.loss === 'string') out.loss = tc.loss;
-  else if (isObject(tc.loss) && typeof tc.loss.class_name === 'string') out.loss = tc.loss.class_name;
+  else if (isObject(tc.loss) && typeof tc.loss.class_name === 'string') {
+    // A serialized loss function names itself in `config` (class_name `function`).
+    out.loss = tc.loss.class_name === 'function' && typeof tc.loss.config === 'string' ? tc.loss.config : tc.loss.class_name;
+  }
   return out;
 }
 

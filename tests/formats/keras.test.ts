@@ -350,6 +350,12 @@ describe('keras: v3 .keras zips', () => {
 
   it('flags Lambda layers and custom objects in a v3 config', async () => {
     const cfg = structuredClone(V3_CONFIG);
+    (cfg.compile_config as Record<string, unknown>).loss = {
+      module: 'acme.losses',
+      class_name: 'function',
+      config: 'focal_loss',
+      registered_name: 'acme>focal_loss',
+    };
     cfg.config.layers.push(
       { module: 'keras.layers', class_name: 'Lambda', config: { name: 'l' } },
       { module: 'evil.pkg', class_name: 'Hook', config: { name: 'h' } },
@@ -359,7 +365,7 @@ describe('keras: v3 .keras zips', () => {
       ['error', 'security'],
       ['warning', 'security'],
     ]);
-    expect(info.metadata).toMatchObject({ lambdaLayers: 1, customObjects: ['evil.pkg.Hook'] });
+    expect(info.metadata).toMatchObject({ lambdaLayers: 1, customObjects: ['acme.losses.focal_loss', 'evil.pkg.Hook'], loss: 'focal_loss' });
   });
 
   it('matches only zips with metadata.json naming keras_version and config.json', () => {
