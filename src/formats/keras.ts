@@ -58,7 +58,9 @@ export const kerasMetadataSchema = z
     lambdaLayers: z.number().int().nonnegative().describe('`Lambda` layers: Python code inside the model'),
     customObjects: z
       .array(z.string())
-      .describe('Objects from outside Keras anywhere in the config (layers, losses, activations...): `module.class_name`, or `module.function_name` for a serialized function; first 100, sorted'),
+      .describe(
+        'Objects from outside Keras anywhere in the config (layers, losses, activations...): `module.class_name`, or `module.function_name` for a serialized function; first 100, sorted',
+      ),
     optimizer: z.string().optional().describe('Optimizer class from the training config (HDF5 training_config, v3 compile_config)'),
     loss: z.string().optional().describe('Loss from the training config when it is a name'),
     weightsFile: z.string().optional().describe('The weights member of a v3 zip (`model.weights.h5`)'),
