@@ -6,7 +6,7 @@ import { AibomError, FormatError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import type { ModelCard } from '../inventory/card.js';
 import type { Probe } from '../probe.js';
-import { opt } from './card-util.js';
+import { opt, sortCardOperators } from './card-util.js';
 import type { InspectContext, ModelFormat, ModelInfo, ModelWarning } from './types.js';
 
 /*
@@ -68,6 +68,10 @@ export const pytorchMetadataSchema = z
       .string()
       .optional()
       .describe('Class (or function) that builds the pickled top-level object (`collections.OrderedDict` for a state_dict, `__torch__.Net`, `__main__.Net`)'),
+    operators: z
+      .record(z.string(), z.number().int().positive())
+      .optional()
+      .describe('Operators of a lite-interpreter bytecode.pkl (`aten::linear`, with its overload), with the methods using each'),
     walkStopped: z.string().optional().describe('Why a pickle walk stopped early (a limit): what follows was not read'),
   })
   .meta({
@@ -81,6 +85,8 @@ export type PytorchMetadata = z.output<typeof pytorchMetadataSchema>;
 /** The card: format version, parameters and element types; PyTorch files name no model, producer or operators. */
 export function pytorchCard(md: PytorchMetadata): ModelCard {
   const types = Object.keys(md.dtypes).sort();
+  // aten, prim and the quantized namespaces are PyTorch's own; anything else was registered by the app.
+  const ops = Object.entries(md.operators ?? {}).map(([name, count]) => ({ name, count, custom: !/^(aten|prim|quantized|_quantized)::/.test(name) }));
   return {
     ...opt('architecture', architectureOf(md.rootClass)),
     format: 'pytorch',
@@ -90,8 +96,8 @@ export function pytorchCard(md: PytorchMetadata): ModelCard {
     ...(md.tensorCount > 0 ? { parameters: md.parameters } : {}),
     weightTypes: types,
     quantized: types.some((t) => t.startsWith('qint') || t.startsWith('quint')),
-    operators: [],
-    customOperators: false,
+    operators: sortCardOperators(ops),
+    customOperators: ops.some((o) => o.custom),
   };
 }
 
@@ -103,6 +109,40 @@ function architectureOf(rootClass: string | undefined): string | undefined {
   if (rootClass === undefined || /^(collections|builtins|__builtin__|torch\._utils|copy_?reg)\./.test(rootClass)) return undefined;
   const name = rootClass.slice(rootClass.lastIndexOf('.') + 1);
   return /^[A-Za-z_]\w*$/.test(name) ? name : undefined;
+}
+
+/**
+ * The operator tables of a lite-interpreter bytecode.pkl: `(version, (method name, (('instructions', ...),
+ * ('operators', ((name, overload[, num_args]), ...)), ('constants', ...), ...)), ...)`. Each method's
+ * table lists an operator once; the count is the methods using it. The walk over the symbols is bounded
+ * and visits a shared symbol once.
+ */
+function bytecodeOperators(result: Sym | undefined): Record<string, number> | undefined {
+  const ops: Record<string, number> = {};
+  const seen = new Set<Sym>();
+  let budget = 1_000_000;
+  let found = false;
+  const visit = (x: Sym | undefined, depth: number): void => {
+    if (x === undefined || depth > 32 || seen.has(x) || --budget < 0) return;
+    seen.add(x);
+    if (x.k !== 'tuple' && x.k !== 'list') return;
+    const table = x.items[1];
+    if (x.items.length === 2 && symString(x.items[0]) === 'operators' && (table?.k === 'tuple' || table?.k === 'list')) {
+      found = true;
+      const names = new Set<string>();
+      for (const op of table.items) {
+        if (op.k !== 'tuple' && op.k !== 'list') continue;
+        const name = symString(op.items[0]);
+        const overload = symString(op.items[1]);
+        if (name !== undefined) names.add(overload === undefined || overload === '' ? name : `${name}.${overload}`);
+      }
+      for (const n of names) ops[n] = (ops[n] ?? 0) + 1;
+      return;
+    }
+    for (const item of x.items) visit(item, depth + 1);
+  };
+  visit(result, 0);
+  return found ? ops : undefined;
 }
 
 // ---- layout -------------------------------------------------------------------------------------------
@@ -253,12 +293,14 @@ function readZip(src: ByteSource, dir: ZipDirectory, layout: TorchLayout): Model
     add(t, s, 'data.pkl', true);
   }
   // TorchScript constants and mobile bytecode are pickles too: their globals count, their tensors are constants.
+  let operators: Record<string, number> | undefined;
   for (const name of ['constants.pkl', 'bytecode.pkl']) {
     const m = members.get(p + name);
     if (m === undefined) continue;
     const s = readPickleMember(src, dir, m);
     if (main === undefined) protocol = s.protocol;
     add(t, s, name, main === undefined);
+    if (name === 'bytecode.pkl') operators = bytecodeOperators(s.result);
   }
   let storages = 0;
   let codeFiles = 0;
@@ -288,6 +330,7 @@ function readZip(src: ByteSource, dir: ZipDirectory, layout: TorchLayout): Model
     dtypes: t.dtypes,
     tensorKeys: t.tensorKeys,
     ...opt('rootClass', t.rootClass),
+    ...opt('operators', operators),
     ...opt('walkStopped', t.stopped),
   };
   return finish(md, t, `${p}${main === undefined ? 'bytecode.pkl' : 'data.pkl'}`, kind === 'checkpoint' ? [] : TORCHSCRIPT_SAFE);

@@ -144,7 +144,24 @@ describe('pytorch: zip checkpoints', () => {
   });
 
   it('reads lite-interpreter (.ptl) archives by their bytecode.pkl', async () => {
-    const bytecode = new PickleBuilder().proto(2).mark().int(6).mark().str('__torch__.Net.forward').tuple().tuple().stop();
+    // (version, (method, (('instructions', ...), ('operators', ((name, overload, num_args), ...)), ('register_size', n)))) x 2 methods
+    const method = (b: PickleBuilder, name: string, ops: [string, string][]): PickleBuilder => {
+      b.mark().str(name).mark();
+      b.str('instructions').mark().str('OP').int(0).int(0).tuple().tupleN(1).tupleN(2);
+      b.str('operators').mark();
+      for (const [n, o] of ops) b.str(n).str(o).int(2).tupleN(3);
+      b.tuple().tupleN(2);
+      b.str('register_size').int(2).tupleN(2);
+      return b.tuple().tuple();
+    };
+    const bytecode = new PickleBuilder().proto(2).mark().int(6);
+    method(bytecode, '__torch__.Net.forward', [
+      ['aten::linear', ''],
+      ['aten::add', 'Tensor'],
+      ['my_ops::nms', ''],
+    ]);
+    method(bytecode, '__torch__.Net.encode', [['aten::linear', '']]);
+    bytecode.tuple().stop();
     const zip = buildZip(
       [
         ['model/bytecode.pkl', bytecode.bytesOut()],
@@ -154,7 +171,21 @@ describe('pytorch: zip checkpoints', () => {
       0,
     );
     const info = await inspect(zip);
-    expect(info.metadata).toMatchObject({ kind: 'mobile', version: 8, codeFiles: 0, globals: [] });
+    expect(info.metadata).toMatchObject({
+      kind: 'mobile',
+      version: 8,
+      codeFiles: 0,
+      globals: [],
+      operators: { 'aten::linear': 2, 'aten::add.Tensor': 1, 'my_ops::nms': 1 },
+    });
+    expect(pytorch.card(info.metadata)).toMatchObject({
+      operators: [
+        { name: 'aten::linear', count: 2, custom: false },
+        { name: 'aten::add.Tensor', count: 1, custom: false },
+        { name: 'my_ops::nms', count: 1, custom: true },
+      ],
+      customOperators: true,
+    });
   });
 
   it('flags a checkpoint whose data.pkl calls os.system as unsafe-deserialization, still a model', async () => {
