@@ -406,6 +406,7 @@ export const pytorch: ModelFormat = {
     { offset: 0, magic: [0x80, 0x02, 0x8a, 0x0a, ...LEGACY_MAGIC_LE], note: 'legacy torch.save: protocol 2 then the magic number as LONG1' },
     { offset: 0, magic: [0x80, 0x03, 0x8a, 0x0a, ...LEGACY_MAGIC_LE], note: 'legacy torch.save with pickle protocol 3' },
     { offset: 0, magic: [0x80, 0x04, 0x95], note: 'pickle protocol 4 with a FRAME; match then requires the legacy magic number' },
+    { offset: 0, magic: [0x80, 0x05, 0x95], note: 'pickle protocol 5 with a FRAME; match then requires the legacy magic number' },
   ],
   metadataSchema: pytorchMetadataSchema,
   card: (metadata) => pytorchCard(pytorchMetadataSchema.parse(metadata)),

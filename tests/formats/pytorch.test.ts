@@ -321,6 +321,19 @@ describe('pytorch: legacy torch.save pickles', () => {
     expect(pytorch.card(info.metadata).formatVersion).toBe('1001');
   });
 
+  it('identifies legacy files written with pickle protocols 3 to 5 (a FRAME after PROTO from 4 on)', async () => {
+    for (const proto of [3, 4, 5]) {
+      const magic = new PickleBuilder().proto(proto);
+      if (proto >= 4) magic.frame(13);
+      const bytes = legacyTorch(stateDictPickle(TENSORS.slice(0, 1), { protocol: proto }), ['1']);
+      const head = magic.int(0x1950a86a20f9469cfc6cn).stop().bytesOut();
+      // Swap the protocol 2 magic pickle (14 bytes + STOP) for this protocol's.
+      const file = Uint8Array.from([...head, ...bytes.subarray(15)]);
+      const info = await inspect(file);
+      expect(info.metadata, `protocol ${proto}`).toMatchObject({ container: 'legacy-pickle', pickleProtocol: proto, tensorCount: 1 });
+    }
+  });
+
   it('flags a legacy file whose object pickle imports os.system', async () => {
     const info = await inspect(legacyTorch(maliciousPickle(), []));
     expect(info.warnings?.[0]).toMatchObject({ severity: 'error', code: 'security' });
