@@ -11,8 +11,10 @@ import type { ByteSource } from '../io/byte-source.js';
  *
  * Attribute values are decoded for strings (fixed-length, and variable-length through the global heap),
  * integers and floats (scalars and short arrays); other types are listed by name with their class.
- * Not handled, reported instead: attributes in dense storage (a fractal heap, `denseAttributes`), shared
- * (committed) datatypes in attributes, checksums (not verified).
+ * Attributes in dense storage (a fractal heap, when a group has many) are read from the heap's direct
+ * blocks. Not handled, reported instead: dense storage the reader cannot walk (filtered blocks, huge
+ * objects, nested indirect blocks: `denseAttributes`), shared (committed) datatypes in attributes;
+ * checksums are not verified.
  */
 
 /** '\x89HDF\r\n\x1a\n' */
@@ -39,7 +41,7 @@ export interface Hdf5Root {
   lengthSize: number;
   objectHeaderVersion: number;
   attributes: Hdf5Attribute[];
-  /** The root group keeps (some of) its attributes in dense storage, which this reader does not walk. */
+  /** The root group keeps (some of) its attributes in dense storage that this reader could not walk whole. */
   denseAttributes: boolean;
 }
 
@@ -216,7 +218,12 @@ function readObjectHeader(r: Reader, address: number): { objectHeaderVersion: nu
       // version 0, flags, [max creation index], fractal heap address: defined when attributes are dense
       const flags = m.data.u8(m.at + 1, 'attribute info flags');
       const heap = addr(m.data, m.at + 2 + (flags & 1 ? 2 : 0), r.offsetSize, 'fractal heap address');
-      if (heap >= 0) dense = true;
+      if (heap >= 0) {
+        const found = readDenseAttributes(r, heap);
+        attributes.push(...found.attributes);
+        // Dense attributes the walk could not reach stay a note for the caller.
+        if (!found.complete) dense = true;
+      }
     }
   }
   return { objectHeaderVersion: version, attributes, denseAttributes: dense };
@@ -369,6 +376,108 @@ function readAttribute(r: Reader, m: RawMessage): Hdf5Attribute {
     out.value = count === 1 ? nums[0]! : nums;
   }
   return out;
+}
+
+/**
+ * Bytes of the attribute message at `at` (its encoding gives no total length): header, name, datatype,
+ * dataspace, then elements x datatype size. Undefined for a shared datatype or dataspace, whose sizes
+ * are elsewhere.
+ */
+function attributeLength(d: BinaryReader, at: number, r: Reader): number | undefined {
+  const version = d.u8(at, 'attribute version');
+  if (version < 1 || version > 3) return undefined;
+  const flags = version === 1 ? 0 : d.u8(at + 1, 'attribute flags');
+  if ((flags & 3) !== 0) return undefined;
+  const nameSize = d.u16le(at + 2, 'attribute name size');
+  const typeSize = d.u16le(at + 4, 'attribute datatype size');
+  const spaceSize = d.u16le(at + 6, 'attribute dataspace size');
+  const padded = version === 1 ? pad8 : (n: number): number => n;
+  let p = at + 8 + (version === 3 ? 1 : 0) + padded(nameSize);
+  const type = readDatatype(d, p);
+  p += padded(typeSize);
+  const count = readDataspace(d, p, r);
+  p += padded(spaceSize);
+  const data = count * type.size;
+  return Number.isSafeInteger(data) ? p + data - at : undefined;
+}
+
+/**
+ * Attributes in dense storage: attribute messages as the managed objects of a fractal heap ('FRHP'),
+ * read from its direct blocks (the root one, or those an indirect root block lists) in allocation
+ * order, as HDF5 packs them when a file is written once. The v2 B-tree name index is not walked, so a
+ * heap with filters, huge objects, nested indirect blocks or holes left by deleted attributes is read
+ * in part and reported incomplete.
+ */
+function readDenseAttributes(r: Reader, heapAddress: number): { attributes: Hdf5Attribute[]; complete: boolean } {
+  const O = r.offsetSize;
+  const L = r.lengthSize;
+  const size = 14 + 10 * L + 2 * O + 2 + 2 * L + 2 + 2 + O + 2;
+  const h = r.block(heapAddress, size, 'fractal heap header');
+  if (!(h.u8(0) === 0x46 && h.u8(1) === 0x52 && h.u8(2) === 0x48 && h.u8(3) === 0x50))
+    fail(`fractal heap at address ${heapAddress} lacks its 'FRHP' signature.`);
+  const filters = h.u16le(7, 'I/O filters encoded length');
+  const flags = h.u8(9, 'fractal heap flags');
+  let p = 14 + L; // next huge object id
+  p += O; // v2 B-tree of huge objects
+  p += L + O + L + L + L; // free space, its manager, managed space, allocated space, iterator offset
+  p += L; // managed objects
+  const hugeSize = addr(h, p, L, 'size of huge objects');
+  p += 4 * L; // huge size and count, tiny size and count
+  const width = h.u16le(p, 'table width');
+  const startBlock = addr(h, p + 2, L, 'starting block size');
+  const maxDirect = addr(h, p + 2 + L, L, 'maximum direct block size');
+  const maxHeapBits = h.u16le(p + 2 + 2 * L, 'maximum heap size');
+  const root = addr(h, p + 2 + 2 * L + 4, O, 'root block address');
+  const rows = h.u16le(p + 2 + 2 * L + 4 + O, 'current rows in root indirect block');
+  const out: Hdf5Attribute[] = [];
+  if (root < 0) return { attributes: out, complete: true };
+  // Filtered (compressed) blocks are not decoded; huge objects live outside the blocks.
+  let complete = filters === 0 && hugeSize <= 0;
+  if (filters !== 0) return { attributes: out, complete: false };
+  const pow2 = (n: number): boolean => n > 0 && Number.isSafeInteger(n) && (n & (n - 1)) === 0;
+  if (!pow2(startBlock) || !pow2(maxDirect) || startBlock > maxDirect || maxDirect > MAX.block || width === 0 || width > 4096 || maxHeapBits > 64) {
+    fail(`fractal heap at address ${heapAddress} has table width ${width}, block sizes ${startBlock} to ${maxDirect}: not a heap this reader walks.`);
+  }
+  const offsetBytes = Math.ceil(maxHeapBits / 8);
+  const direct = (address: number, blockSize: number): void => {
+    const blk = r.block(address, blockSize, 'fractal heap direct block', MAX.block);
+    if (!(blk.u8(0) === 0x46 && blk.u8(1) === 0x48 && blk.u8(2) === 0x44 && blk.u8(3) === 0x42))
+      fail(`direct block at address ${address} lacks its 'FHDB' signature.`);
+    let q = 5 + O + offsetBytes + (flags & 2 ? 4 : 0);
+    while (q < blockSize && out.length < MAX.messages) {
+      if (blk.u8(q) === 0) return; // free space: the objects end here
+      const len = attributeLength(blk, q, r);
+      if (len === undefined || q + len > blockSize) {
+        complete = false;
+        return;
+      }
+      out.push(readAttribute(r, { type: MSG_ATTRIBUTE, data: blk, at: q, size: len }));
+      q += len;
+    }
+  };
+  if (rows === 0) {
+    direct(root, startBlock);
+    return { attributes: out, complete };
+  }
+  // Root indirect block ('FHIB'): version, heap address, block offset, then rows x width child addresses;
+  // rows below maxDirectRows point to direct blocks of startBlock, startBlock, 2 startBlock, 4 startBlock...
+  const maxDirectRows = Math.log2(maxDirect) - Math.log2(startBlock) + 2;
+  if (rows > 64) fail(`fractal heap at address ${heapAddress} has ${rows} rows in its root indirect block, more than 64.`);
+  const ib = r.block(root, 5 + O + offsetBytes + rows * width * O, 'fractal heap indirect block', MAX.block);
+  if (!(ib.u8(0) === 0x46 && ib.u8(1) === 0x48 && ib.u8(2) === 0x49 && ib.u8(3) === 0x42))
+    fail(`indirect block at address ${root} lacks its 'FHIB' signature.`);
+  let e = 5 + O + offsetBytes;
+  for (let row = 0; row < rows; row++) {
+    const blockSize = startBlock * 2 ** Math.max(0, row - 1);
+    for (let col = 0; col < width; col++, e += O) {
+      const child = addr(ib, e, O, 'child block address');
+      if (child < 0) continue;
+      if (row >= maxDirectRows)
+        complete = false; // a nested indirect block: not walked
+      else direct(child, blockSize);
+    }
+  }
+  return { attributes: out, complete };
 }
 
 function cString(b: Uint8Array): string {

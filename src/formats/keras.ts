@@ -67,7 +67,10 @@ export const kerasMetadataSchema = z
     superblockVersion: z.number().int().optional().describe('HDF5 superblock version (0 to 3)'),
     userBlock: z.number().int().nonnegative().optional().describe('HDF5 user block size: where the superblock sits when not at 0'),
     attributes: z.array(z.string()).optional().describe('Names of the HDF5 root attributes read, in file order'),
-    denseAttributes: z.boolean().optional().describe('True when the HDF5 root attributes are in dense storage (a fractal heap), which is not read'),
+    denseAttributes: z
+      .boolean()
+      .optional()
+      .describe('True when (some of) the HDF5 root attributes are in dense storage the reader could not walk (filtered blocks, huge objects)'),
   })
   .meta({
     title: 'Keras metadata',
@@ -295,7 +298,7 @@ function readKerasHdf5(src: ByteSource, at: number): ModelInfo {
     warnings.push({
       severity: 'info',
       code: 'unsupported',
-      message: 'HDF5 root attributes are in dense storage (a fractal heap), which is not read: the Keras facts are unknown.',
+      message: 'HDF5 root attributes are in dense storage (a fractal heap) this reader cannot walk: the Keras facts are unknown.',
     });
   }
   const info: ModelInfo = { confidence: readable ? 'high' : 'medium', metadata: md };

@@ -201,8 +201,28 @@ describe.skipIf(python === undefined)('keras: HDF5 files written by h5py as Kera
     );
   });
 
-  it('reports dense root attributes as a medium-confidence Keras model with a note, when the name claims it', async () => {
+  it('reads root attributes in dense storage (a fractal heap) as h5py reads them', async () => {
+    const info = await inspect(file('dense.h5'));
+    expect(info.confidence).toBe('high');
+    expect(info.metadata).toMatchObject({ kerasVersion: '2.15.0', backend: 'tensorflow', modelClass: 'Sequential', layerCount: 6 });
+    expect(info.metadata).not.toHaveProperty('denseAttributes');
+    expect((info.metadata as KerasMetadata).attributes).toEqual([
+      ...Array.from({ length: 20 }, (_, i) => `extra${i}`),
+      'keras_version',
+      'backend',
+      'model_config',
+    ]);
+    // A 100 KB model_config among them: its 100,550 characters as h5py reads them.
+    const huge = readHdf5Root(new BufferSource(file('dense-huge.h5')), 0);
+    const config = huge.attributes.find((a) => a.name === 'model_config')?.value;
+    expect(typeof config === 'string' && config.length).toBe(100_550);
+    expect(huge.denseAttributes).toBe(false);
+  });
+
+  it('reports a dense heap it cannot walk as a medium-confidence Keras model with a note, when the name claims it', async () => {
     const b = file('dense.h5');
+    const heap = Buffer.from(b).indexOf('FRHP');
+    new DataView(b.buffer).setUint16(heap + 7, 16, true); // I/O filters: compressed blocks, not decoded
     expect(readHdf5Root(new BufferSource(b), 0).denseAttributes).toBe(true);
     expect(matches(b)).toBe(false);
     const info = await keras.inspect(new BufferSource(b), createProbe(new BufferSource(b), 'dense.h5'), ctx);
@@ -210,6 +230,15 @@ describe.skipIf(python === undefined)('keras: HDF5 files written by h5py as Kera
     expect(info.confidence).toBe('medium');
     expect(info.metadata).toMatchObject({ denseAttributes: true, attributes: [] });
     expect(info.warnings?.map((w) => [w.severity, w.code])).toEqual([['info', 'unsupported']]);
+  });
+
+  it('rejects a broken fractal heap naming it', async () => {
+    const b = file('dense.h5');
+    const block = Buffer.from(b).indexOf('FHDB');
+    b[block] = 0x58;
+    expect((await formatError(keras.inspect(new BufferSource(b), createProbe(new BufferSource(b), 'dense.h5'), ctx))).message).toMatch(
+      /^Invalid HDF5: direct block at address \d+ lacks its 'FHDB' signature\.$/,
+    );
   });
 
   it('rejects broken superblocks and headers naming the field, never throwing anything else', async () => {
