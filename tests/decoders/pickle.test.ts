@@ -31,6 +31,7 @@ function python(script: string): Uint8Array | undefined {
   }
 }
 const hasPython = python('print(1)') !== undefined;
+if (!hasPython) console.warn('SKIP: python3 is not installed; the tests over real pickles written by python3 are skipped.');
 
 describe('pickle: opcodes from our builder', () => {
   it('reads a state_dict: tensors with keys, storage dtypes, shapes, and the globals', () => {

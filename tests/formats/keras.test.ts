@@ -32,6 +32,7 @@ const python = ['python3', '/usr/bin/python3'].find((p) => {
     return false;
   }
 });
+if (python === undefined) console.warn('SKIP: no python3 imports h5py (Debian python3-h5py); the tests over HDF5 files written by h5py are skipped.');
 const h5 = path.join(tmp, 'h5');
 beforeAll(() => {
   if (python === undefined) return;
@@ -321,6 +322,7 @@ describe('keras: the HDF5 reader on hostile bytes (no h5py needed)', () => {
 /** HDF5 files written by many HDF5 library versions: PyTables' test data in its wheel, extracted at test time. */
 const pypi = process.env.AIBOM_PYPI_FILES ?? '/opt/pypi/files';
 const tablesWheel = fs.existsSync(pypi) ? fs.readdirSync(pypi).find((f) => /^tables-3\.11\.1-.*\.whl$/.test(f)) : undefined;
+if (tablesWheel === undefined) console.warn(`SKIP: no tables-3.11.1 wheel in ${pypi}; the test over its HDF5 files is skipped.`);
 
 describe.skipIf(tablesWheel === undefined)('keras: 47 real HDF5 files of the tables 3.11.1 wheel are read and not taken for Keras (skipped without it)', () => {
   it('reads every root group (strings, variable-length arrays, big-endian files) and matches none', () => {

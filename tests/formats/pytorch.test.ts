@@ -367,6 +367,9 @@ const hasUnzip = (() => {
   }
 })();
 
+if (torchmetricsWheel === undefined || !hasUnzip)
+  console.warn(`SKIP: no torchmetrics-1.9.0 wheel in ${pypi} (or no unzip); the tests over its real checkpoints are skipped.`);
+
 describe.skipIf(torchmetricsWheel === undefined || !hasUnzip)('pytorch: real legacy checkpoints from the torchmetrics 1.9.0 wheel (skipped without it)', () => {
   const member = (name: string): Uint8Array =>
     Uint8Array.from(runBuffer('unzip', ['-p', path.join(pypi, torchmetricsWheel!), `torchmetrics/functional/image/${name}`]));

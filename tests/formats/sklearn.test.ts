@@ -231,6 +231,8 @@ const pypi = process.env.AIBOM_PYPI_FILES ?? '/opt/pypi/files';
 const wheel = (re: RegExp): string | undefined => (fs.existsSync(pypi) ? fs.readdirSync(pypi).find((f) => re.test(f)) : undefined);
 const joblibWheel = wheel(/^joblib-1\.6\.0-.*\.whl$/);
 const statsmodelsWheel = wheel(/^statsmodels-0\.15\.0-.*\.whl$/);
+if (joblibWheel === undefined || statsmodelsWheel === undefined)
+  console.warn(`SKIP: no joblib-1.6.0 or statsmodels-0.15.0 wheel in ${pypi}; the test over their pickles is skipped.`);
 
 describe.skipIf(joblibWheel === undefined || statsmodelsWheel === undefined)(
   'sklearn: real pickles of joblib 0.9-0.11 and statsmodels (from the joblib 1.6.0 and statsmodels 0.15.0 wheels; skipped without them)',
