@@ -15,6 +15,7 @@ export type ProblemCode =
   | 'symlink' // a link recorded and not followed
   | 'encrypted' // encrypted content that cannot be read
   | 'claimed-model' // a file named like a model that is not a valid model
+  | 'security' // a model that runs code or imports unsafe names when loaded (pickle globals, Keras Lambda layers)
   | 'external-data' // a model's external weights are missing or point outside its folder
   | 'split-image' // a part of an image split in several files, joined with the others
   | 'io' // the operating system refused a read

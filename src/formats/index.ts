@@ -1,17 +1,21 @@
 import { caffe } from './caffe.js';
 import { coreml } from './coreml.js';
 import { darknet } from './darknet.js';
+import { executorch } from './executorch.js';
 import { ggml } from './ggml.js';
 import { gguf } from './gguf.js';
+import { keras } from './keras.js';
 import { mnn } from './mnn.js';
 import { ncnn } from './ncnn.js';
 import { onnx } from './onnx.js';
 import { openvino } from './openvino.js';
 import { ort } from './ort.js';
-import { paddle } from './paddle.js';
 import { paddleLite } from './paddle-lite.js';
+import { paddle } from './paddle.js';
+import { pytorch } from './pytorch.js';
 import { rknn } from './rknn.js';
 import { safetensors } from './safetensors.js';
+import { sklearn } from './sklearn.js';
 import { tfjs } from './tfjs.js';
 import { sentencepiece } from './sentencepiece.js';
 import { tesseract } from './tesseract.js';
@@ -29,6 +33,10 @@ export const formats: readonly ModelFormat[] = [
   ort,
   gguf,
   ggml,
+  pytorch,
+  executorch,
+  sklearn,
+  keras,
   ncnn,
   rknn,
   paddle,

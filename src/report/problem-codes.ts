@@ -48,6 +48,14 @@ export const PROBLEM_CODES: Readonly<Record<string, ProblemCodeHelp>> = {
   },
   'split-image': { title: 'Split image joined', help: 'A part of an image split in several files was joined with the others before reading.' },
   io: { title: 'Read error', help: 'The operating system refused a read; the item was skipped.' },
+  security: {
+    title: 'Unsafe model content',
+    help: 'Loading this model would run code or import names that touch the system: pickle globals outside the data-only allowlist (os.system, subprocess, eval...), Keras Lambda layers or custom objects, graph ops that read or write files. Load it only in isolation, or convert it to a format without code (safetensors, ONNX).',
+  },
+  'no-runtime': {
+    title: 'No runtime in reach',
+    help: 'No runtime or SDK that can load this model format was found in the same app or package, or as a shared library on the same partition. It may be loaded by software aibom does not recognise, downloaded at run time, or be dead weight; add a rule (--rules DIR) if you know its runtime.',
+  },
   internal: { title: 'Internal error', help: 'aibom failed on this item (a bug); the scan went on. Please report it with the file if you can share it.' },
 };
 
