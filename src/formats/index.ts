@@ -2,6 +2,8 @@ import { ggml } from './ggml.js';
 import { gguf } from './gguf.js';
 import { onnx } from './onnx.js';
 import { safetensors } from './safetensors.js';
+import { savedmodel } from './savedmodel.js';
+import { tfGraphdef } from './tf-graphdef.js';
 import { tfjs } from './tfjs.js';
 import { tflite } from './tflite.js';
 import type { ModelFormat } from './types.js';
@@ -11,4 +13,4 @@ import type { ModelFormat } from './types.js';
  * a real magic come first; ONNX, found by structure only, comes after them. A new format starts as a
  * copy of `_template.ts` (compiled and tested, never registered).
  */
-export const formats: readonly ModelFormat[] = [tflite, gguf, ggml, safetensors, tfjs, onnx];
+export const formats: readonly ModelFormat[] = [tflite, gguf, ggml, safetensors, tfjs, savedmodel, tfGraphdef, onnx];
