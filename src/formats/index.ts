@@ -1,5 +1,6 @@
 import { ggml } from './ggml.js';
 import { gguf } from './gguf.js';
+import { mediapipe } from './mediapipe.js';
 import { onnx } from './onnx.js';
 import { safetensors } from './safetensors.js';
 import { savedmodel } from './savedmodel.js';
@@ -13,4 +14,4 @@ import type { ModelFormat } from './types.js';
  * a real magic come first; ONNX, found by structure only, comes after them. A new format starts as a
  * copy of `_template.ts` (compiled and tested, never registered).
  */
-export const formats: readonly ModelFormat[] = [tflite, gguf, ggml, safetensors, tfjs, savedmodel, tfGraphdef, onnx];
+export const formats: readonly ModelFormat[] = [tflite, mediapipe, gguf, ggml, safetensors, tfjs, savedmodel, tfGraphdef, onnx];
