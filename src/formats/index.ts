@@ -2,6 +2,7 @@ import { ggml } from './ggml.js';
 import { gguf } from './gguf.js';
 import { mediapipe } from './mediapipe.js';
 import { onnx } from './onnx.js';
+import { opencv } from './opencv.js';
 import { safetensors } from './safetensors.js';
 import { savedmodel } from './savedmodel.js';
 import { tfGraphdef } from './tf-graphdef.js';
@@ -14,4 +15,4 @@ import type { ModelFormat } from './types.js';
  * a real magic come first; ONNX, found by structure only, comes after them. A new format starts as a
  * copy of `_template.ts` (compiled and tested, never registered).
  */
-export const formats: readonly ModelFormat[] = [tflite, mediapipe, gguf, ggml, safetensors, tfjs, savedmodel, tfGraphdef, onnx];
+export const formats: readonly ModelFormat[] = [tflite, mediapipe, gguf, ggml, safetensors, opencv, tfjs, savedmodel, tfGraphdef, onnx];
