@@ -1,3 +1,4 @@
+import { fasttext } from './fasttext.js';
 import { ggml } from './ggml.js';
 import { gguf } from './gguf.js';
 import { mediapipe } from './mediapipe.js';
@@ -15,4 +16,4 @@ import type { ModelFormat } from './types.js';
  * a real magic come first; ONNX, found by structure only, comes after them. A new format starts as a
  * copy of `_template.ts` (compiled and tested, never registered).
  */
-export const formats: readonly ModelFormat[] = [tflite, mediapipe, gguf, ggml, safetensors, opencv, tfjs, savedmodel, tfGraphdef, onnx];
+export const formats: readonly ModelFormat[] = [tflite, mediapipe, gguf, ggml, fasttext, safetensors, opencv, tfjs, savedmodel, tfGraphdef, onnx];
