@@ -69,9 +69,10 @@ describe('conventions', () => {
     // ONNX has no magic; safetensors starts with a length, its index and TF.js are JSON (their `match`
     // looks for a key in the head before parsing anything); a block OTA is found by its name and
     // sibling; tar v7 and MBR have no magic of their own. A SavedModel and a frozen GraphDef are
-    // protobufs without magic (the GraphDef also needs its `.pb` name). Adding one here needs a reason:
+    // protobufs without magic (the GraphDef also needs its `.pb` name). XGBoost is JSON, UBJSON or `binf`
+    // behind one cheap first-byte test (no single magic covers its three encodings). Adding one here needs a reason:
     // every structural detector is asked about every item.
-    expect(structural.sort()).toEqual(['mbr', 'onnx', 'ota-block-image', 'safetensors', 'savedmodel', 'tar', 'tf-graphdef', 'tfjs']);
+    expect(structural.sort()).toEqual(['mbr', 'onnx', 'ota-block-image', 'safetensors', 'savedmodel', 'tar', 'tf-graphdef', 'tfjs', 'xgboost']);
     for (const c of containers) expect(['archive', 'compression', 'filesystem', 'partitions', 'other']).toContain(c.kind);
   });
   it('every format and container has a one-line description, and formats list their extensions', () => {

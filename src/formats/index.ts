@@ -10,10 +10,11 @@ import { tfGraphdef } from './tf-graphdef.js';
 import { tfjs } from './tfjs.js';
 import { tflite } from './tflite.js';
 import type { ModelFormat } from './types.js';
+import { xgboost } from './xgboost.js';
 
 /**
  * Model formats in priority order: the first whose `match` accepts an item inspects it. Formats with
  * a real magic come first; ONNX, found by structure only, comes after them. A new format starts as a
  * copy of `_template.ts` (compiled and tested, never registered).
  */
-export const formats: readonly ModelFormat[] = [tflite, mediapipe, gguf, ggml, fasttext, safetensors, opencv, tfjs, savedmodel, tfGraphdef, onnx];
+export const formats: readonly ModelFormat[] = [tflite, mediapipe, gguf, ggml, fasttext, safetensors, opencv, tfjs, xgboost, savedmodel, tfGraphdef, onnx];
