@@ -1,6 +1,8 @@
+import { catboost } from './catboost.js';
 import { fasttext } from './fasttext.js';
 import { ggml } from './ggml.js';
 import { gguf } from './gguf.js';
+import { lightgbm } from './lightgbm.js';
 import { mediapipe } from './mediapipe.js';
 import { onnx } from './onnx.js';
 import { opencv } from './opencv.js';
@@ -17,4 +19,19 @@ import { xgboost } from './xgboost.js';
  * a real magic come first; ONNX, found by structure only, comes after them. A new format starts as a
  * copy of `_template.ts` (compiled and tested, never registered).
  */
-export const formats: readonly ModelFormat[] = [tflite, mediapipe, gguf, ggml, fasttext, safetensors, opencv, tfjs, xgboost, savedmodel, tfGraphdef, onnx];
+export const formats: readonly ModelFormat[] = [
+  tflite,
+  mediapipe,
+  gguf,
+  ggml,
+  fasttext,
+  catboost,
+  lightgbm,
+  safetensors,
+  opencv,
+  tfjs,
+  xgboost,
+  savedmodel,
+  tfGraphdef,
+  onnx,
+];
