@@ -39,6 +39,7 @@ describe('conventions', () => {
       'types.ts': 'the ModelFormat interface',
       'contract.ts': "renders the README's per-format metadata contract from the schemas",
       'card-util.ts': 'sorting and optional-field helpers every card uses',
+      'list.ts': 'the `aibom formats` listing of every registered format (ids, extensions, signatures, metadata fields)',
       '_template.ts': 'the documented starting point for a new format (compiled, tested, not registered)',
     },
     'src/containers': {
