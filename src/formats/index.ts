@@ -1,4 +1,5 @@
 import { catboost } from './catboost.js';
+import { dlib } from './dlib.js';
 import { fasttext } from './fasttext.js';
 import { ggml } from './ggml.js';
 import { gguf } from './gguf.js';
@@ -27,6 +28,7 @@ export const formats: readonly ModelFormat[] = [
   fasttext,
   catboost,
   lightgbm,
+  dlib,
   safetensors,
   opencv,
   tfjs,
