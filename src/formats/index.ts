@@ -3,6 +3,7 @@ import { dlib } from './dlib.js';
 import { fasttext } from './fasttext.js';
 import { ggml } from './ggml.js';
 import { gguf } from './gguf.js';
+import { kaldi } from './kaldi.js';
 import { lightgbm } from './lightgbm.js';
 import { mediapipe } from './mediapipe.js';
 import { onnx } from './onnx.js';
@@ -29,6 +30,7 @@ export const formats: readonly ModelFormat[] = [
   catboost,
   lightgbm,
   dlib,
+  kaldi,
   safetensors,
   opencv,
   tfjs,
