@@ -8,6 +8,7 @@ import { lightgbm } from './lightgbm.js';
 import { mediapipe } from './mediapipe.js';
 import { onnx } from './onnx.js';
 import { opencv } from './opencv.js';
+import { pocketsphinx } from './pocketsphinx.js';
 import { safetensors } from './safetensors.js';
 import { savedmodel } from './savedmodel.js';
 import { tfGraphdef } from './tf-graphdef.js';
@@ -31,6 +32,7 @@ export const formats: readonly ModelFormat[] = [
   lightgbm,
   dlib,
   kaldi,
+  pocketsphinx,
   safetensors,
   opencv,
   tfjs,
