@@ -31,7 +31,7 @@ function binaryMdef(counts = [42, 137095, 3, 126, 5126, 42, 29324, 3, 142108, 32
   w(version, 4);
   w(desc.length, 8);
   desc.copy(b, 12);
-  counts.forEach((c, i) => w(c, at + 4 * i));
+  for (const [i, c] of counts.entries()) w(c, at + 4 * i);
   return new Uint8Array(b);
 }
 
