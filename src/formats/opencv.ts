@@ -214,9 +214,12 @@ export const opencv: ModelFormat = {
   card: (metadata) => opencvCard(opencvMetadataSchema.parse(metadata)),
   match(probe: Probe): boolean {
     // The whole head: licence comments push the root node down by several KiB (haarcascade_fullbody.xml).
+    // A byte search first, so that the many XML files of a firmware that are not FileStorage cost no decoding.
+    const bytes = Buffer.from(probe.head.buffer, probe.head.byteOffset, probe.head.byteLength);
+    const yaml = bytes.subarray(0, 5).toString('latin1') === '%YAML';
+    if (!bytes.includes(yaml ? 'opencv_ml_' : '<opencv_storage>', 0, 'latin1')) return false;
     const head = latin1.decode(probe.head);
-    if (head.startsWith('%YAML')) return /\n(opencv_ml_[a-z_]+):/.test(head);
-    if (!head.includes('<opencv_storage>')) return false;
+    if (yaml) return /\n(opencv_ml_[a-z_]+):/.test(head);
     return CASCADE.test(head) || /<opencv_ml_[a-z_]+>/.test(head);
   },
   async inspect(src: ByteSource, _probe: Probe, _ctx: InspectContext): Promise<ModelInfo> {
