@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { dlib, type DlibMetadata } from '../../src/formats/dlib.js';
 import type { ModelInfo } from '../../src/formats/types.js';
 import { inventorySchema, scan, type Inventory } from '../../src/index.js';
-import { BufferSource } from '../../src/io/byte-source.js';
+import { BufferSource, FileSource } from '../../src/io/byte-source.js';
 import { DEFAULT_LIMITS } from '../../src/io/limits.js';
 import { createProbe } from '../../src/probe.js';
 import { dnnBytes, packInt, shapePredictorBytes } from '../builders/dlib-builder.js';
@@ -76,6 +76,23 @@ describe('dlib', () => {
     expect(matches(Uint8Array.from([1, 1, 0x81, 0x87, 0x81, 0x01]))).toBe(false); // odd rows
     expect(matches(Uint8Array.from([1, 1, 2, 3, 4, 5, 6, 7]))).toBe(false);
     expect(matches(Uint8Array.from([1, 1, 1, 2, 1, 5, ...Buffer.from('image')]))).toBe(false);
+  });
+
+  // Debian libdlib-data (63 MB) is not installed by .ci/run for its size; the test runs where it is present.
+  const real = '/usr/share/dlib/shape_predictor_68_face_landmarks.dat';
+  const have = fs.existsSync(real);
+  if (!have) console.warn(`SKIP: ${real} is absent (Debian package libdlib-data); the real shape predictor is not tested.`);
+  it.runIf(have)("reads dlib's own 68-landmark shape predictor (Debian libdlib-data)", async () => {
+    const src = FileSource.open(real);
+    try {
+      const probe = createProbe(src, path.basename(real));
+      expect(dlib.match(probe)).toBe(true);
+      const info = await dlib.inspect(src, probe, ctx);
+      expectConforms(dlib, info.metadata);
+      expect(info.metadata).toEqual({ kind: 'shape-predictor', shapePredictor: { version: 1, landmarks: 68, cascadeDepth: 15, treesPerLevel: 500 } });
+    } finally {
+      src.close();
+    }
   });
 
   it('is found by a scan', async () => {
