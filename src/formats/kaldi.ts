@@ -174,7 +174,8 @@ export function kaldiCard(md: KaldiMetadata): ModelCard {
 export const kaldi: ModelFormat = {
   id: 'kaldi',
   description: 'Kaldi / Vosk acoustic model (final.mdl): transition model, nnet3 nodes and components, or GMM',
-  extensions: ['.mdl'],
+  // `.mdl` is no claim: game and CAD models share it, and a claim would report each as a broken model.
+  extensions: [],
   signatures: [
     { offset: 0, magic: '\0B<TransitionModel> ', note: 'binary Kaldi transition model (final.mdl)' },
     { offset: 0, magic: '\0B<Nnet3> ', note: 'binary Kaldi nnet3 network (final.raw)' },
