@@ -4,6 +4,7 @@ import { LIMIT_SPECS, type Limits } from './io/limits.js';
 import type { Inventory, ModelComponent } from './inventory/schema.js';
 import { upgradeV1, type CardOf } from './inventory/upgrade.js';
 import { formats } from './formats/index.js';
+import { formatsText, listFormats } from './formats/list.js';
 import { modelDetail } from './report/detail.js';
 import { planOutputs, readInventory, type ReportFlags, ReportUsageError, reportFlags, writeReports } from './report/outputs.js';
 import { bytes } from './report/text.js';
@@ -165,6 +166,15 @@ limitOptions(
     process.exitCode = EXIT_USAGE;
   }
 });
+
+program
+  .command('formats')
+  .description('list every model format aibom recognises: id, description, extensions, signatures, metadata fields')
+  .addOption(new Option('-f, --format <format>', 'output format').choices(['text', 'json']).default('text'))
+  .action((o: { format: string }) => {
+    const listing = listFormats();
+    write(o.format === 'json' ? `${JSON.stringify(listing, null, 2)}\n` : formatsText(listing), undefined);
+  });
 
 registerRulesCommands(program);
 

@@ -20,7 +20,8 @@ export type ProblemCode =
   | 'split-image' // a part of an image split in several files, joined with the others
   | 'io' // the operating system refused a read
   | 'internal' // a bug in aibom: please report it
-  | 'no-runtime'; // a model with no runtime or SDK in reach that can load its format (info)
+  | 'no-runtime' // a model with no runtime or SDK in reach that can load its format (info)
+  | 'security'; // a model that can read or write files or run code when loaded (TensorFlow ReadFile, PyFunc)
 
 /** Base class: every aibom error carries a problem code. */
 export abstract class AibomError extends Error {

@@ -39,6 +39,7 @@ describe('conventions', () => {
       'types.ts': 'the ModelFormat interface',
       'contract.ts': "renders the README's per-format metadata contract from the schemas",
       'card-util.ts': 'sorting and optional-field helpers every card uses',
+      'list.ts': 'the `aibom formats` listing of every registered format (ids, extensions, signatures, metadata fields)',
       '_template.ts': 'the documented starting point for a new format (compiled, tested, not registered)',
     },
     'src/containers': {
@@ -77,7 +78,9 @@ describe('conventions', () => {
     // with an entry count and offsets (its `match` needs a `.traineddata` name); a SentencePiece model is
     // protobuf without magic (its `match` needs a `.model` name and pieces first); so is Core ML (its
     // `match` needs a `.mlmodel` name); a TNN network's magic is a decimal number inside its first text
-    // line (its `match` needs a `.tnnproto` name). Adding one here needs a
+    // line (its `match` needs a `.tnnproto` name). A SavedModel and a frozen GraphDef are protobufs
+    // without magic (the GraphDef also needs its `.pb` name). XGBoost is JSON, UBJSON or `binf` behind one
+    // cheap first-byte test (no single magic covers its three encodings). Adding one here needs a
     // reason: every structural detector is asked about every item.
     expect(structural.sort()).toEqual([
       'caffe',
@@ -90,11 +93,14 @@ describe('conventions', () => {
       'ota-block-image',
       'paddle-lite',
       'safetensors',
+      'savedmodel',
       'sentencepiece',
       'tar',
       'tesseract',
+      'tf-graphdef',
       'tfjs',
       'tnn',
+      'xgboost',
     ]);
     for (const c of containers) expect(['archive', 'compression', 'filesystem', 'partitions', 'other']).toContain(c.kind);
   });
