@@ -42,3 +42,18 @@ export function extensionOf(name: string): string {
   const dot = base.lastIndexOf('.');
   return dot > 0 ? base.slice(dot).toLowerCase() : '';
 }
+
+/**
+ * The first byte of an item that is not ASCII whitespace or a UTF-8 byte-order mark (within its first
+ * 4 KiB), or -1: one look decides for every text-based detector whether the item can be JSON (`{`) or
+ * XML (`<`) before any of them searches the head. Memoized on the probe.
+ */
+export function leadingByte(probe: Probe): number {
+  return probe.memo('leadingByte', () => {
+    const h = probe.head;
+    let i = h.length >= 3 && h[0] === 0xef && h[1] === 0xbb && h[2] === 0xbf ? 3 : 0;
+    const end = Math.min(h.length, 4096);
+    while (i < end && (h[i] === 0x20 || h[i] === 0x0a || h[i] === 0x0d || h[i] === 0x09)) i++;
+    return i < end ? h[i]! : -1;
+  });
+}

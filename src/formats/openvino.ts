@@ -3,7 +3,7 @@ import { leadingElements, XmlTokenizer } from '../decoders/xml.js';
 import { FormatError, LimitError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import type { ModelCard } from '../inventory/card.js';
-import type { Probe } from '../probe.js';
+import { leadingByte, type Probe } from '../probe.js';
 import { cmp, opt, sortCardOperators, stated } from './card-util.js';
 import type { InspectContext, ModelFormat, ModelInfo, ModelWarning } from './types.js';
 
@@ -402,7 +402,8 @@ export const openvino: ModelFormat = {
   metadataSchema: openvinoMetadataSchema,
   card: openvinoCard,
   match(probe: Probe): boolean {
-    return looksLikeIr(probe.head);
+    // '<' first (after whitespace): only XML is searched for '<net'.
+    return leadingByte(probe) === 0x3c && looksLikeIr(probe.head);
   },
   async inspect(src: ByteSource, probe: Probe, ctx: InspectContext): Promise<ModelInfo> {
     if (src.size > MAX_OPENVINO_XML_BYTES) {

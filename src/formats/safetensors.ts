@@ -3,7 +3,7 @@ import { headMentionsKey, isObject, jsonObject } from '../detect/json-probe.js';
 import { FormatError } from '../errors.js';
 import { MAX_READ, type ByteSource } from '../io/byte-source.js';
 import type { ModelCard } from '../inventory/card.js';
-import type { Probe } from '../probe.js';
+import { leadingByte, type Probe } from '../probe.js';
 import type { InspectContext, ModelFormat, ModelInfo, ModelWarning } from './types.js';
 
 /*
@@ -419,6 +419,7 @@ export const safetensors: ModelFormat = {
   match(probe: Probe): boolean {
     if (looksLikeSafetensors(probe.head, probe.size)) return true;
     // The index: only JSON whose head names a weight_map is parsed (shared with other JSON formats).
+    if (leadingByte(probe) !== 0x7b) return false;
     if (!headMentionsKey(probe.head, 'weight_map')) return false;
     const j = jsonObject(probe);
     return j.status === 'object' && weightMapOf(j.value) !== undefined;

@@ -3,7 +3,7 @@ import { headMentionsKey, isObject, jsonObject, MAX_JSON_BYTES } from '../detect
 import { FormatError, LimitError } from '../errors.js';
 import type { ByteSource } from '../io/byte-source.js';
 import type { ModelCard } from '../inventory/card.js';
-import type { Probe } from '../probe.js';
+import { leadingByte, type Probe } from '../probe.js';
 import type { InspectContext, ModelFormat, ModelInfo, ModelWarning } from './types.js';
 
 /*
@@ -394,6 +394,7 @@ export const tfjs: ModelFormat = {
   card: tfjsCard,
   match(probe: Probe): boolean {
     // Only JSON that names one of the two keys in its head is parsed: configs and package.json are not.
+    if (leadingByte(probe) !== 0x7b) return false; // '{': every other item is out after one byte
     if (!headMentionsKey(probe.head, 'modelTopology') && !headMentionsKey(probe.head, 'weightsManifest')) return false;
     const j = jsonObject(probe);
     if (j.status === 'too-large') return true; // refused by inspect, as a Problem
