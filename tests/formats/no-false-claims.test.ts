@@ -25,10 +25,13 @@ describe('no format takes real models of another', () => {
   const models = (files: string[]): string[] => files.filter((f) => !f.includes('/LICENSE.'));
   const onnx = models(corpusFiles('onnx', '.onnx'));
   const tflite = models(corpusFiles('tflite', '.tflite'));
-  it.skipIf(onnx.length === 0).each(onnx)('%s matches ONNX only', (file) => {
+  // `it.each` over an empty list declares no test at all: without the corpus, one visible skip instead.
+  if (onnx.length === 0) it.skip('every ONNX corpus file matches ONNX only (SKIP: ../shared/corpus/onnx is absent)', () => {});
+  if (tflite.length === 0) it.skip('every TFLite corpus file matches TFLite only (SKIP: ../shared/corpus/tflite is absent)', () => {});
+  it.each(onnx)('%s matches ONNX only', (file) => {
     expect(matching(file)).toEqual(['onnx']);
   });
-  it.skipIf(tflite.length === 0).each(tflite)('%s matches TFLite only', (file) => {
+  it.each(tflite)('%s matches TFLite only', (file) => {
     expect(matching(file)).toEqual(['tflite']);
   });
 });
