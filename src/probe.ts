@@ -36,11 +36,18 @@ export function createProbe(source: ByteSource, name: string): Probe {
   };
 }
 
+/** The last name asked about and its extension: every extension-gated detector asks about the same item in turn. */
+let lastName = '';
+let lastExt = '';
+
 /** Lower-case extension of a name including the dot, or '' (`model.TFLite` -> `.tflite`). */
 export function extensionOf(name: string): string {
+  if (name === lastName) return lastExt;
   const base = name.slice(name.lastIndexOf('/') + 1);
   const dot = base.lastIndexOf('.');
-  return dot > 0 ? base.slice(dot).toLowerCase() : '';
+  lastName = name;
+  lastExt = dot > 0 ? base.slice(dot).toLowerCase() : '';
+  return lastExt;
 }
 
 /**
