@@ -33,8 +33,6 @@ export interface ModelFinding {
   associatedFiles?: AssociatedFileRecord[];
   /** Files the model names as its own (external data, shards), relative to its folder; checked, hashed and linked by the walk. */
   parts?: { path: string; role: string }[];
-  /** Set while the model's container is still being listed: its parts are resolved at the end. */
-  pendingParts?: { memberPath: string };
 }
 
 export interface DataFinding {

@@ -70,46 +70,68 @@ export function checkPartsOnDisk(found: Findings, from: number, dirAbs: string, 
 }
 
 /**
- * For models found as members of a container whose listing is now complete (marked
- * `pendingParts`): checks each reference against the listing and hashes the member it names.
+ * The parts of models found inside one container, resolved while the container is being listed: a part
+ * listed before its model is opened when the model is found, a part listed after it is hashed when the
+ * walk reaches it, from the source the walk opened. Nothing is opened once the listing has ended, when
+ * the members of a decoded container (a .tar.gz) are gone.
  */
-export async function checkPartsInListing(
-  found: Findings,
-  reader: string,
-  listed: ReadonlyMap<string, ContainerEntry>,
-  hashOf: (s: ByteSource) => string,
-  budget: DecodeBudget,
-): Promise<void> {
-  for (const m of found.models) {
-    const pending = m.pendingParts;
-    if (pending === undefined) continue;
-    delete m.pendingParts;
+export class ListingParts {
+  private readonly waiting = new Map<string, { model: ModelFinding; part: Part }[]>();
+
+  constructor(
+    private readonly found: Findings,
+    private readonly reader: string,
+    private readonly listed: ReadonlyMap<string, ContainerEntry>,
+    private readonly hashOf: (s: ByteSource) => string,
+    private readonly budget: DecodeBudget,
+  ) {}
+
+  /** A model just found as the member `memberPath`: its parts listed so far are hashed now, the others awaited. */
+  async modelFound(m: ModelFinding, memberPath: string): Promise<void> {
+    const dir = path.posix.dirname(memberPath);
     for (const part of m.parts ?? []) {
-      const ref = part.path;
-      if (escapesRoot(ref)) {
-        addProblem(found, m.hops, 'error', 'external-data', outsideMessage(part));
+      if (escapesRoot(part.path)) {
+        addProblem(this.found, m.hops, 'error', 'external-data', outsideMessage(part));
         continue;
       }
-      const dir = path.posix.dirname(pending.memberPath);
-      const target = path.posix.normalize(dir === '.' ? ref : `${dir}/${ref}`);
-      const entry = listed.get(target);
+      const target = path.posix.normalize(dir === '.' ? part.path : `${dir}/${part.path}`);
+      const entry = this.listed.get(target);
       if (entry === undefined) {
-        addProblem(found, m.hops, 'error', 'external-data', missingMessage(part));
+        const list = this.waiting.get(target) ?? [];
+        list.push({ model: m, part });
+        this.waiting.set(target, list);
         continue;
       }
       if (entry.type !== 'file') continue;
-      const hops: Hop[] = [{ path: target, reader }];
+      const hops: Hop[] = [{ path: target, reader: this.reader }];
       let src: ByteSource | undefined;
       try {
         src = await entry.open();
-        addPart(found, m, hops, part, src.size, hashOf(src));
+        addPart(this.found, m, hops, part, src.size, this.hashOf(src));
       } catch (err) {
-        // A member of a decoded container (a .tar.gz) may no longer open once the listing ended.
-        addError(found, hops, err, `cannot read the model's ${part.role} file after the listing: `);
+        addError(this.found, hops, err, `cannot read the model's ${part.role} file: `);
       } finally {
-        if (src !== undefined) budget.release(src);
+        if (src !== undefined) this.budget.release(src);
       }
     }
+  }
+
+  /** The walk opened the member at `memberPath`: models waiting for it as a part get its hash. */
+  memberOpened(memberPath: string, src: ByteSource): void {
+    const waiting = this.waiting.get(memberPath);
+    if (waiting === undefined) return;
+    this.waiting.delete(memberPath);
+    const sha = this.hashOf(src);
+    for (const { model, part } of waiting) addPart(this.found, model, [{ path: memberPath, reader: this.reader }], part, src.size, sha);
+  }
+
+  /** The listing is complete: a part never met is missing (one listed as a directory or link is not a file to hash). */
+  finish(): void {
+    for (const [target, waiting] of this.waiting) {
+      if (this.listed.has(target)) continue;
+      for (const { model, part } of waiting) addProblem(this.found, model.hops, 'error', 'external-data', missingMessage(part));
+    }
+    this.waiting.clear();
   }
 }
 

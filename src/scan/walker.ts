@@ -12,7 +12,7 @@ import { hashFileInWorker, WORKER_HASH_MIN_SIZE } from '../io/hash-worker.js';
 import type { Limits } from '../io/limits.js';
 import { createProbe, type Probe } from '../probe.js';
 import type { AnalyzedItem, Analyzer, AnalyzerOutput, Listing } from './analyzer.js';
-import { checkPartsInListing, checkPartsOnDisk } from './parts.js';
+import { checkPartsOnDisk, ListingParts } from './parts.js';
 import { addError, addProblem, adopt, newFindings, type Findings, type ModelFinding } from './findings.js';
 import { Identifier, matchDetail } from './identify.js';
 import { CountingSource, type ProgressTicker } from './progress.js';
@@ -472,6 +472,7 @@ export class Walker {
     };
     // Members listed so far, for siblings; members whose reader asked for one not listed yet.
     const listed = new Map<string, ContainerEntry>();
+    const parts = new ListingParts(found, reader.id, listed, (s) => this.hashOf(s), budget);
     const deferred: ContainerEntry[] = [];
     let complete = false;
     const siblingsOf =
@@ -499,13 +500,15 @@ export class Walker {
       }
       const opened: ByteSource[] = [];
       try {
+        // A model listed earlier may be waiting for this member as one of its parts.
+        parts.memberOpened(entry.path, child);
         const inner = await this.processItem(child, path.posix.basename(entry.path), `${location}!/${entry.path}`, depth + 1, siblingsOf(entry.path, opened));
         const before = found.models.length;
         adopt(found, inner, here);
-        // Members listed after a model may be its parts (external data, shards): resolved once the listing is complete.
+        // Parts of a model found here: those listed already are hashed now, the others when reached.
         for (let i = before; i < found.models.length; i++) {
           const m = found.models[i]!;
-          if (m.hops.length === 1 && m.parts) m.pendingParts = { memberPath: entry.path };
+          if (m.hops.length === 1 && m.parts) await parts.modelFound(m, entry.path);
         }
       } catch (err) {
         if (err instanceof SiblingPending && !complete) deferred.push(entry);
@@ -572,7 +575,7 @@ export class Walker {
     // (Members of a decoded container, e.g. a .tar.gz, may no longer open here: that is a problem.)
     complete = true;
     for (const entry of deferred) await member(entry);
-    await checkPartsInListing(found, reader.id, listed, (s) => this.hashOf(s), budget);
+    parts.finish();
     await this.runListingAnalyzers({ reader: reader.id, entries: listing }, found, at);
     found.containers.push({ hops: [], reader: reader.id, sha256: sha(), size: src.size, entries: count, evidence });
     return usedName;

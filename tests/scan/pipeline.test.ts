@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -358,39 +359,54 @@ describe('parts of multi-file models', () => {
   };
   const registry = [...formats, index];
 
-  it.each(['dir', 'zip'])('hashes each part, links it to the descriptor, never reports a part as a model, and names a missing one (%s)', async (how) => {
-    const d = dir(`parts-${how}`);
-    const shard = tinyTflite('shard'); // a part that is a valid model on its own
-    const files: [string, Uint8Array][] = [
-      ['m/index.pidx', enc('PIDXs-1.tflite\ns-2.bin\ngone.bin\n../up.bin\n')],
-      ['m/s-1.tflite', shard],
-      ['m/s-2.bin', new Uint8Array(9)],
-    ];
-    let root: string;
-    if (how === 'dir') {
-      for (const [n, b] of files) {
-        fs.mkdirSync(path.join(d, path.dirname(n)), { recursive: true });
-        fs.writeFileSync(path.join(d, n), b);
+  // A .tar.gz is decoded once and released when listed: its parts must be hashed during the listing.
+  it.each(['dir', 'zip', 'tar.gz'])(
+    'hashes each part, links it to the descriptor, never reports a part as a model, and names a missing one (%s)',
+    async (how) => {
+      const d = dir(`parts-${how}`);
+      const shard = tinyTflite('shard'); // a part that is a valid model on its own
+      const files: [string, Uint8Array][] = [
+        ['m/index.pidx', enc('PIDXs-1.tflite\ns-2.bin\ngone.bin\n../up.bin\n')],
+        ['m/s-1.tflite', shard],
+        ['m/s-2.bin', new Uint8Array(9)],
+      ];
+      let root: string;
+      let input: string;
+      if (how === 'zip') {
+        input = path.join(d, 'a.zip');
+        fs.writeFileSync(input, buildZip(files, 0));
+        root = `${input}!/`;
+      } else {
+        const tree = how === 'dir' ? d : path.join(d, 'tree');
+        for (const [n, b] of files) {
+          fs.mkdirSync(path.join(tree, path.dirname(n)), { recursive: true });
+          fs.writeFileSync(path.join(tree, n), b);
+        }
+        if (how === 'dir') {
+          input = d;
+          root = `${d}/`;
+        } else {
+          // One shard before the descriptor in the archive, one after it.
+          input = path.join(d, 'a.tar.gz');
+          execFileSync('tar', ['-czf', input, '-C', tree, 'm/s-1.tflite', 'm/index.pidx', 'm/s-2.bin']);
+          root = `${input}!/`;
+        }
       }
-      root = `${d}/`;
-    } else {
-      fs.writeFileSync(path.join(d, 'a.zip'), buildZip(files, 0));
-      root = `${d}/a.zip!/`;
-    }
-    const inv = valid(await scan([how === 'dir' ? d : path.join(d, 'a.zip')], { formats: registry }));
-    const models = inv.components.filter((c) => c.kind === 'model');
-    expect(models.map((m) => m.locations[0]!.path)).toEqual([`${root}m/index.pidx`]);
-    const parts = inv.components.filter((c) => c.kind === 'data');
-    expect(parts.map((p) => [p.locations[0]!.path, p.sha256, p.kind === 'data' ? p.data.role : ''])).toEqual([
-      [`${root}m/s-1.tflite`, sha(shard), 'shard'],
-      [`${root}m/s-2.bin`, sha(new Uint8Array(9)), 'shard'],
-    ]);
-    for (const p of parts) expect(inv.relationships).toContainEqual({ from: p.id, type: 'part-of', to: models[0]!.id });
-    expect(inv.problems.map((p) => [p.location, p.code, p.message])).toEqual([
-      [`${root}m/index.pidx`, 'external-data', "The model's shard file '../up.bin' points outside the model's folder; it was not read."],
-      [`${root}m/index.pidx`, 'external-data', "The model's shard file 'gone.bin' is missing beside the model."],
-    ]);
-  });
+      const inv = valid(await scan([input], { formats: registry }));
+      const models = inv.components.filter((c) => c.kind === 'model');
+      expect(models.map((m) => m.locations[0]!.path)).toEqual([`${root}m/index.pidx`]);
+      const parts = inv.components.filter((c) => c.kind === 'data');
+      expect(parts.map((p) => [p.locations[0]!.path, p.sha256, p.kind === 'data' ? p.data.role : ''])).toEqual([
+        [`${root}m/s-1.tflite`, sha(shard), 'shard'],
+        [`${root}m/s-2.bin`, sha(new Uint8Array(9)), 'shard'],
+      ]);
+      for (const p of parts) expect(inv.relationships).toContainEqual({ from: p.id, type: 'part-of', to: models[0]!.id });
+      expect(inv.problems.map((p) => [p.location, p.code, p.message])).toEqual([
+        [`${root}m/index.pidx`, 'external-data', "The model's shard file '../up.bin' points outside the model's folder; it was not read."],
+        [`${root}m/index.pidx`, 'external-data', "The model's shard file 'gone.bin' is missing beside the model."],
+      ]);
+    },
+  );
 });
 
 describe('identification by declared signatures', () => {
