@@ -411,7 +411,10 @@ export class RuleEngine {
     if (this.literalSearch === undefined) return text;
     const seen = new Map<string, number>();
     const done = new Set<Compiled>();
-    const search = new RegExp(this.literalSearch.source, 'g');
+    // One compiled search for the whole scan (the walk is synchronous between reads, so nothing else
+    // moves its cursor while this region is searched).
+    const search = this.literalSearch;
+    search.lastIndex = 0;
     for (let m = search.exec(text); m !== null; m = search.exec(text)) {
       const pos = m.index;
       search.lastIndex = pos + 1; // overlapping literals still get their turn
