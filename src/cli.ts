@@ -178,6 +178,18 @@ program
 
 registerRulesCommands(program);
 
+// Ctrl-C and `kill` stop a scan cleanly: without a handler Node dies without running its 'exit'
+// hooks, which is where a scan's private temp area is removed. Exit codes follow the shell's 128 + n.
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`\naibom: interrupted by ${signal}; temporary files removed, no report written\n`);
+    process.exit(code);
+  });
+}
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {

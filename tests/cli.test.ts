@@ -1,8 +1,10 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inventorySchema } from '../src/inventory/index.js';
 import { corpusFiles, hasTool } from './helpers/corpus.js';
@@ -96,5 +98,46 @@ describe('aibom CLI', () => {
     expect(screen).toMatch(/\r\[[#.]{20}\] [\d.]+ (B|KiB|MiB)\/8\.\d MiB · \d+ models? · /);
     expect(screen).not.toContain('fatal');
     expect(fs.readFileSync(path.join(tmp, 'tty.txt'), 'utf8')).toContain(`: 1 input, ${tflites.length} models`);
+  });
+});
+
+describe('aibom CLI interrupted', () => {
+  // A scan that spills decoded bytes to its private temp area (a 256 MiB gzip member, a 1 MiB memory
+  // budget), stopped by a signal once that area exists: it must exit 130 / 143 and leave no temp files.
+  const input = path.join(tmp, 'big.gz');
+  const makeInput = async (): Promise<void> => {
+    if (fs.existsSync(input)) return;
+    const chunk = new Uint8Array(16 * 1024 * 1024);
+    for (let i = 0; i < chunk.length; i += 65536) crypto.getRandomValues(chunk.subarray(i, i + 65536));
+    const gz = zlib.createGzip({ level: 0 });
+    const out = fs.createWriteStream(input);
+    gz.pipe(out);
+    for (let i = 0; i < 16; i++) gz.write(chunk);
+    gz.end();
+    await new Promise<void>((resolve) => out.on('close', () => resolve()));
+  };
+
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)('%s: exit %d, temp area removed', async (signal, code) => {
+    await makeInput();
+    const scratch = fs.mkdtempSync(path.join(tmp, `sig-${signal}-`));
+    const child = spawn(process.execPath, [bin, 'scan', input, '-q', '--memory-budget', '1M', '-o', path.join(tmp, `${signal}.txt`)], {
+      env: { ...process.env, TMPDIR: scratch },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    // Wait for the scan's temp area to appear (the spill has started), then interrupt.
+    const t0 = Date.now();
+    while (fs.readdirSync(scratch).length === 0 && Date.now() - t0 < 20_000 && child.exitCode === null) await new Promise((r) => setTimeout(r, 5));
+    expect(fs.readdirSync(scratch).length, 'the scan spilled to its temp area before the signal').toBe(1);
+    child.kill(signal);
+    expect(await exited).toBe(code);
+    expect(stderr).toContain(`interrupted by ${signal}`);
+    expect(fs.readdirSync(scratch)).toEqual([]);
+    expect(fs.existsSync(path.join(tmp, `${signal}.txt`))).toBe(false);
   });
 });
