@@ -21,6 +21,7 @@ export type ProblemCode =
   | 'io' // the operating system refused a read
   | 'internal' // a bug in aibom: please report it
   | 'no-runtime' // a model with no runtime or SDK in reach that can load its format (info)
+  | 'claimed-container' // a file named like an archive or image that no reader recognised
   | 'security'; // a model that can read or write files or run code when loaded (TensorFlow ReadFile, PyFunc)
 
 /** Base class: every aibom error carries a problem code. */

@@ -107,6 +107,7 @@ describe('conventions', () => {
   it('every format and container has a one-line description, and formats list their extensions', () => {
     for (const x of [...formats, ...containers, ...encoders]) expect(x.description).toMatch(/^[^\n]{10,200}$/);
     for (const f of formats) for (const e of f.extensions) expect(e).toMatch(/^\.[a-z0-9]+$/);
+    for (const c of containers) for (const e of c.extensions ?? []) expect(e).toMatch(/^\.[a-z0-9]+$/);
   });
   it('README.md carries the table generated from the registries (npm run readme)', () => {
     const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');

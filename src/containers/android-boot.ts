@@ -262,6 +262,7 @@ export const androidBoot: ContainerReader = {
   id: 'android-boot',
   description: 'Android boot, recovery, init_boot (header v0-v4) and vendor_boot (v3/v4) images; sections and vendor ramdisks as slices',
   kind: 'partitions',
+  extensions: ['.img'],
   signatures: [
     { offset: 0, magic: 'ANDROID!', note: 'boot image header' },
     { offset: 0, magic: 'VNDRBOOT', note: 'vendor_boot image header' },

@@ -230,6 +230,7 @@ export const androidSparse: ContainerReader = {
   id: 'android-sparse',
   description: 'Android sparse image (libsparse: fastboot system.img, vendor.img, super.img), expanded in place',
   kind: 'partitions',
+  extensions: ['.img'],
   signatures: [{ offset: 0, magic: [0x3a, 0xff, 0x26, 0xed], note: 'sparse header magic 0xED26FF3A' }],
   match(probe: Probe): boolean {
     try {

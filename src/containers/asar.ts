@@ -165,6 +165,7 @@ export const asar: ContainerReader = {
   id: 'asar',
   description: 'Electron asar archives (pickled JSON header); files are slices, unpacked files listed',
   kind: 'archive',
+  extensions: ['.asar'],
   signatures: [{ offset: 0, magic: [0x04, 0x00, 0x00, 0x00], note: 'Chromium Pickle: u32 4, the size of the header-size field' }],
   match(probe: Probe): boolean {
     const f = framing(probe.head);

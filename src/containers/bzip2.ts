@@ -37,6 +37,7 @@ export const bzip2: ContainerReader = {
   id: 'bzip2',
   description: 'bzip2 streams (multi-stream, block and stream CRCs checked); a compressed tar is listed as one level',
   kind: 'compression',
+  extensions: ['.bz2', '.tbz2', '.tbz'],
   signatures: [1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => ({ offset: 0, magic: `BZh${n}`, note: `stream header, ${n}00k blocks` })),
   match(probe: Probe): boolean {
     const h = probe.head;

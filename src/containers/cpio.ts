@@ -284,6 +284,7 @@ export const cpio: ContainerReader = {
   id: 'cpio',
   description: 'cpio archives (newc, crc, odc, old binary), walked by headers, concatenated archives read on; members are slices',
   kind: 'archive',
+  extensions: ['.cpio'],
   signatures: [
     { offset: 0, magic: '070701', note: 'newc' },
     { offset: 0, magic: '070702', note: 'newc with checksums' },

@@ -198,6 +198,7 @@ export const gpt: ContainerReader = {
   id: 'gpt',
   description: 'GPT partition tables (512/4096-byte sectors, CRC-checked, backup header), partitions as slices',
   kind: 'partitions',
+  extensions: ['.img'],
   signatures: [
     { offset: 512, magic: 'EFI PART', note: 'GPT header at LBA 1, 512-byte sectors' },
     { offset: 4096, magic: 'EFI PART', note: 'GPT header at LBA 1, 4096-byte sectors' },

@@ -134,6 +134,7 @@ export const gzip: ContainerReader = {
   id: 'gzip',
   description: 'gzip streams (RFC 1952, multi-member); a compressed tar is listed as one level',
   kind: 'compression',
+  extensions: ['.gz', '.tgz'],
   signatures: [{ offset: 0, magic: [0x1f, 0x8b, 0x08], note: 'gzip member, deflate' }],
   match(probe: Probe): boolean {
     const h = probe.head;

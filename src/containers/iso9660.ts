@@ -421,6 +421,7 @@ export const iso9660: ContainerReader = {
   id: 'iso9660',
   description: 'ISO 9660 images (Rock Ridge, Joliet, multi-extent files); files are slices of the image',
   kind: 'filesystem',
+  extensions: ['.iso'],
   signatures: [{ offset: 32769, magic: 'CD001', note: 'volume descriptor at sector 16' }],
   match(probe: Probe): boolean {
     // 'CD001' at byte 1 of the descriptor in sector 16 (offset 32769).

@@ -356,6 +356,7 @@ export const lz4: ContainerReader = {
   id: 'lz4',
   description: 'LZ4 frames and legacy frames (lz4 -l, Linux/Android ramdisks), checksums verified; a compressed tar is listed as one level',
   kind: 'compression',
+  extensions: ['.lz4'],
   signatures: [
     { offset: 0, magic: [0x04, 0x22, 0x4d, 0x18], note: 'LZ4 frame' },
     { offset: 0, magic: [0x02, 0x21, 0x4c, 0x18], note: 'LZ4 legacy (kernel ramdisks)' },

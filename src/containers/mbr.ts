@@ -181,6 +181,7 @@ export const mbr: ContainerReader = {
   description: 'MBR (DOS) partition tables, primary and logical partitions as slices of the disk image',
   kind: 'partitions',
   // recognised by structure: plausible partition entries (its 0x55AA at 510 is shared by every boot sector)
+  extensions: ['.img'],
   signatures: [],
   match(probe: Probe): boolean {
     return probe.head.length >= SECTOR && plausibleMbr(probe.head.subarray(0, SECTOR), probe.size);

@@ -186,6 +186,7 @@ export const rockchip: ContainerReader = {
   id: 'rockchip',
   description: 'Rockchip firmware (RKFW update.img, RKAF package), packaged images as slices',
   kind: 'partitions',
+  extensions: ['.img'],
   signatures: [
     { offset: 0, magic: 'RKFW', note: 'Rockchip update.img' },
     { offset: 0, magic: 'RKAF', note: 'Rockchip firmware package' },

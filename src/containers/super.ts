@@ -480,6 +480,7 @@ export const superImage: ContainerReader = {
   id: 'super',
   description: 'Android dynamic partitions (liblp super.img): logical partitions as extents of the image',
   kind: 'partitions',
+  extensions: ['.img'],
   signatures: [
     { offset: 4096, magic: 'gDla', note: 'LP metadata geometry' },
     { offset: 8192, magic: 'gDla', note: 'backup LP metadata geometry' },

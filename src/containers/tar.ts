@@ -231,6 +231,7 @@ export const tar: ContainerReader = {
   description: 'tar archives (v7, POSIX ustar, GNU, pax), walked by headers; members are slices of the archive',
   kind: 'archive',
   // 'ustar' at 257 is not declared: v7 archives have no magic and are recognised by their header checksum
+  extensions: ['.tar'],
   signatures: [],
   match(probe: Probe): boolean {
     const h = probe.head;

@@ -93,6 +93,12 @@ export interface ContainerReader {
    * `match` must never accept a head that holds none of them.
    */
   readonly signatures: readonly Signature[];
+  /**
+   * Extensions (with dot, lower case) whose items claim to be this container (`.zip`, `.apk`, `.gz`).
+   * Detection stays by content: a claimed item that no reader opens is reported (`claimed-container`)
+   * instead of passing silently.
+   */
+  readonly extensions?: readonly string[];
   match(probe: Probe): boolean;
   entries(src: ByteSource, ctx: ContainerContext): AsyncIterable<ContainerEntry>;
 }

@@ -148,6 +148,7 @@ export const xz: ContainerReader = {
   id: 'xz',
   description: 'xz streams (LZMA2, via the xz-embedded WebAssembly decoder); a compressed tar is listed as one level',
   kind: 'compression',
+  extensions: ['.xz', '.txz'],
   signatures: [{ offset: 0, magic: [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00], note: 'xz stream header' }],
   match(probe: Probe): boolean {
     const h = probe.head;

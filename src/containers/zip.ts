@@ -488,6 +488,7 @@ export const zip: ContainerReader = {
   id: 'zip',
   description: 'zip archives and their kin (APK, AAB, JAR, AAR, IPA, APEX, OTA zips), zip64 included; stored members are slices',
   kind: 'archive',
+  extensions: ['.zip', '.apk', '.apks', '.xapk', '.aab', '.aar', '.jar', '.apex', '.capex', '.ipa'],
   signatures: [
     { offset: 0, magic: 'PK\x03\x04', note: 'local file header' },
     { offset: 0, magic: 'PK\x05\x06', note: 'End Of Central Directory of an empty archive' },

@@ -128,6 +128,7 @@ export const zstd: ContainerReader = {
   id: 'zstd',
   description: 'Zstandard streams (RFC 8878, multi-frame, via fzstd); a compressed tar is listed as one level',
   kind: 'compression',
+  extensions: ['.zst', '.zstd', '.tzst'],
   signatures: [{ offset: 0, magic: [0x28, 0xb5, 0x2f, 0xfd], note: 'Zstandard frame' }],
   match(probe: Probe): boolean {
     // '28 B5 2F FD' frame magic, then a descriptor without the reserved bit.

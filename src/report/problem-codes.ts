@@ -52,6 +52,10 @@ export const PROBLEM_CODES: Readonly<Record<string, ProblemCodeHelp>> = {
     title: 'Unsafe model content',
     help: 'Loading this model would run code or import names that touch the system: pickle globals outside the data-only allowlist (os.system, subprocess, eval...), Keras Lambda layers or custom objects, graph ops that read or write files. Load it only in isolation, or convert it to a format without code (safetensors, ONNX).',
   },
+  'claimed-container': {
+    title: 'Unrecognised archive or image',
+    help: 'The file is named like an archive or firmware image (.zip, .gz, .img...) but no reader recognised its content, so nothing inside it was scanned. It may be damaged, encrypted or of a vendor format aibom does not read yet.',
+  },
   'no-runtime': {
     title: 'No runtime in reach',
     help: 'No runtime or SDK that can load this model format was found in the same app or package, or as a shared library on the same partition. It may be loaded by software aibom does not recognise, downloaded at run time, or be dead weight; add a rule (--rules DIR) if you know its runtime.',

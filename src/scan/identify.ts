@@ -12,6 +12,7 @@ export class Identifier {
   private readonly formatTable: SignatureTable<ModelFormat>;
   private readonly containerTable: SignatureTable<ContainerReader>;
   private readonly claims = new Map<string, ModelFormat[]>();
+  private readonly containerClaims = new Map<string, string[]>();
 
   constructor(formats: readonly ModelFormat[], containers: readonly ContainerReader[]) {
     this.formatTable = new SignatureTable(formats);
@@ -19,6 +20,14 @@ export class Identifier {
     for (const f of formats) {
       for (const ext of f.extensions) this.claims.set(ext, [...(this.claims.get(ext) ?? []), f]);
     }
+    for (const c of containers) {
+      for (const ext of c.extensions ?? []) this.containerClaims.set(ext, [...(this.containerClaims.get(ext) ?? []), c.id]);
+    }
+  }
+
+  /** Container readers the item's name claims by its extension (`.zip` -> zip), for items none opened. */
+  containersClaimedBy(name: string): readonly string[] {
+    return this.containerClaims.get(extensionOf(name)) ?? [];
   }
 
   /** Model formats whose signature is present (or that have none) and whose `match` accepts the probe. */

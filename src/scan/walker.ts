@@ -10,7 +10,7 @@ import type { ScanResources } from '../io/scan-resources.js';
 import { sha256Of } from '../io/hash.js';
 import { hashFileInWorker, WORKER_HASH_MIN_SIZE } from '../io/hash-worker.js';
 import type { Limits } from '../io/limits.js';
-import { createProbe, type Probe } from '../probe.js';
+import { createProbe, extensionOf, type Probe } from '../probe.js';
 import type { AnalyzedItem, Analyzer, AnalyzerOutput, Listing } from './analyzer.js';
 import { checkPartsOnDisk, ListingParts } from './parts.js';
 import { addError, addProblem, adopt, newFindings, type Findings, type ModelFinding } from './findings.js';
@@ -234,6 +234,17 @@ export class Walker {
 
     const cand = this.identifier.container(probe);
     if (cand === undefined) {
+      // Never silent: a name that claims an archive or image no reader opened is reported.
+      const claims = this.identifier.containersClaimedBy(name);
+      if (claims.length > 0 && found.problems.length === 0) {
+        addProblem(
+          found,
+          [],
+          'warning',
+          'claimed-container',
+          `The name claims a ${extensionOf(name)} file (read by ${claims.join(', ')}) but no reader recognised its content (first bytes ${hexHead(probe.head)}); nothing inside it was scanned.`,
+        );
+      }
       await this.runItemAnalyzers(src, probe, undefined, sha, found);
       return found;
     }
@@ -580,6 +591,12 @@ export class Walker {
     found.containers.push({ hops: [], reader: reader.id, sha256: sha(), size: src.size, entries: count, evidence });
     return usedName;
   }
+}
+
+/** The first bytes of an item as hex, for messages (`50 4b 03 04`; `empty` for an empty item). */
+function hexHead(head: Uint8Array): string {
+  if (head.length === 0) return 'empty';
+  return [...head.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
 }
 
 export function cmp(a: string, b: string): number {

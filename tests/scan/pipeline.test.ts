@@ -409,6 +409,26 @@ describe('parts of multi-file models', () => {
   );
 });
 
+describe('never silent', () => {
+  it('reports a file named like an archive or image that no reader recognised, and nothing for a plain name', async () => {
+    const d = dir('claimed-container');
+    fs.writeFileSync(path.join(d, 'update.zip'), enc('this is not a zip at all'));
+    fs.writeFileSync(path.join(d, 'system.img'), new Uint8Array(4096).fill(0x5a));
+    fs.writeFileSync(path.join(d, 'logs.tar.gz'), enc('plain text, gzip in name only'));
+    fs.writeFileSync(path.join(d, 'notes.txt'), enc('plain text'));
+    fs.writeFileSync(path.join(d, 'real.zip'), buildZip([['a.txt', enc('a')]], 0));
+    const inv = valid(await scan([d]));
+    expect(inv.problems.map((p) => [p.location.slice(d.length + 1), p.code, p.severity])).toEqual([
+      ['logs.tar.gz', 'claimed-container', 'warning'],
+      ['system.img', 'claimed-container', 'warning'],
+      ['update.zip', 'claimed-container', 'warning'],
+    ]);
+    expect(inv.problems.find((p) => p.location.endsWith('update.zip'))!.message).toBe(
+      'The name claims a .zip file (read by zip) but no reader recognised its content (first bytes 74 68 69 73 20 69 73 20); nothing inside it was scanned.',
+    );
+  });
+});
+
 describe('identification by declared signatures', () => {
   it('calls match only for items whose declared signature is present', async () => {
     const d = dir('dispatch');

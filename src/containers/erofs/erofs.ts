@@ -415,6 +415,7 @@ export const erofs: ContainerReader = {
   id: 'erofs',
   description: 'EROFS read-only file systems (Android partitions): flat, chunked, LZ4/DEFLATE/Zstandard-compressed files, decoded a pcluster at a time',
   kind: 'filesystem',
+  extensions: ['.erofs', '.img'],
   signatures: [{ offset: 1024, magic: [0xe2, 0xe1, 0xf5, 0xe0], note: 'superblock magic 0xE0F5E1E2' }],
   match(probe: Probe): boolean {
     return looksLikeErofs(probe.head);

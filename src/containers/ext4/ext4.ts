@@ -306,6 +306,7 @@ export const ext4: ContainerReader = {
   id: 'ext4',
   description: 'ext2/ext3/ext4 file systems (extents, block maps, inline data, htree directories); files are extents of the image',
   kind: 'filesystem',
+  extensions: ['.ext2', '.ext3', '.ext4', '.img'],
   signatures: [{ offset: 1080, magic: [0x53, 0xef], note: 's_magic 0xEF53 (ext2, ext3 and ext4)' }],
   match(probe: Probe): boolean {
     return looksLikeExt(probe.head);

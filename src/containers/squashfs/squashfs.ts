@@ -611,6 +611,7 @@ export const squashfs: ContainerReader = {
   id: 'squashfs',
   description: 'squashfs 4.0 images (gzip, lzo, xz, lz4, zstd); files decoded block by block on demand',
   kind: 'filesystem',
+  extensions: ['.squashfs', '.sqsh', '.sfs', '.img'],
   signatures: [
     { offset: 0, magic: 'hsqs', note: 'little-endian' },
     { offset: 0, magic: 'sqsh', note: 'big-endian (reported unsupported)' },
