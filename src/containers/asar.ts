@@ -73,7 +73,11 @@ async function* asarEntries(src: ByteSource, ctx: ContainerContext): AsyncGenera
   try {
     root = JSON.parse(Buffer.from(src.read(16, f.jsonLength)).toString('utf8'));
   } catch (err) {
-    throw new FormatError(`Invalid asar: the header is not valid JSON (${(err as Error).message}).`);
+    // Name the place, not the parser's own wording: "position N" is the one fact worth keeping.
+    const at = /position (\d+)/.exec(err instanceof Error ? err.message : '')?.[1];
+    throw new FormatError(
+      `Invalid asar: the ${f.jsonLength}-byte JSON header at offset 16 is not valid JSON${at !== undefined ? ` (it breaks at header byte ${at})` : ''}.`,
+    );
   }
   if (!isObject(root) || !isObject(root.files)) throw new FormatError('Invalid asar: the header has no "files" object at its root.');
   const names = new EntryNames(ctx, 'asar', false);
@@ -124,7 +128,10 @@ async function* asarEntries(src: ByteSource, ctx: ContainerContext): AsyncGenera
             path: recorded,
             severity: 'error',
             code: 'format',
-            message: `The asar entry ${JSON.stringify(recorded)} has no valid size (${JSON.stringify(size)}); skipped.`,
+            message:
+              size === undefined
+                ? `The asar entry ${JSON.stringify(recorded)} records no size, so its bytes cannot be located; it was skipped.`
+                : `The asar entry ${JSON.stringify(recorded)} records size ${JSON.stringify(size)}, which is not a byte count; it was skipped.`,
           });
           continue;
         }
